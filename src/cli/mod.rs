@@ -1,0 +1,215 @@
+//! The command line: flag parsing (clap derive), logging set-up, dispatch to one file per
+//! subcommand, and the rendering of errors for humans with their exit codes. No Kubernetes logic
+//! lives here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::exit;
+
+mod check;
+mod completions;
+mod doctor;
+mod down;
+mod new_model;
+mod plan;
+mod probe;
+mod up;
+
+/// Output formats (`human` by default; `json` and `junit` for machines and CI).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+    Junit,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "neuroscale",
+    version,
+    about = "Bootstrap an AI inference platform on k3d and prove it works with 21 milestone checks",
+    long_about = "neuroscale bootstraps a production-shaped AI inference platform on a local k3d \
+cluster (ArgoCD, cert-manager, Knative Serving with Kourier, KServe, Kyverno, Prometheus, \
+OpenCost) in dependency order, then proves it works with 21 milestone checks.\n\n\
+Start here:\n  neuroscale up && neuroscale check\n\n\
+Exit codes: 0 all checks passed, 1 a check failed, 2 usage or configuration error, \
+3 environment not ready (Docker, cluster, context), 4 command not built yet.",
+    after_help = "Run `neuroscale <command> --help` for each command's flags."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command understands, named as kubectl names them.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, global = true, env = "KUBECONFIG", value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use (default: k3d-<cluster-name> for up/down, current context otherwise).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// The k3d cluster name (default: metadata.name of the k3d config).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub cluster_name: Option<String>,
+    /// The scenario file: checks, deadlines, thresholds, models, GPU mode.
+    #[arg(long, global = true, value_name = "FILE", default_value = crate::scenario::DEFAULT_PATH)]
+    pub scenario: PathBuf,
+    /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Only errors and the final summary.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create (or reuse) the k3d cluster and install the platform in dependency order.
+    Up(up::UpArgs),
+    /// Run the 21 milestone checks; the exit code is the verdict.
+    Check(check::CheckArgs),
+    /// Delete the k3d cluster; the image cache and downloads are kept unless --purge.
+    Down(down::DownArgs),
+    /// Show what `up` would install: components in dependency order, versions, concurrency.
+    Plan(plan::PlanArgs),
+    /// Triage a broken platform step by step (seeds/11's sequence), each with the next command.
+    Doctor(doctor::DoctorArgs),
+    /// Scaffold a policy-compliant model endpoint into the GitOps source (the golden path).
+    NewModel(new_model::NewModelArgs),
+    /// Send inference requests to an endpoint and measure latency (the client B4/F4 use).
+    Probe(probe::ProbeArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
+}
+
+/// What went wrong, sorted by who can fix it (which decides the exit code).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad flags or input files.
+    #[error("{0}")]
+    Usage(String),
+    /// The environment is not ready: Docker, the cluster, a tool, the context.
+    #[error("{0}")]
+    Environment(String),
+    /// A command whose machinery is not built yet.
+    #[error("`neuroscale {command}` is not built yet: {detail}")]
+    NotBuilt {
+        command: &'static str,
+        detail: &'static str,
+    },
+    /// Anything else, with its cause chain.
+    #[error(transparent)]
+    Failed(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => exit::USAGE,
+            CliError::Environment(_) => exit::ENVIRONMENT,
+            CliError::NotBuilt { .. } => exit::NOT_BUILT,
+            CliError::Failed(_) => exit::CHECK_FAILED,
+        }
+    }
+
+    pub fn failed(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        CliError::Failed(Box::new(err))
+    }
+}
+
+impl From<crate::yaml::YamlError> for CliError {
+    fn from(err: crate::yaml::YamlError) -> Self {
+        CliError::Usage(err.to_string())
+    }
+}
+
+/// Renders an error and its causes as lines a person can read.
+pub fn render_error(err: &CliError) -> String {
+    let mut text = format!("error: {err}");
+    let mut source = std::error::Error::source(err);
+    if let CliError::Failed(inner) = err {
+        source = inner.source();
+    }
+    while let Some(cause) = source {
+        text.push_str(&format!("\n  caused by: {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+fn init_logging(global: &GlobalArgs) {
+    let default = match (global.quiet, global.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(crate::report::colour_enabled_for_stderr())
+        .try_init();
+}
+
+/// Parses the command line, runs the command and returns the process exit code.
+pub fn main() -> u8 {
+    let cli = Cli::parse();
+    init_logging(&cli.global);
+    // kube-rs and reqwest share rustls; ring is the one provider compiled in.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return exit::ENVIRONMENT;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("{}", render_error(&err));
+            err.exit_code()
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<u8, CliError> {
+    let global = cli.global;
+    match cli.command {
+        Command::Up(args) => up::run(&global, args).await,
+        Command::Check(args) => check::run(&global, args).await,
+        Command::Down(args) => down::run(&global, args).await,
+        Command::Plan(args) => plan::run(&global, args),
+        Command::Doctor(args) => doctor::run(&global, args).await,
+        Command::NewModel(args) => new_model::run(&global, args).await,
+        Command::Probe(args) => probe::run(&global, args).await,
+        Command::Completions(args) => completions::run(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_subcommand_has_help() {
+        for sub in Cli::command().get_subcommands() {
+            assert!(sub.get_about().is_some(), "{} lacks help", sub.get_name());
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! neuroscale: bootstrap a production-shaped AI inference platform on k3d and prove it works.
+//!
+//! Modules, one concern each: `components` (pin table and dependency graph), `scenario` (run
+//! profiles), `cluster` (k3d), `readiness` (what ready means), `checks` (the 21 milestone
+//! checks), `report` (human, JSON, JUnit), `cli` (the command line), `yaml` (typed YAML input),
+//! `exit` (exit codes).
+
+pub mod checks;
+pub mod cli;
+pub mod cluster;
+pub mod components;
+pub mod exit;
+pub mod readiness;
+pub mod report;
+pub mod scenario;
+pub mod yaml;
