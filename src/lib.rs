@@ -5,6 +5,7 @@
 //! checks), `report` (human, JSON, JUnit), `cli` (the command line), `yaml` (typed YAML input),
 //! `exit` (exit codes).
 
+pub mod cache;
 pub mod checks;
 pub mod cli;
 pub mod cluster;
