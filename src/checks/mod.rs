@@ -5,6 +5,7 @@
 pub mod admission;
 pub mod catalogue;
 pub mod env;
+pub mod observe;
 pub mod outcome;
 
 pub mod cost;

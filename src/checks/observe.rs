@@ -1,0 +1,195 @@
+//! How checks read and write the cluster: the custom kinds they look at (ArgoCD, KServe, Kyverno),
+//! dynamic get/list/create/delete over them as JSON, waiting for an object to be gone, and the
+//! message of an API error (the text admission classification reads). Typed core kinds
+//! (Deployments, Pods, EndpointSlices) are read through `kube::Api` directly.
+
+use std::time::Duration;
+
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::Client;
+use serde_json::Value;
+
+/// A custom resource kind a check reads or creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kind {
+    pub group: &'static str,
+    pub version: &'static str,
+    pub kind: &'static str,
+    pub plural: &'static str,
+    pub namespaced: bool,
+}
+
+impl Kind {
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    pub fn api_resource(&self) -> ApiResource {
+        ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk(self.group, self.version, self.kind),
+            self.plural,
+        )
+    }
+
+    /// The API for this kind in `namespace`, or cluster-wide (all namespaces when namespaced).
+    pub fn api(&self, client: &Client, namespace: Option<&str>) -> Api<DynamicObject> {
+        let resource = self.api_resource();
+        match (self.namespaced, namespace) {
+            (true, Some(ns)) => Api::namespaced_with(client.clone(), ns, &resource),
+            _ => Api::all_with(client.clone(), &resource),
+        }
+    }
+}
+
+// argo-cd manifests/crds/application-crd.yaml and applicationset-crd.yaml.
+pub const APPLICATION: Kind = Kind {
+    group: "argoproj.io",
+    version: "v1alpha1",
+    kind: "Application",
+    plural: "applications",
+    namespaced: true,
+};
+pub const APPLICATION_SET: Kind = Kind {
+    group: "argoproj.io",
+    version: "v1alpha1",
+    kind: "ApplicationSet",
+    plural: "applicationsets",
+    namespaced: true,
+};
+// kserve config/crd/full/serving.kserve.io_inferenceservices.yaml.
+pub const INFERENCE_SERVICE: Kind = Kind {
+    group: "serving.kserve.io",
+    version: "v1beta1",
+    kind: "InferenceService",
+    plural: "inferenceservices",
+    namespaced: true,
+};
+pub const CLUSTER_SERVING_RUNTIME: Kind = Kind {
+    group: "serving.kserve.io",
+    version: "v1alpha1",
+    kind: "ClusterServingRuntime",
+    plural: "clusterservingruntimes",
+    namespaced: false,
+};
+// kyverno config/crds/policies.kyverno.io/policies.kyverno.io_validatingpolicies.yaml.
+pub const VALIDATING_POLICY: Kind = Kind {
+    group: "policies.kyverno.io",
+    version: "v1",
+    kind: "ValidatingPolicy",
+    plural: "validatingpolicies",
+    namespaced: false,
+};
+
+/// The namespace ArgoCD and its Applications live in.
+pub const ARGOCD_NAMESPACE: &str = "argocd";
+
+/// Every object of `kind` (in `namespace`, or everywhere), as JSON.
+pub async fn list(
+    client: &Client,
+    kind: &Kind,
+    namespace: Option<&str>,
+) -> Result<Vec<Value>, kube::Error> {
+    let objects = kind
+        .api(client, namespace)
+        .list(&ListParams::default())
+        .await?;
+    Ok(objects.items.into_iter().map(to_json).collect())
+}
+
+/// One object, or `None` when it does not exist.
+pub async fn get(
+    client: &Client,
+    kind: &Kind,
+    namespace: Option<&str>,
+    name: &str,
+) -> Result<Option<Value>, kube::Error> {
+    Ok(kind
+        .api(client, namespace)
+        .get_opt(name)
+        .await?
+        .map(to_json))
+}
+
+/// Creates `object` (a full manifest as JSON); with `dry_run` the API server runs admission
+/// (webhooks included) and persists nothing.
+pub async fn create(
+    client: &Client,
+    kind: &Kind,
+    namespace: Option<&str>,
+    object: &Value,
+    dry_run: bool,
+) -> Result<Value, kube::Error> {
+    let object: DynamicObject =
+        serde_json::from_value(object.clone()).map_err(kube::Error::SerdeError)?;
+    let params = PostParams {
+        dry_run,
+        field_manager: Some("neuroscale".to_string()),
+    };
+    let created = kind.api(client, namespace).create(&params, &object).await?;
+    Ok(to_json(created))
+}
+
+/// Deletes an object (foreground, so dependants go too); `Ok(false)` when it was already gone.
+pub async fn delete(
+    client: &Client,
+    kind: &Kind,
+    namespace: Option<&str>,
+    name: &str,
+) -> Result<bool, kube::Error> {
+    match kind
+        .api(client, namespace)
+        .delete(name, &DeleteParams::foreground())
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Waits until the object no longer exists; `Ok(false)` when it still exists at the deadline.
+/// Polls at a short interval: deletion has no condition to watch for and finalizers may hold it.
+pub async fn wait_gone(
+    client: &Client,
+    kind: &Kind,
+    namespace: Option<&str>,
+    name: &str,
+    deadline: Duration,
+) -> Result<bool, kube::Error> {
+    let give_up = tokio::time::Instant::now() + deadline;
+    loop {
+        if get(client, kind, namespace, name).await?.is_none() {
+            return Ok(true);
+        }
+        if tokio::time::Instant::now() >= give_up {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The message an API error carries: for a `Status` answer (admission denials, webhook call
+/// failures, validation) its `message`, which is what `super::admission::classify` reads.
+pub fn error_message(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => status.message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The HTTP code of an API `Status` error, when the server answered with one.
+pub fn error_code(error: &kube::Error) -> Option<u16> {
+    match error {
+        kube::Error::Api(status) => Some(status.code),
+        _ => None,
+    }
+}
+
+fn to_json(object: DynamicObject) -> Value {
+    serde_json::to_value(object).unwrap_or(Value::Null)
+}
