@@ -8,6 +8,9 @@ pub mod env;
 pub mod observe;
 pub mod outcome;
 
+#[cfg(test)]
+mod fixtures;
+
 pub mod cost;
 pub mod golden_path;
 pub mod guardrails;
