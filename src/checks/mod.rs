@@ -18,6 +18,9 @@ pub mod hardening;
 pub mod serving;
 pub mod spine;
 
+#[cfg(test)]
+pub(crate) mod fixtures_def;
+
 pub use env::{CheckEnv, CheckFn, CheckRun, CreatedObject};
 pub use outcome::{CheckResult, Diagnosis, Figure, Outcome, Verdict};
 
