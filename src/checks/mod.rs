@@ -7,6 +7,7 @@ pub mod catalogue;
 pub mod env;
 pub mod observe;
 pub mod outcome;
+pub mod runner;
 
 pub mod cost;
 pub mod golden_path;
