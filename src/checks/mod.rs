@@ -7,6 +7,7 @@ pub mod catalogue;
 pub mod env;
 pub mod observe;
 pub mod outcome;
+pub mod runner;
 
 #[cfg(test)]
 mod fixtures;
