@@ -7,6 +7,10 @@ pub mod catalogue;
 pub mod env;
 pub mod observe;
 pub mod outcome;
+pub mod runner;
+
+#[cfg(test)]
+mod fixtures;
 
 pub mod cost;
 pub mod golden_path;
