@@ -568,23 +568,14 @@ pub fn isvc_host(isvc: &Value) -> Result<String, String> {
     if !ready.ready {
         return Err(ready.observed);
     }
-    let url = isvc
-        .pointer("/status/url")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let host = url
-        .split_once("://")
-        .map(|(_, rest)| rest)
-        .unwrap_or(url)
-        .split(['/', ':'])
-        .next()
-        .unwrap_or_default();
-    if host.is_empty() {
-        return Err(format!(
-            "inferenceservice {name} status.url {url:?} has no host"
-        ));
-    }
-    Ok(host.to_string())
+    super::serving::isvc_host(isvc).ok_or_else(|| {
+        format!(
+            "inferenceservice {name} status.url {:?} has no host",
+            isvc.pointer("/status/url")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        )
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
