@@ -589,7 +589,10 @@ impl K3d {
                     }) => {
                         // k3d rolls back its own failures, but not a create killed from outside.
                         let rollback = match self.delete(name).await {
-                            Ok(_) => format!(" and the partial cluster `{name}` was deleted"),
+                            Ok(Deleted::Deleted) => {
+                                format!(" and the partial cluster `{name}` was deleted")
+                            }
+                            Ok(Deleted::Absent) => " before it created anything".to_string(),
                             Err(err) => format!(
                                 "; deleting the partial cluster failed too ({err}): run `k3d cluster delete {name}`"
                             ),
