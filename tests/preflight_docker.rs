@@ -297,3 +297,85 @@ fn down_without_docker_says_so_in_one_sentence_with_exit_3() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn bootstrap_runs_preflight_cache_cluster_and_kubeconfig_in_order() {
+    use neuroscale::cluster::bootstrap::{self, BootstrapInput, Phase};
+    use neuroscale::cluster::k3d::{ClusterState, K3d};
+    let Some(_docker) = docker_or_skip("bootstrap_runs_the_phases_in_order").await else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let standin = install_standin(work.path());
+    let config = config_with_ports(free_port(), free_port());
+    let cache = work.path().join("cache");
+    let mut phases = Vec::new();
+    let ready = bootstrap::bootstrap(
+        BootstrapInput {
+            config: &config,
+            cluster_name: "neuroscale",
+            gpu: GpuMode::Auto,
+            cache_dir: &cache,
+            k3d: Some(K3d::at(&standin)),
+        },
+        |phase| phases.push(phase),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        phases,
+        vec![
+            Phase::Preflight,
+            Phase::K3dBinary,
+            Phase::ImageCache,
+            Phase::Cluster,
+            Phase::Kubeconfig
+        ]
+    );
+    assert_eq!(ready.timings.len(), 5);
+    assert_eq!(ready.state, ClusterState::Created);
+    assert_eq!(ready.context, "k3d-neuroscale");
+    assert_eq!(ready.kubeconfig, cache.join("kubeconfig/neuroscale.yaml"));
+    assert!(ready.kubeconfig.exists());
+    assert_eq!(ready.preflight.gpu, GpuMode::Simulate);
+    let calls = std::fs::read_to_string(work.path().join("state/calls.log")).unwrap();
+    let first_registry = calls.find("registry create").unwrap();
+    let cluster = calls.find("cluster create").unwrap();
+    assert!(
+        first_registry < cluster,
+        "the cache exists before the cluster that uses it:\n{calls}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_preflight_creates_nothing() {
+    use neuroscale::cluster::bootstrap::{self, BootstrapInput};
+    use neuroscale::cluster::k3d::K3d;
+    let Some(_docker) = docker_or_skip("a_failed_preflight_creates_nothing").await else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let standin = install_standin(work.path());
+    let held = TcpListener::bind("127.0.0.1:0").unwrap();
+    let config = config_with_ports(free_port(), held.local_addr().unwrap().port());
+    let cache = work.path().join("cache");
+    let err = bootstrap::bootstrap(
+        BootstrapInput {
+            config: &config,
+            cluster_name: "neuroscale",
+            gpu: GpuMode::Simulate,
+            cache_dir: &cache,
+            k3d: Some(K3d::at(&standin)),
+        },
+        |_| {},
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Environment);
+    assert!(err.to_string().contains("ports[0].port"), "{err}");
+    assert!(
+        !work.path().join("state/calls.log").exists(),
+        "k3d was never called"
+    );
+    assert!(!cache.exists());
+}

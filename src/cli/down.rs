@@ -9,6 +9,7 @@ use clap::Args;
 
 use super::{CliError, GlobalArgs};
 use crate::cache;
+use crate::cluster::bootstrap::BootstrapError;
 use crate::cluster::docker::{self, DockerUnreachable};
 use crate::cluster::k3d::{self, Deleted, K3d, K3dError};
 use crate::cluster::k3d_config::{self, K3dConfig};
@@ -61,6 +62,12 @@ impl From<RegistryError> for CliError {
 
 impl From<PreflightError> for CliError {
     fn from(err: PreflightError) -> Self {
+        classified(err.class(), &err)
+    }
+}
+
+impl From<BootstrapError> for CliError {
+    fn from(err: BootstrapError) -> Self {
         classified(err.class(), &err)
     }
 }

@@ -34,6 +34,23 @@ use crate::components::K3D_VERSION;
 /// Where k3d publishes its release assets (`<base>/<version>/<asset>`).
 pub const RELEASES_URL: &str = "https://github.com/k3d-io/k3d/releases/download";
 
+/// The first k3d release that reads `k3d.io/v1alpha5` configs (pkg/config/v1alpha5 appears at
+/// tag v5.5.0).
+pub const MIN_VERSION: (u32, u32, u32) = (5, 5, 0);
+
+/// Reads `k3d version vX.Y.Z[-suffix]` (cmd/root.go printVersion) into numbers.
+pub fn parse_version(line: &str) -> Option<(u32, u32, u32)> {
+    let version = line.split_whitespace().find(|w| {
+        w.strip_prefix('v')
+            .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+    })?;
+    let mut parts = version
+        .trim_start_matches('v')
+        .split(['.', '-', '+'])
+        .map(|p| p.parse::<u32>().ok());
+    Some((parts.next()??, parts.next()??, parts.next()??))
+}
+
 /// How long each k3d operation may take before it is killed.
 #[derive(Debug, Clone, Copy)]
 pub struct Deadlines {
@@ -396,10 +413,24 @@ impl K3d {
 
     /// `k3d` from PATH; else the pinned release cached under `cache` (its checksum checked again);
     /// else the pinned release downloaded from GitHub into `cache`.
+    /// A k3d on PATH older than [`MIN_VERSION`] cannot read the `k3d.io/v1alpha5` config, so
+    /// the pinned release is used instead (with a warning saying so).
     pub async fn locate_or_fetch(cache: &Path) -> Result<K3d> {
         if let Some(binary) = find_on_path("k3d") {
-            tracing::info!(path = %binary.display(), "using k3d from PATH");
-            return Ok(K3d::at(binary));
+            let k3d = K3d::at(&binary);
+            match k3d.version().await.ok().as_deref().and_then(parse_version) {
+                Some(found) if found < MIN_VERSION => {
+                    tracing::warn!(
+                        path = %binary.display(),
+                        "k3d on PATH is v{}.{}.{}, older than v{}.{}.{} which the k3d.io/v1alpha5 config needs; using the pinned {K3D_VERSION} instead",
+                        found.0, found.1, found.2, MIN_VERSION.0, MIN_VERSION.1, MIN_VERSION.2
+                    );
+                }
+                _ => {
+                    tracing::info!(path = %binary.display(), "using k3d from PATH");
+                    return Ok(k3d);
+                }
+            }
         }
         Self::fetch_release(RELEASES_URL, K3D_VERSION, cache).await
     }
@@ -902,6 +933,14 @@ mod tests {
         existing.agents = 1;
         let err = check_matches(&config, &existing).unwrap_err().to_string();
         assert!(err.contains("1 agents"), "{err}");
+    }
+
+    #[test]
+    fn versions_are_read_from_k3d_version() {
+        assert_eq!(parse_version("k3d version v5.9.0"), Some((5, 9, 0)));
+        assert_eq!(parse_version("k3d version v5.4.6-dirty"), Some((5, 4, 6)));
+        assert_eq!(parse_version("k3d version unknown"), None);
+        assert!(parse_version("k3d version v5.4.9").unwrap() < MIN_VERSION);
     }
 
     #[test]
