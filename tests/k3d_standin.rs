@@ -155,7 +155,10 @@ async fn a_stopped_cluster_and_a_stopped_cache_registry_are_started() {
     let k3d = standin.k3d();
     let config = config();
     registry::ensure_cache(&k3d, &config).await.unwrap();
-    standin.set("registry-k3d-neuroscale-cache-quay", "exited\n");
+    standin.set(
+        "registry-k3d-neuroscale-cache-quay",
+        "exited\nhttps://quay.io\n",
+    );
     standin.set(
         "cluster-neuroscale",
         "exited\nrancher/k3s:v1.34.8-k3s1\n2\n",
@@ -182,6 +185,24 @@ async fn a_stopped_cluster_and_a_stopped_cache_registry_are_started() {
             .any(|c| c.starts_with("cluster start neuroscale --wait --timeout ")),
         "{:#?}",
         standin.calls()
+    );
+}
+
+#[tokio::test]
+async fn a_cache_registry_proxying_another_remote_is_refused() {
+    let standin = Standin::new();
+    standin.set(
+        "registry-k3d-neuroscale-cache-ghcr",
+        "running\nhttps://quay.io\n",
+    );
+    let err = registry::ensure_cache(&standin.k3d(), &config())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("`k3d-neuroscale-cache-ghcr` exists but proxies https://quay.io")
+            && text.contains("wants a cache of https://ghcr.io"),
+        "{text}"
     );
 }
 

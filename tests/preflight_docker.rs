@@ -208,7 +208,7 @@ async fn down_keeps_the_cache_and_down_purge_removes_it() {
     let cache_registry = format!("k3d-{unique}-cache-docker");
     std::fs::write(
         state.join(format!("registry-{cache_registry}")),
-        "running\n",
+        "running\nhttps://registry-1.docker.io\n",
     )
     .unwrap();
     let volume = format!("{cache_registry}-data");

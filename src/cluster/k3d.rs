@@ -273,6 +273,18 @@ pub fn parse_cluster_list(json: &str) -> Result<Vec<ClusterInfo>, String> {
 pub struct NodeInfo {
     pub name: String,
     pub running: bool,
+    /// The remote a registry node proxies, read from its `REGISTRY_PROXY_REMOTEURL`.
+    pub proxy: Proxy,
+}
+
+/// What a registry node proxies, as far as its listed environment tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Proxy {
+    /// The listing carried no environment.
+    Unknown,
+    /// A plain registry, not a pull-through cache.
+    NotAProxy,
+    Remote(String),
 }
 
 #[derive(Debug, Deserialize)]
@@ -280,6 +292,10 @@ struct RegistryNodeJson {
     name: String,
     #[serde(default, rename = "State")]
     state: NodeStateJson,
+    /// Container environment (k3d fills it from `docker inspect`, pkg/runtimes/docker/
+    /// translate.go); it can hold a proxy password, so only the remote URL is kept.
+    #[serde(default)]
+    env: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -296,6 +312,13 @@ pub fn parse_registry_list(json: &str) -> Result<Vec<NodeInfo>, String> {
         .map(|n| NodeInfo {
             name: n.name.trim_start_matches('/').to_string(),
             running: n.state.running,
+            proxy: match n.env {
+                None => Proxy::Unknown,
+                Some(env) => env
+                    .iter()
+                    .find_map(|e| e.strip_prefix("REGISTRY_PROXY_REMOTEURL="))
+                    .map_or(Proxy::NotAProxy, |url| Proxy::Remote(url.to_string())),
+            },
         })
         .collect())
 }
@@ -874,21 +897,34 @@ mod tests {
     fn the_registry_list_reads_names_and_state() {
         // Shaped like `k3d registry list -o json` (cmd/registry/registryList.go -> k3d.Node).
         let json = r#"[{"name":"k3d-neuroscale-cache-docker","role":"registry","image":"docker.io/library/registry:2",
+            "env":["REGISTRY_PROXY_REMOTEURL=https://registry-1.docker.io","REGISTRY_PROXY_PASSWORD=hunter2","PATH=/usr/bin"],
             "State":{"Running":true,"Status":"running","Started":""}},
-            {"name":"/k3d-neuroscale-cache-quay","role":"registry","State":{"Running":false,"Status":"exited","Started":""}}]"#;
+            {"name":"/k3d-neuroscale-cache-quay","role":"registry","State":{"Running":false,"Status":"exited","Started":""}},
+            {"name":"k3d-plain","role":"registry","env":["PATH=/usr/bin"],"State":{"Running":true}}]"#;
         let nodes = parse_registry_list(json).unwrap();
         assert_eq!(
             nodes,
             vec![
                 NodeInfo {
                     name: "k3d-neuroscale-cache-docker".into(),
-                    running: true
+                    running: true,
+                    proxy: Proxy::Remote("https://registry-1.docker.io".into()),
                 },
                 NodeInfo {
                     name: "k3d-neuroscale-cache-quay".into(),
-                    running: false
+                    running: false,
+                    proxy: Proxy::Unknown,
+                },
+                NodeInfo {
+                    name: "k3d-plain".into(),
+                    running: true,
+                    proxy: Proxy::NotAProxy,
                 },
             ]
+        );
+        assert!(
+            !format!("{nodes:?}").contains("hunter2"),
+            "secrets are not kept"
         );
     }
 

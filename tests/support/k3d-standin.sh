@@ -40,18 +40,19 @@ case "$key" in
   sep=''
   for f in "$state"/registry-*; do
     [ -e "$f" ] || continue
-    name=${f##*/registry-}; status=$(cat "$f")
+    name=${f##*/registry-}; status=$(sed -n 1p "$f"); remote=$(sed -n 2p "$f")
     if [ "$status" = running ]; then run=true; else run=false; fi
-    printf '%s{"name":"%s","role":"registry","image":"docker.io/library/registry:2","State":{"Running":%s,"Status":"%s","Started":""}}' "$sep" "$name" "$run" "$status"
+    printf '%s{"name":"%s","role":"registry","image":"docker.io/library/registry:2","env":["REGISTRY_PROXY_REMOTEURL=%s","PATH=/bin"],"State":{"Running":%s,"Status":"%s","Started":""}}' "$sep" "$name" "$remote" "$run" "$status"
     sep=','
   done
   printf ']\n' ;;
 "registry create")
-  echo running > "$state/registry-k3d-$3" ;;
+  # registry create NAME --port P --proxy-remote-url URL ...
+  printf 'running\n%s\n' "$7" > "$state/registry-k3d-$3" ;;
 "registry delete")
   rm -f "$state/registry-$3" ;;
 "node start")
-  echo running > "$state/registry-$3" ;;
+  sed -i '1s/.*/running/' "$state/registry-$3" ;;
 "version ")
   printf 'k3d version v5.9.0\nk3s version v1.34.8-k3s1 (default)\n' ;;
 *)
