@@ -379,3 +379,133 @@ async fn a_failed_preflight_creates_nothing() {
     );
     assert!(!cache.exists());
 }
+
+/// A 129-byte static x86-64 Linux executable that loops on `pause(2)`: the smallest process a
+/// container can keep running, since Docker here has no images and none can be pulled.
+/// Layout: ELF64 header, one PT_LOAD program header (R+X at 0x400000), then
+/// `mov eax, 34; syscall; jmp -9`.
+#[cfg(target_arch = "x86_64")]
+const PAUSE_ELF: &str = "7f454c4602010100000000000000000002003e00010000007800400000000000\
+400000000000000000000000000000000000000040003800010000000000000001000000050000000000\
+000000000000000040000000000000004000000000008100000000000000810000000000000000100000\
+00000000b8220000000f05ebf7";
+
+#[cfg(target_arch = "x86_64")]
+async fn run_pause_container(docker: &Docker, image: &str, name: &str, cluster: &str) -> u16 {
+    use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
+    use bollard::query_parameters::CreateContainerOptionsBuilder;
+    use std::collections::HashMap;
+    let bindings = HashMap::from([(
+        "80/tcp".to_string(),
+        Some(vec![PortBinding {
+            host_ip: Some("127.0.0.1".into()),
+            host_port: Some(String::new()),
+        }]),
+    )]);
+    let body = ContainerCreateBody {
+        image: Some(image.into()),
+        labels: Some(HashMap::from([(
+            "k3d.cluster".to_string(),
+            cluster.to_string(),
+        )])),
+        exposed_ports: Some(vec!["80/tcp".to_string()]),
+        host_config: Some(HostConfig {
+            port_bindings: Some(bindings),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let options = CreateContainerOptionsBuilder::default().name(name).build();
+    docker.create_container(Some(options), body).await.unwrap();
+    docker
+        .start_container(
+            name,
+            None::<bollard::query_parameters::StartContainerOptions>,
+        )
+        .await
+        .unwrap();
+    let inspected = docker
+        .inspect_container(
+            name,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+        .unwrap();
+    inspected
+        .network_settings
+        .and_then(|n| n.ports)
+        .and_then(|p| p.get("80/tcp").cloned().flatten())
+        .and_then(|b| b.first().and_then(|b| b.host_port.clone()))
+        .and_then(|p| p.parse().ok())
+        .expect("Docker assigned a host port")
+}
+
+#[cfg(target_arch = "x86_64")]
+#[tokio::test]
+async fn a_port_published_by_another_container_is_named_and_our_own_is_fine() {
+    let Some(docker) = docker_or_skip("a_port_published_by_another_container").await else {
+        return;
+    };
+    let unique = format!("nstest{}", std::process::id());
+    let image = format!("neuroscale-test/pause:{unique}");
+    let work = tempfile::tempdir().unwrap();
+    let bytes = hex::decode(PAUSE_ELF).unwrap();
+    std::fs::write(work.path().join("pause"), bytes).unwrap();
+    let imported = Command::new("sh")
+        .arg("-c")
+        .arg(r#"chmod 755 "$1/pause" && tar -C "$1" -cf - pause | docker import -c 'CMD ["/pause"]' - "$2""#)
+        .arg("sh")
+        .arg(work.path())
+        .arg(&image)
+        .output()
+        .unwrap();
+    assert!(
+        imported.status.success(),
+        "docker import: {}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let other = format!("{unique}-other");
+    let own = format!("{unique}-own");
+    let own_cluster = format!("{unique}-cluster");
+    let other_port = run_pause_container(&docker, &image, &other, "someone-else").await;
+    let own_port = run_pause_container(&docker, &image, &own, &own_cluster).await;
+
+    let config = config_with_ports(other_port, own_port);
+    let input = PreflightInput::new(&config, &own_cluster, GpuMode::Off);
+    let result = preflight::run_with(&docker, &input).await;
+
+    for name in [&other, &own] {
+        let _ = docker
+            .remove_container(
+                name,
+                Some(bollard::query_parameters::RemoveContainerOptions {
+                    force: true,
+                    ..Default::default()
+                }),
+            )
+            .await;
+    }
+    let _ = docker
+        .remove_image(
+            &image,
+            None::<bollard::query_parameters::RemoveImageOptions>,
+            None,
+        )
+        .await;
+
+    let Err(PreflightError::Failed(failures)) = result else {
+        panic!("expected the other container's port to fail preflight: {result:?}");
+    };
+    assert_eq!(
+        failures,
+        vec![Failure::PortPublished {
+            port: other_port,
+            protocol: "tcp",
+            host_ip: "127.0.0.1".into(),
+            field: "kubeAPI.hostPort".into(),
+            config: "k3d/cluster.yaml".into(),
+            container: other.clone(),
+        }],
+        "the port held by this cluster's own container ({own_port}) is not a failure"
+    );
+}
