@@ -5,7 +5,7 @@
 //! caller (for progress lines) and timed (for the JSON report).
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -27,23 +27,30 @@ pub enum Phase {
     Kubeconfig,
 }
 
-impl std::fmt::Display for Phase {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl Phase {
+    /// The phase's name in reports, as serde writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
             Phase::Preflight => "preflight",
-            Phase::K3dBinary => "k3d binary",
-            Phase::ImageCache => "image cache",
+            Phase::K3dBinary => "k3d-binary",
+            Phase::ImageCache => "image-cache",
             Phase::Cluster => "cluster",
             Phase::Kubeconfig => "kubeconfig",
-        })
+        }
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
 /// How long a phase took.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PhaseTiming {
     pub phase: Phase,
-    pub seconds: f64,
+    pub elapsed: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -101,12 +108,12 @@ pub async fn bootstrap(
     let mut timings = Vec::new();
     let mut started = |phase: Phase, timings: &mut Vec<PhaseTiming>, since: &mut Instant| {
         if let Some(last) = timings.last_mut() {
-            last.seconds = since.elapsed().as_secs_f64();
+            last.elapsed = since.elapsed();
         }
         *since = Instant::now();
         timings.push(PhaseTiming {
             phase,
-            seconds: 0.0,
+            elapsed: Duration::ZERO,
         });
         on_phase(phase);
     };
@@ -133,7 +140,7 @@ pub async fn bootstrap(
     k3d.write_kubeconfig(input.cluster_name, &kubeconfig)
         .await?;
     if let Some(last) = timings.last_mut() {
-        last.seconds = since.elapsed().as_secs_f64();
+        last.elapsed = since.elapsed();
     }
 
     Ok(ClusterReady {
