@@ -49,18 +49,13 @@ pub const KYVERNO_VALIDATING_CONFIGS: &[&str] = &[
 ];
 pub const KYVERNO_MUTATING_CONFIGS: &[&str] = &["kyverno-resource-mutating-webhook-cfg"];
 
-// gitops: switch to crate::gitops::POLICY_NAMES (and the label keys) once it lands on main.
-/// The five platform ValidatingPolicies (seeds/10, DESIGN.md §5 D2).
-pub const POLICY_NAMES: &[&str] = &[
-    "require-standard-labels-inferenceservice",
-    "require-standard-labels-deployment",
-    "require-resource-requests-limits",
-    "disallow-latest-image-tag",
-    "disallow-root-containers",
-];
+/// The five platform ValidatingPolicies (`manifests/platform/policies/`).
+pub const POLICY_NAMES: [&str; 5] = crate::gitops::POLICY_NAMES;
+/// The policy D3's probe must be denied by.
 pub const LABELS_POLICY: &str = "require-standard-labels-inferenceservice";
+/// The policy D4's probe must be denied by.
 pub const ROOT_POLICY: &str = "disallow-root-containers";
-// gitops: the label keys the policies require.
+/// The label keys the label policies require.
 pub const OWNER_LABEL: &str = "owner";
 pub const COST_CENTER_LABEL: &str = "cost-center";
 
@@ -303,7 +298,7 @@ fn policies_enforced<'a>(run: &'a CheckRun<'a>) -> CheckFuture<'a> {
     async move {
         run.saw("listing validatingpolicies.policies.kyverno.io");
         match observe::list(&run.env.client, &observe::VALIDATING_POLICY, None).await {
-            Ok(policies) => evaluate_policies(&policies, POLICY_NAMES),
+            Ok(policies) => evaluate_policies(&policies, &POLICY_NAMES),
             Err(e) if observe::error_code(&e) == Some(404) => Outcome::fail(
                 "the ValidatingPolicy API is not served",
                 Diagnosis::new(
@@ -959,7 +954,7 @@ mod tests {
 
     #[test]
     fn d2_passes_when_all_five_are_ready_and_deny() {
-        let outcome = evaluate_policies(&five_policies(), POLICY_NAMES);
+        let outcome = evaluate_policies(&five_policies(), &POLICY_NAMES);
         assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
         assert!(outcome.summary.starts_with("5/5"), "{}", outcome.summary);
     }
@@ -968,7 +963,7 @@ mod tests {
     fn d2_fails_on_an_audit_policy() {
         let mut policies = five_policies();
         policies[4] = fx::validating_policy("disallow-root-containers", &["Audit"], true);
-        let outcome = evaluate_policies(&policies, POLICY_NAMES);
+        let outcome = evaluate_policies(&policies, &POLICY_NAMES);
         assert_eq!(outcome.verdict, Verdict::Fail);
         assert!(outcome.summary.starts_with("4/5"));
         let d = diagnosis(&outcome);
@@ -985,7 +980,7 @@ mod tests {
         let mut policies = five_policies();
         policies.remove(1);
         policies[0] = fx::validating_policy(LABELS_POLICY, &["Deny"], false);
-        let outcome = evaluate_policies(&policies, POLICY_NAMES);
+        let outcome = evaluate_policies(&policies, &POLICY_NAMES);
         assert_eq!(outcome.verdict, Verdict::Fail);
         let d = diagnosis(&outcome);
         assert!(
@@ -1004,11 +999,9 @@ mod tests {
     fn d2_does_not_trust_the_deprecated_ready_field() {
         let mut policies = five_policies();
         policies[2]["status"] = json!({"ready": true});
-        let outcome = evaluate_policies(&policies, POLICY_NAMES);
+        let outcome = evaluate_policies(&policies, &POLICY_NAMES);
         assert_eq!(outcome.verdict, Verdict::Fail);
-        assert!(diagnosis(&outcome)
-            .observed
-            .contains("require-resource-requests-limits"));
+        assert!(diagnosis(&outcome).observed.contains(POLICY_NAMES[2]));
     }
 
     fn d3_probe() -> DenialProbe {
@@ -1144,6 +1137,35 @@ mod tests {
         );
         assert_eq!(wrong.verdict, Verdict::Fail);
         assert!(diagnosis(&wrong).likely_cause.contains(ROOT_POLICY));
+    }
+
+    #[test]
+    fn the_expected_policies_are_platform_policies() {
+        assert!(POLICY_NAMES.contains(&LABELS_POLICY));
+        assert!(POLICY_NAMES.contains(&ROOT_POLICY));
+    }
+
+    #[test]
+    fn the_policies_rules_deny_each_probe_for_its_own_policy_only() {
+        // gitops::conformance states the five policies' rules in Rust (tested there against
+        // their CEL): each probe must break exactly the policy its check expects.
+        let denied_by = |probe: &DenialProbe| -> Vec<&'static str> {
+            let mut policies: Vec<&'static str> =
+                crate::gitops::conformance::violations(&probe.manifest)
+                    .into_iter()
+                    .map(|v| v.policy)
+                    .collect();
+            policies.dedup();
+            policies
+        };
+        assert_eq!(
+            denied_by(&unlabeled_isvc_probe("models", "p")),
+            [LABELS_POLICY]
+        );
+        assert_eq!(
+            denied_by(&root_deployment_probe("models", "p")),
+            [ROOT_POLICY]
+        );
     }
 
     #[test]

@@ -4,7 +4,6 @@
 //! Service and that Service's ready endpoints (seeds/11 failure 5).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -40,86 +39,39 @@ fn api_failure(what: &str, error: &kube::Error) -> Outcome {
 // ---------------------------------------------------------------------------------------------
 // F1 namespace-governance
 
-/// The governance objects the GitOps source declares for one namespace.
+/// The governance objects the platform declares for the model namespace.
 #[derive(Debug, Clone, Default)]
 pub struct DeclaredGovernance {
-    /// Where they were read from.
-    pub source: PathBuf,
+    /// Where they are declared.
+    pub source: String,
+    pub namespace: String,
     pub quotas: Vec<ResourceQuota>,
     pub limit_ranges: Vec<LimitRange>,
 }
 
-/// Where the declared manifests are looked for, in order: the local GitOps source ArgoCD syncs
-/// (it mirrors the project layout, `manifests/` at its root), then the project's own
-/// `manifests/` (the binary run from a checkout, or against a remote GitOps source).
-// gitops: switch to the gitops module's manifest reader once it lands.
-pub fn manifest_roots(gitops_source: &Path) -> Vec<PathBuf> {
-    vec![
-        gitops_source.join("manifests"),
-        PathBuf::from("manifests"),
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests"),
-    ]
-}
+/// Where the declaration lives (built into the binary by `gitops::governance`).
+pub const GOVERNANCE_FILE: &str = "manifests/platform/governance.yaml";
 
-fn yaml_files(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            yaml_files(&path, found)?;
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml")
-        ) {
-            found.push(path);
-        }
+impl DeclaredGovernance {
+    /// The platform's declaration as API objects, for comparison with the live ones.
+    pub fn from_gitops(declared: &crate::gitops::governance::Governance) -> Result<Self, String> {
+        let quota: ResourceQuota = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": declared.resource_quota, "namespace": declared.namespace},
+            "spec": {"hard": declared.quota_hard}
+        }))
+        .map_err(|e| format!("{GOVERNANCE_FILE}: the ResourceQuota is malformed: {e}"))?;
+        let limit_range: LimitRange = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": declared.limit_range, "namespace": declared.namespace},
+            "spec": {"limits": declared.limits}
+        }))
+        .map_err(|e| format!("{GOVERNANCE_FILE}: the LimitRange is malformed: {e}"))?;
+        Ok(DeclaredGovernance {
+            source: GOVERNANCE_FILE.to_string(),
+            namespace: declared.namespace.clone(),
+            quotas: vec![quota],
+            limit_ranges: vec![limit_range],
+        })
     }
-    Ok(())
-}
-
-/// The ResourceQuotas and LimitRanges under `root` for `namespace` (documents naming that
-/// namespace, or none: ArgoCD then places them in the Application's destination namespace).
-pub fn declared_governance(root: &Path, namespace: &str) -> Result<DeclaredGovernance, String> {
-    let mut files = Vec::new();
-    yaml_files(root, &mut files).map_err(|e| format!("reading {}: {e}", root.display()))?;
-    files.sort();
-    let mut declared = DeclaredGovernance {
-        source: root.to_path_buf(),
-        ..Default::default()
-    };
-    for file in files {
-        let text = std::fs::read_to_string(&file)
-            .map_err(|e| format!("reading {}: {e}", file.display()))?;
-        // Multi-document YAML; documents that are not Kubernetes objects are ignored here (the
-        // manifests' own schema tests cover their validity).
-        for document in serde_yaml::Deserializer::from_str(&text) {
-            let Ok(value) = <serde_json::Value as serde::Deserialize>::deserialize(document) else {
-                continue;
-            };
-            let kind = value
-                .get("kind")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            let in_namespace = match value.pointer("/metadata/namespace").and_then(Value::as_str) {
-                Some(ns) => ns == namespace,
-                None => true,
-            };
-            if !in_namespace {
-                continue;
-            }
-            let parse_error =
-                |e: serde_json::Error| format!("{}: {kind:?} is malformed: {e}", file.display());
-            match kind.as_deref() {
-                Some("ResourceQuota") => declared
-                    .quotas
-                    .push(serde_json::from_value(value).map_err(parse_error)?),
-                Some("LimitRange") => declared
-                    .limit_ranges
-                    .push(serde_json::from_value(value).map_err(parse_error)?),
-                _ => {}
-            }
-        }
-    }
-    Ok(declared)
 }
 
 /// A Kubernetes quantity ("500m", "4Gi", "1.5", "2e3") as a number, for comparing values the
@@ -202,12 +154,12 @@ pub fn evaluate_governance(
             Diagnosis::new(
                 format!(
                     "{} declares {} ResourceQuota(s) and {} LimitRange(s) for {namespace}",
-                    declared.source.display(),
+                    declared.source,
                     declared.quotas.len(),
                     declared.limit_ranges.len()
                 ),
-                "the GitOps source lacks the namespace governance manifests (or the scenario's modelNamespace differs from the manifests')",
-                format!("grep -rlE 'kind: (ResourceQuota|LimitRange)' {}", declared.source.display()),
+                "the platform manifests declare no quota and limits for this namespace (the scenario's modelNamespace differs from the governed namespace?)",
+                format!("grep -nE 'kind: (ResourceQuota|LimitRange)' {}", declared.source),
             ),
         );
     }
@@ -310,31 +262,28 @@ pub fn evaluate_governance(
 fn namespace_governance<'a>(run: &'a CheckRun<'a>) -> CheckFuture<'a> {
     async move {
         let namespace = run.env.scenario.spec.model_namespace.clone();
-        let roots = manifest_roots(&run.env.gitops_cache_dir);
-        let Some(root) = roots.iter().find(|r| r.is_dir()) else {
-            return Outcome::fail(
-                "the declared governance manifests cannot be found",
-                Diagnosis::new(
-                    format!(
-                        "none of {} is a directory",
-                        roots.iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(", ")
-                    ),
-                    "the local GitOps source has not been created (run `neuroscale up`) and the binary does not run from a checkout",
-                    "neuroscale up",
-                ),
-            );
-        };
-        run.saw(format!("reading declared governance under {}", root.display()));
-        let declared = match declared_governance(root, &namespace) {
-            Ok(d) => d,
-            Err(e) => {
-                return Outcome::fail(
-                    "the declared governance manifests cannot be read",
-                    Diagnosis::new(e, "a manifest under manifests/ is unreadable or malformed", "neuroscale plan"),
-                )
-            }
-        };
-        run.saw(format!("reading resourcequotas and limitranges in {namespace}"));
+        let mut declared =
+            match DeclaredGovernance::from_gitops(&crate::gitops::governance::declared()) {
+                Ok(d) => d,
+                Err(e) => {
+                    return Outcome::fail(
+                        "the declared governance cannot be read",
+                        Diagnosis::new(
+                            e,
+                            "a build defect in the platform manifests",
+                            "cargo test gitops",
+                        ),
+                    )
+                }
+            };
+        if declared.namespace != namespace {
+            // The scenario's models live in a namespace the platform does not govern.
+            declared.quotas.clear();
+            declared.limit_ranges.clear();
+        }
+        run.saw(format!(
+            "reading resourcequotas and limitranges in {namespace}"
+        ));
         let quotas: Api<ResourceQuota> = Api::namespaced(run.env.client.clone(), &namespace);
         let live_quotas = match quotas.list(&ListParams::default()).await {
             Ok(l) => l.items,
@@ -902,90 +851,43 @@ mod tests {
         assert_eq!(quantity("lots"), None);
     }
 
-    // Declared the way the original platform did (sodiq-code/neuroscale-platform
-    // infrastructure/namespaces/default/{resource-quota,limit-range}.yaml), in namespace models.
-    const DECLARED: &str = r#"
-apiVersion: v1
-kind: ResourceQuota
-metadata:
-  name: models-quota
-  namespace: models
-spec:
-  hard:
-    requests.cpu: "4"
-    requests.memory: 8Gi
-    limits.cpu: "8"
-    limits.memory: 16Gi
-    pods: "20"
----
-apiVersion: v1
-kind: LimitRange
-metadata:
-  name: models-limits
-  namespace: models
-spec:
-  limits:
-    - type: Container
-      default: {cpu: 500m, memory: 512Mi}
-      defaultRequest: {cpu: 100m, memory: 128Mi}
-      max: {cpu: "2", memory: 4Gi}
-      min: {cpu: 10m, memory: 32Mi}
----
-apiVersion: v1
-kind: ResourceQuota
-metadata:
-  name: other-quota
-  namespace: elsewhere
-spec:
-  hard: {pods: "1"}
-"#;
-
     fn declared() -> DeclaredGovernance {
-        let dir = tempfile::tempdir().unwrap();
-        let sub = dir.path().join("namespaces");
-        std::fs::create_dir_all(&sub).unwrap();
-        std::fs::write(sub.join("governance.yaml"), DECLARED).unwrap();
-        std::fs::write(dir.path().join("README.md"), "not yaml").unwrap();
-        let d = declared_governance(dir.path(), "models").unwrap();
-        assert_eq!(
-            d.quotas.len(),
-            1,
-            "the quota of another namespace is not ours"
-        );
-        assert_eq!(d.limit_ranges.len(), 1);
-        d
+        DeclaredGovernance::from_gitops(&crate::gitops::governance::declared()).unwrap()
     }
 
-    // The live objects as the API server returns them: quantities in canonical form and the
-    // LimitRange item with a defaulted field (core/v1 LimitRange defaulting).
-    fn live() -> (Vec<ResourceQuota>, Vec<LimitRange>) {
+    /// The live objects for the shipped declaration, as the API server returns them: quantities
+    /// rewritten into another canonical form ("4" as "4000m", "8Gi" as "8192Mi") and the
+    /// LimitRange item with fields the API server defaults (core/v1 LimitRange defaulting).
+    fn live_from_declaration() -> (Vec<ResourceQuota>, Vec<LimitRange>) {
+        let g = crate::gitops::governance::declared();
+        let mut hard = serde_json::Map::new();
+        for (key, value) in &g.quota_hard {
+            let rewritten = match value.as_str() {
+                "4" => "4000m".to_string(),
+                "8Gi" => "8192Mi".to_string(),
+                other => other.to_string(),
+            };
+            hard.insert(key.clone(), Value::from(rewritten));
+        }
+        let mut item = g.limits[0].clone();
+        item["maxLimitRequestRatio"] = json!({"cpu": "10"});
         (
             vec![fx::resource_quota(
-                "models",
-                "models-quota",
-                json!({"requests.cpu": "4", "requests.memory": "8Gi", "limits.cpu": "8",
-                       "limits.memory": "16Gi", "pods": "20"}),
+                &g.namespace,
+                &g.resource_quota,
+                Value::Object(hard),
             )],
-            vec![fx::limit_range(
-                "models",
-                "models-limits",
-                json!({"type": "Container",
-                       "default": {"cpu": "500m", "memory": "512Mi"},
-                       "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
-                       "max": {"cpu": "2", "memory": "4Gi"},
-                       "min": {"cpu": "10m", "memory": "32Mi"},
-                       "maxLimitRequestRatio": {"cpu": "10"}}),
-            )],
+            vec![fx::limit_range(&g.namespace, &g.limit_range, item)],
         )
     }
 
     #[test]
-    fn f1_passes_when_the_declared_limits_are_in_force() {
-        let (quotas, ranges) = live();
+    fn f1_passes_on_the_shipped_declaration_in_canonical_form() {
+        let (quotas, ranges) = live_from_declaration();
         let outcome = evaluate_governance("models", &declared(), &quotas, &ranges);
         assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
         assert!(
-            outcome.summary.contains("13/13 declared limits"),
+            outcome.summary.contains("models-quota"),
             "{}",
             outcome.summary
         );
@@ -993,12 +895,11 @@ spec:
 
     #[test]
     fn f1_fails_on_a_drifted_limit() {
-        let (mut quotas, ranges) = live();
-        quotas[0] = fx::resource_quota(
-            "models",
-            "models-quota",
-            json!({"requests.cpu": "40", "requests.memory": "8Gi", "limits.cpu": "8",
-                   "limits.memory": "16Gi", "pods": "20"}),
+        let (mut quotas, ranges) = live_from_declaration();
+        let hard = quotas[0].spec.as_mut().unwrap().hard.as_mut().unwrap();
+        hard.insert(
+            "requests.cpu".into(),
+            k8s_openapi::apimachinery::pkg::api::resource::Quantity("40".into()),
         );
         let outcome = evaluate_governance("models", &declared(), &quotas, &ranges);
         assert_eq!(outcome.verdict, Verdict::Fail);
@@ -1011,8 +912,20 @@ spec:
     }
 
     #[test]
+    fn f1_fails_on_a_missing_quota_key_and_on_another_namespace() {
+        let (mut quotas, ranges) = live_from_declaration();
+        let hard = quotas[0].spec.as_mut().unwrap().hard.as_mut().unwrap();
+        hard.remove("pods");
+        let outcome = evaluate_governance("models", &declared(), &quotas, &ranges);
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(diagnosis(&outcome)
+            .observed
+            .contains("hard pods is not set"));
+    }
+
+    #[test]
     fn f1_fails_when_the_limit_range_is_missing() {
-        let (quotas, _) = live();
+        let (quotas, _) = live_from_declaration();
         let outcome = evaluate_governance("models", &declared(), &quotas, &[]);
         assert_eq!(outcome.verdict, Verdict::Fail);
         let d = diagnosis(&outcome);
@@ -1026,7 +939,7 @@ spec:
 
     #[test]
     fn f1_fails_when_nothing_is_declared() {
-        let (quotas, ranges) = live();
+        let (quotas, ranges) = live_from_declaration();
         let outcome =
             evaluate_governance("models", &DeclaredGovernance::default(), &quotas, &ranges);
         assert_eq!(outcome.verdict, Verdict::Fail);
