@@ -17,6 +17,12 @@ use kube::{Api, Client};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
+/// The Kourier gateway Service external traffic enters through (net-kourier
+/// config/300-gateway.yaml: Service `kourier` in `kourier-system`, port 80 -> gateway 8080).
+pub const KOURIER_NAMESPACE: &str = "kourier-system";
+pub const KOURIER_SERVICE: &str = "kourier";
+pub const KOURIER_HTTP_PORT: u16 = 80;
+
 /// Why a forward could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum ForwardError {

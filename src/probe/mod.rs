@@ -66,6 +66,42 @@ impl Target {
         }
     }
 
+    /// The target for an InferenceService reached through the gateway at `gateway_base_url`:
+    /// the model is `metadata.name` (KServe's runtimes serve under the ISVC name) and the Host
+    /// header is the host of `status.url`, which Kourier routes on (UPSTREAM.md §5: with
+    /// `disableIstioVirtualHost` it is the predictor ksvc URL).
+    pub fn for_inference_service(
+        isvc: &Value,
+        gateway_base_url: &str,
+        protocol: Protocol,
+    ) -> Result<Target, ProbeError> {
+        let name = isvc
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                ProbeError::InvalidRequest("the InferenceService has no metadata.name".into())
+            })?;
+        let url = isvc
+            .pointer("/status/url")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                ProbeError::InvalidRequest(format!(
+                    "InferenceService {name} has no status.url yet (not Ready, or no ingress route)"
+                ))
+            })?;
+        let host = host_of_url(url).ok_or_else(|| {
+            ProbeError::InvalidRequest(format!(
+                "InferenceService {name} has status.url {url:?}, which has no host"
+            ))
+        })?;
+        Ok(Target {
+            base_url: gateway_base_url.to_string(),
+            host: Some(host),
+            model: name.to_string(),
+            protocol,
+        })
+    }
+
     fn request(
         &self,
         client: &reqwest::Client,
@@ -78,6 +114,16 @@ impl Target {
         }
         builder
     }
+}
+
+/// The Host header value for `url`: its host, plus the port when it is not the scheme's default.
+pub fn host_of_url(url: &str) -> Option<String> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    let host = parsed.host_str()?;
+    Some(match parsed.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    })
 }
 
 /// Why a probe request did not yield trustworthy predictions.
@@ -472,6 +518,53 @@ mod tests {
             target(Protocol::V2).ready_url(),
             "http://127.0.0.1:8081/v2/models/sklearn-iris/ready"
         );
+    }
+
+    // An InferenceService as KServe reports it with Kourier and disableIstioVirtualHost
+    // (pkg/apis/serving/v1beta1/inference_service_status.go; UPSTREAM.md §5).
+    #[test]
+    fn an_inference_service_gives_the_model_and_host() {
+        let isvc = json!({
+            "apiVersion": "serving.kserve.io/v1beta1",
+            "kind": "InferenceService",
+            "metadata": {"name": "sklearn-iris", "namespace": "models"},
+            "status": {
+                "url": "http://sklearn-iris-predictor.models.127.0.0.1.sslip.io",
+                "address": {"url": "http://sklearn-iris-predictor.models.svc.cluster.local"},
+            },
+        });
+        let target =
+            Target::for_inference_service(&isvc, "http://127.0.0.1:8081", Protocol::V2).unwrap();
+        assert_eq!(target.model, "sklearn-iris");
+        assert_eq!(
+            target.host.as_deref(),
+            Some("sklearn-iris-predictor.models.127.0.0.1.sslip.io")
+        );
+        assert_eq!(
+            target.predict_url(),
+            "http://127.0.0.1:8081/v2/models/sklearn-iris/infer"
+        );
+
+        let pending = json!({"metadata": {"name": "m"}, "status": {}});
+        let err = Target::for_inference_service(&pending, "http://x", Protocol::V1).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("InferenceService m has no status.url"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn hosts_keep_non_default_ports() {
+        assert_eq!(
+            host_of_url("http://a.example.com:8080/x").as_deref(),
+            Some("a.example.com:8080")
+        );
+        assert_eq!(
+            host_of_url("https://a.example.com/").as_deref(),
+            Some("a.example.com")
+        );
+        assert_eq!(host_of_url("not a url"), None);
     }
 
     #[test]
