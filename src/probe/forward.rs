@@ -14,6 +14,7 @@ use k8s_openapi::api::core::v1::{Pod, Service, ServicePort};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::ListParams;
 use kube::{Api, Client};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -130,18 +131,14 @@ impl ServiceForward {
                 },
             })?;
 
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(ForwardError::Listen)?;
-        let local_addr = listener.local_addr().map_err(ForwardError::Listen)?;
-        let relay = tokio::spawn(relay(listener, pods, pod_name.clone(), pod_port));
-        tracing::info!(%local_addr, pod = %pod_name, pod_port, "forwarding {namespace}/{service}:{port}");
-        Ok(ServiceForward {
-            local_addr,
-            pod: pod_name,
-            pod_port,
-            relay: Some(relay),
-        })
+        let dial = PodDial {
+            pods,
+            pod: pod_name.clone(),
+            port: pod_port,
+        };
+        let forward = ServiceForward::listen(dial, pod_name, pod_port).await?;
+        tracing::info!(local = %forward.local_addr, pod = %forward.pod, pod_port, "forwarding {namespace}/{service}:{port}");
+        Ok(forward)
     }
 
     /// `http://127.0.0.1:<local port>`.
@@ -171,15 +168,76 @@ impl Drop for ServiceForward {
     }
 }
 
+/// Opens one upstream byte stream per accepted connection: a pod port-forward in the product,
+/// any local stream in tests of the relay itself.
+trait Dial: Clone + Send + Sync + 'static {
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    fn dial(&self) -> impl std::future::Future<Output = Result<Self::Stream, String>> + Send;
+}
+
+/// Dials `pod:port` over the API server's `pods/portforward` subresource.
+#[derive(Clone)]
+struct PodDial {
+    pods: Api<Pod>,
+    pod: String,
+    port: u16,
+}
+
+impl Dial for PodDial {
+    type Stream = tokio::io::DuplexStream;
+
+    async fn dial(&self) -> Result<Self::Stream, String> {
+        let (pod, port) = (&self.pod, self.port);
+        let mut forwarder = self
+            .pods
+            .portforward(pod, &[port])
+            .await
+            .map_err(|err| format!("port-forward to pod {pod}:{port} failed: {err}"))?;
+        let stream = forwarder
+            .take_stream(port)
+            .ok_or_else(|| format!("port-forward to pod {pod}:{port} gave no stream"))?;
+        // The forwarder's task ends once its stream is dropped (connection closed or relay
+        // aborted); joining it in the background only collects its outcome for the log.
+        let label = format!("{pod}:{port}");
+        tokio::spawn(async move {
+            if let Err(err) = forwarder.join().await {
+                tracing::debug!("port-forward to {label} closed with: {err}");
+            }
+        });
+        Ok(stream)
+    }
+}
+
+impl ServiceForward {
+    /// Listens on an ephemeral loopback port and relays each connection to a fresh `dial()`.
+    async fn listen<D: Dial>(
+        dial: D,
+        pod: String,
+        pod_port: u16,
+    ) -> Result<ServiceForward, ForwardError> {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(ForwardError::Listen)?;
+        let local_addr = listener.local_addr().map_err(ForwardError::Listen)?;
+        let relay = tokio::spawn(relay(listener, dial));
+        Ok(ServiceForward {
+            local_addr,
+            pod,
+            pod_port,
+            relay: Some(relay),
+        })
+    }
+}
+
 /// Accepts connections until aborted. The connections live in a `JoinSet` owned by this task,
 /// so aborting it drops the set, which aborts every relayed connection with it.
-async fn relay(listener: TcpListener, pods: Api<Pod>, pod: String, pod_port: u16) {
+async fn relay<D: Dial>(listener: TcpListener, dial: D) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((socket, _)) => {
-                    connections.spawn(relay_one(socket, pods.clone(), pod.clone(), pod_port));
+                    connections.spawn(relay_one(socket, dial.clone()));
                 }
                 Err(err) => tracing::warn!("port-forward listener: {err}"),
             },
@@ -188,24 +246,17 @@ async fn relay(listener: TcpListener, pods: Api<Pod>, pod: String, pod_port: u16
     }
 }
 
-async fn relay_one(mut socket: TcpStream, pods: Api<Pod>, pod: String, pod_port: u16) {
-    let mut forwarder = match pods.portforward(&pod, &[pod_port]).await {
-        Ok(forwarder) => forwarder,
+async fn relay_one<D: Dial>(mut socket: TcpStream, dial: D) {
+    let mut upstream = match dial.dial().await {
+        Ok(stream) => stream,
         Err(err) => {
-            tracing::warn!("port-forward to pod {pod}:{pod_port} failed: {err}");
+            // Closing the accepted socket is how the client learns; the reason goes to the log.
+            tracing::warn!("{err}");
             return;
         }
     };
-    let Some(mut upstream) = forwarder.take_stream(pod_port) else {
-        tracing::warn!("port-forward to pod {pod}:{pod_port} gave no stream");
-        return;
-    };
     if let Err(err) = tokio::io::copy_bidirectional(&mut socket, &mut upstream).await {
-        tracing::debug!("port-forward connection to {pod}:{pod_port} ended: {err}");
-    }
-    drop(upstream);
-    if let Err(err) = forwarder.join().await {
-        tracing::debug!("port-forward to {pod}:{pod_port} closed with: {err}");
+        tracing::debug!("port-forward connection ended: {err}");
     }
 }
 
@@ -335,6 +386,99 @@ status:
     fn kourier_ports() -> Vec<ServicePort> {
         let svc: Service = serde_yaml::from_str(KOURIER_SERVICE).unwrap();
         svc.spec.unwrap().ports.unwrap()
+    }
+
+    /// Dials a local TCP server: exercises the listener, the per-connection relay and the
+    /// cleanup without a cluster (the pod dial is kube-rs's `Api::portforward`).
+    #[derive(Clone)]
+    struct TcpDial(std::net::SocketAddr);
+
+    impl Dial for TcpDial {
+        type Stream = TcpStream;
+        async fn dial(&self) -> Result<TcpStream, String> {
+            TcpStream::connect(self.0).await.map_err(|e| e.to_string())
+        }
+    }
+
+    /// A loopback echo server standing in for the pod port.
+    async fn echo_server() -> std::net::SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let (mut read, mut write) = socket.split();
+                    let _ = tokio::io::copy(&mut read, &mut write).await;
+                });
+            }
+        });
+        addr
+    }
+
+    async fn round_trip(addr: &str, message: &[u8]) -> std::io::Result<Vec<u8>> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = TcpStream::connect(addr).await?;
+        stream.write_all(message).await?;
+        let mut answer = vec![0; message.len()];
+        stream.read_exact(&mut answer).await?;
+        Ok(answer)
+    }
+
+    /// A relay that fails to close would leave the read pending forever; the deadline turns
+    /// that hang into a failure.
+    async fn within_deadline<T>(read: impl std::future::Future<Output = T>) -> T {
+        tokio::time::timeout(std::time::Duration::from_secs(10), read)
+            .await
+            .expect("the connection was not closed within 10 s")
+    }
+
+    #[tokio::test]
+    async fn each_connection_is_relayed_and_stop_closes_everything() {
+        use tokio::io::AsyncReadExt;
+        let upstream = echo_server().await;
+        let forward = ServiceForward::listen(TcpDial(upstream), "gw-a".into(), 8080)
+            .await
+            .unwrap();
+        let addr = forward.base_url().trim_start_matches("http://").to_string();
+        assert_eq!(forward.pod(), ("gw-a", 8080));
+
+        let (a, b) = tokio::join!(round_trip(&addr, b"first"), round_trip(&addr, b"second"));
+        assert_eq!(a.unwrap(), b"first");
+        assert_eq!(b.unwrap(), b"second");
+
+        // A connection open across stop() is closed by it, and nothing listens afterwards.
+        let mut open = TcpStream::connect(&addr).await.unwrap();
+        tokio::task::yield_now().await;
+        forward.stop().await;
+        let mut buf = [0u8; 1];
+        let read = within_deadline(open.read(&mut buf)).await;
+        assert!(
+            matches!(read, Ok(0) | Err(_)),
+            "the relayed connection stayed open: {read:?}"
+        );
+        assert!(
+            TcpStream::connect(&addr).await.is_err(),
+            "still listening after stop()"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_dial_closes_the_client_connection() {
+        use tokio::io::AsyncReadExt;
+        // A port nothing listens on: bind one, note it, release it.
+        let closed = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let forward = ServiceForward::listen(TcpDial(closed), "gw-a".into(), 8080)
+            .await
+            .unwrap();
+        let addr = forward.base_url().trim_start_matches("http://").to_string();
+        let mut client = TcpStream::connect(&addr).await.unwrap();
+        let mut buf = [0u8; 1];
+        let read = within_deadline(client.read(&mut buf)).await;
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
     }
 
     #[test]
