@@ -65,10 +65,12 @@ pub fn python() -> Result<String, String> {
     if importable {
         Ok("python3".into())
     } else {
-        Err("NEUROSCALE_PYTHON is unset and python3 cannot import kserve and sklearn \
-             (python3 -m venv /work/venv-kserve && /work/venv-kserve/bin/pip install -r .ci/requirements-peers.txt, \
-             then NEUROSCALE_PYTHON=/work/venv-kserve/bin/python)"
-            .into())
+        Err(
+            "NEUROSCALE_PYTHON is unset and python3 cannot import kserve and sklearn; \
+             install the peers in a venv (pip install -r .ci/requirements-peers.txt) and set \
+             NEUROSCALE_PYTHON to its python"
+                .into(),
+        )
     }
 }
 
