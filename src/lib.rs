@@ -13,6 +13,8 @@ pub mod cluster;
 pub mod components;
 pub mod exit;
 pub mod gitops;
+pub mod gpu;
+pub mod probe;
 pub mod readiness;
 pub mod report;
 pub mod scenario;
