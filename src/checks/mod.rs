@@ -7,6 +7,7 @@ pub mod catalogue;
 pub mod env;
 pub mod observe;
 pub mod outcome;
+pub mod runner;
 
 #[cfg(test)]
 mod fixtures;
@@ -17,6 +18,9 @@ pub mod guardrails;
 pub mod hardening;
 pub mod serving;
 pub mod spine;
+
+#[cfg(test)]
+pub(crate) mod fixtures_def;
 
 pub use env::{CheckEnv, CheckFn, CheckRun, CreatedObject};
 pub use outcome::{CheckResult, Diagnosis, Figure, Outcome, Verdict};
