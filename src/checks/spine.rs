@@ -634,7 +634,7 @@ async fn drift_self_heal(run: &CheckRun<'_>) -> Outcome {
                 None
             }
         };
-        let deadline_passed = run.remaining().is_zero();
+        let deadline_passed = observe::time_to_conclude(run).is_zero();
         let application = if deadline_passed {
             observe::get(client, &APPLICATION, Some(ARGOCD_NAMESPACE), &app_name)
                 .await
@@ -666,7 +666,7 @@ async fn drift_self_heal(run: &CheckRun<'_>) -> Outcome {
             return outcome;
         }
         // A tight poll: the measured figure is only as precise as this interval.
-        tokio::time::sleep(Duration::from_millis(250).min(run.remaining())).await;
+        tokio::time::sleep(Duration::from_millis(250).min(observe::time_to_conclude(run))).await;
     }
 }
 
