@@ -11,6 +11,8 @@ pub mod cli;
 pub mod cluster;
 pub mod components;
 pub mod exit;
+pub mod gpu;
+pub mod probe;
 pub mod readiness;
 pub mod report;
 pub mod scenario;
