@@ -7,25 +7,460 @@
 //! child Application and is pruned again on removal (C2), and it serves predictions (C3).
 //! As elsewhere, gathering records observations and `evaluate_*` functions decide.
 
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use super::admission::{self, AdmissionOutcome};
-use super::env::CheckFn;
+use super::env::{CheckFn, CheckFuture, CheckRun, CreatedObject};
+use super::observe::{
+    self, APPLICATION, APPLICATION_SET, ARGOCD_NAMESPACE, INFERENCE_SERVICE, VALIDATING_POLICY,
+};
 use super::outcome::{Diagnosis, Outcome};
-use super::serving::{evaluate_inference, isvc_likely_cause, ModelAnswer};
+use super::serving::{
+    ask_model, evaluate_inference, isvc_likely_cause, no_ingress_url, ModelAnswer,
+};
+use super::spine::api_failure;
+use crate::gitops::{self, scaffold, scaffold::ModelSpec, GitSource};
+use crate::probe;
 use crate::readiness;
+use crate::scenario::{ModelProbe, Protocol};
 
-// gitops: the policy the scaffold's labels must satisfy (crate::gitops::POLICY_NAMES[0]).
-const ISVC_LABEL_POLICY: &str = "require-standard-labels-inferenceservice";
-// gitops: crate::gitops::MODEL_APPLICATIONSET.
-const MODEL_APPLICATIONSET: &str = "model-endpoints";
+/// The policy the scaffold's labels must satisfy.
+const ISVC_LABEL_POLICY: &str = gitops::POLICY_NAMES[0];
+const MODEL_APPLICATIONSET: &str = gitops::MODEL_APPLICATIONSET;
+/// The owner label of the models the checks scaffold.
+const PROBE_OWNER: &str = "neuroscale-checks";
 
-/// This milestone's checks by id (see `super::catalogue`). C1-C3 are registered once the
-/// scaffold and the GitOps source (`crate::gitops`) they exercise have landed; until then the
-/// runner reports them as not built.
-pub const CHECKS: &[(&str, CheckFn)] = &[];
+/// This milestone's checks by id (see `super::catalogue`).
+pub const CHECKS: &[(&str, CheckFn)] = &[("C1", c1), ("C2", c2), ("C3", c3)];
+
+fn c1<'a>(run: &'a CheckRun<'a>) -> CheckFuture<'a> {
+    Box::pin(scaffold_compliant(run))
+}
+fn c2<'a>(run: &'a CheckRun<'a>) -> CheckFuture<'a> {
+    Box::pin(appset_discovery(run))
+}
+fn c3<'a>(run: &'a CheckRun<'a>) -> CheckFuture<'a> {
+    Box::pin(scaffold_serves(run))
+}
+
+/// A unique, short model name for a check's scaffold (`nscheck-c2-5f3a1c`): a DNS-1123 label
+/// that leaves room for KServe's `-predictor` suffixes.
+pub fn probe_model_name(check: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32))
+        .unwrap_or(0);
+    format!(
+        "nscheck-{}-{:06x}",
+        check.to_ascii_lowercase(),
+        nanos & 0xff_ffff
+    )
+}
+
+/// The scaffold the checks use: `new-model`'s defaults (the public iris model), labelled with
+/// the scenario's first cost center.
+fn probe_spec(run: &CheckRun<'_>, check: &str) -> Result<ModelSpec, Box<Outcome>> {
+    let cost_center = run
+        .env
+        .scenario
+        .cpu_models()
+        .next()
+        .map(|m| m.cost_center.clone())
+        .unwrap_or_else(|| "platform".to_string());
+    ModelSpec::new(probe_model_name(check), PROBE_OWNER, cost_center).map_err(|e| {
+        Box::new(Outcome::fail(
+            "could not scaffold a model",
+            Diagnosis::new(
+                e.to_string(),
+                "the scenario's cost center is not a valid label value",
+                format!(
+                    "edit spec.models[0].costCenter in {}",
+                    run.env.scenario.source.display()
+                ),
+            ),
+        ))
+    })
+}
+
+fn isvc_object(namespace: &str, name: &str) -> CreatedObject {
+    CreatedObject {
+        api_version: INFERENCE_SERVICE.api_version(),
+        kind: INFERENCE_SERVICE.kind.to_string(),
+        namespace: Some(namespace.to_string()),
+        name: name.to_string(),
+    }
+}
+
+fn mutations_refused(run: &CheckRun<'_>) -> Outcome {
+    Outcome::fail(
+        format!(
+            "refused to create objects on context {}",
+            run.env.context_name
+        ),
+        Diagnosis::new(
+            format!(
+                "context {} is not the harness's k3d cluster",
+                run.env.context_name
+            ),
+            "this check creates a model endpoint; it runs only on the k3d context unless allowed",
+            format!(
+                "neuroscale check --only {} --allow-context {}",
+                run.spec.id, run.env.context_name
+            ),
+        ),
+    )
+}
+
+/// How often C1 asks again when the admission webhook could not be called, and how long it
+/// pauses between: Kyverno's maintainers advise a retry after install (kyverno #7294).
+const C1_ATTEMPTS: usize = 3;
+const C1_RETRY_PAUSE: Duration = Duration::from_secs(2);
+
+async fn scaffold_compliant(run: &CheckRun<'_>) -> Outcome {
+    let spec = match probe_spec(run, "c1") {
+        Ok(spec) => spec,
+        Err(outcome) => return *outcome,
+    };
+    let isvc = scaffold::inference_service(&spec);
+    let namespace = str_at(&isvc, "/metadata/namespace").to_string();
+    let client = &run.env.client;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let policies = match observe::list(client, &VALIDATING_POLICY, None).await {
+            Ok(p) => p,
+            Err(e) => return api_failure("Kyverno ValidatingPolicies", &e),
+        };
+        let started = Instant::now();
+        // A dry-run persists nothing, so C1 needs no cleanup and no mutation guard.
+        let dry_run = observe::create(client, &INFERENCE_SERVICE, Some(&namespace), &isvc, true)
+            .await
+            .map(|_| ())
+            .map_err(|e| observe::error_message(&e));
+        let observation = ScaffoldAdmission {
+            isvc_name: spec.name.clone(),
+            namespace: namespace.clone(),
+            policies,
+            dry_run,
+            elapsed: started.elapsed(),
+        };
+        let outcome = evaluate_scaffold_compliant(&observation);
+        run.saw(format!("attempt {attempt}: {}", outcome.summary));
+        let unavailable = matches!(
+            &observation.dry_run,
+            Err(m) if matches!(admission::classify(m), AdmissionOutcome::WebhookUnavailable { .. })
+        );
+        if !unavailable
+            || attempt >= C1_ATTEMPTS
+            || observe::time_to_conclude(run) <= C1_RETRY_PAUSE
+        {
+            return outcome;
+        }
+        tokio::time::sleep(C1_RETRY_PAUSE).await;
+    }
+}
+
+/// Removes a committed model folder when dropped without `remove` having run (a failing or
+/// interrupted C2), so the ApplicationSet does not keep regenerating the probe Application
+/// after the runner deleted it.
+struct CommittedModel {
+    dir: PathBuf,
+    name: String,
+    removed: bool,
+}
+
+impl CommittedModel {
+    async fn remove(&mut self) -> Result<(), String> {
+        let dir = self.dir.clone();
+        let name = self.name.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            GitSource::open(dir).and_then(|source| source.remove_model(&name))
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        self.removed = true;
+        result.map(|_| ()).map_err(|e| e.to_string())
+    }
+}
+
+impl Drop for CommittedModel {
+    fn drop(&mut self) {
+        if !self.removed {
+            if let Err(e) = GitSource::open(&self.dir).and_then(|s| s.remove_model(&self.name)) {
+                tracing::warn!(model = %self.name, error = %e, "could not remove the probe model from the GitOps source");
+            }
+        }
+    }
+}
+
+async fn appset_discovery(run: &CheckRun<'_>) -> Outcome {
+    if !run.env.mutations_allowed {
+        return mutations_refused(run);
+    }
+    let spec = match probe_spec(run, "c2") {
+        Ok(spec) => spec,
+        Err(outcome) => return *outcome,
+    };
+    let dir = run.env.gitops_cache_dir.clone();
+    if let Err(e) = GitSource::open(&dir) {
+        return Outcome::fail(
+            "no GitOps source to commit to",
+            Diagnosis::new(
+                e.to_string(),
+                "the local GitOps repository `neuroscale up` creates is missing (another cache dir, or a remote source)",
+                "neuroscale up",
+            ),
+        );
+    }
+    let client = &run.env.client;
+    let app_name = gitops::model_application_name(&spec.name);
+    let namespace = gitops::MODEL_NAMESPACE;
+    // Tracked before they can exist: the runner deletes them if this check is cut short.
+    let application = CreatedObject {
+        api_version: APPLICATION.api_version(),
+        kind: APPLICATION.kind.to_string(),
+        namespace: Some(ARGOCD_NAMESPACE.to_string()),
+        name: app_name.clone(),
+    };
+    let isvc = isvc_object(namespace, &spec.name);
+    run.track(isvc.clone());
+    run.track(application.clone());
+    let mut committed = CommittedModel {
+        dir: dir.clone(),
+        name: spec.name.clone(),
+        removed: false,
+    };
+    let commit = {
+        let spec = spec.clone();
+        let dir = dir.clone();
+        tokio::task::spawn_blocking(move || GitSource::open(dir)?.add_model(&spec)).await
+    };
+    match commit {
+        Ok(Ok(id)) => run.saw(format!("committed model {} as {}", spec.name, id.short())),
+        Ok(Err(e)) => {
+            committed.removed = true;
+            return Outcome::fail(
+                "could not commit the scaffolded model",
+                Diagnosis::new(
+                    e.to_string(),
+                    "the GitOps repository refused the commit",
+                    "neuroscale doctor",
+                ),
+            );
+        }
+        Err(e) => {
+            committed.removed = true;
+            return Outcome::fail(
+                "could not commit the scaffolded model",
+                Diagnosis::new(e.to_string(), "the commit task failed", "neuroscale doctor"),
+            );
+        }
+    }
+    // Discovery gets two thirds of the time; the prune wait the rest.
+    let started = Instant::now();
+    let discovery_budget = observe::time_to_conclude(run) * 2 / 3;
+    let discovery = loop {
+        let app = observe::get(client, &APPLICATION, Some(ARGOCD_NAMESPACE), &app_name)
+            .await
+            .ok()
+            .flatten();
+        let deadline_passed = started.elapsed() >= discovery_budget;
+        let application_set = if deadline_passed {
+            observe::get(
+                client,
+                &APPLICATION_SET,
+                Some(ARGOCD_NAMESPACE),
+                MODEL_APPLICATIONSET,
+            )
+            .await
+            .ok()
+            .flatten()
+        } else {
+            None
+        };
+        run.saw(match &app {
+            Some(a) => readiness::application(a).observed,
+            None => format!(
+                "no application {app_name} yet, {:.0} s after the commit",
+                started.elapsed().as_secs_f64()
+            ),
+        });
+        let observation = DiscoveryObservation {
+            application_name: app_name.clone(),
+            application: app,
+            application_set,
+            elapsed: started.elapsed(),
+            deadline_passed,
+        };
+        if let Some(outcome) = evaluate_discovery(&observation) {
+            break outcome;
+        }
+        tokio::time::sleep(observe::POLL_INTERVAL).await;
+    };
+    if let Err(e) = committed.remove().await {
+        return combine_discovery_and_prune(
+            discovery,
+            Outcome::fail(
+                "could not remove the scaffolded model from the GitOps source",
+                Diagnosis::new(
+                    e,
+                    "the GitOps repository refused the commit",
+                    format!("neuroscale new-model --remove {}", spec.name),
+                ),
+            ),
+        );
+    }
+    let removed_at = Instant::now();
+    let prune = loop {
+        let app = observe::get(client, &APPLICATION, Some(ARGOCD_NAMESPACE), &app_name)
+            .await
+            .ok()
+            .flatten();
+        let model = observe::get(client, &INFERENCE_SERVICE, Some(namespace), &spec.name)
+            .await
+            .ok()
+            .flatten();
+        let observation = PruneObservation {
+            application_name: app_name.clone(),
+            application: app,
+            isvc: model,
+            elapsed: removed_at.elapsed(),
+            deadline_passed: observe::time_to_conclude(run).is_zero(),
+        };
+        if let Some(outcome) = evaluate_pruned(&observation) {
+            if outcome.is_pass() {
+                run.untrack(&application);
+                run.untrack(&isvc);
+            }
+            break outcome;
+        }
+        run.saw(format!(
+            "waiting for {app_name} and its InferenceService to be pruned ({:.0} s)",
+            removed_at.elapsed().as_secs_f64()
+        ));
+        tokio::time::sleep(observe::POLL_INTERVAL).await;
+    };
+    combine_discovery_and_prune(discovery, prune)
+}
+
+/// How long C3 waits for its own InferenceService to be deleted before leaving it to the
+/// runner's cleanup.
+const C3_DELETE_WAIT: Duration = Duration::from_secs(60);
+
+async fn scaffold_serves(run: &CheckRun<'_>) -> Outcome {
+    if !run.env.mutations_allowed {
+        return mutations_refused(run);
+    }
+    let Some(ingress_url) = run.env.ingress_url.clone() else {
+        return no_ingress_url();
+    };
+    let spec = match probe_spec(run, "c3") {
+        Ok(spec) => spec,
+        Err(outcome) => return *outcome,
+    };
+    let manifest = scaffold::inference_service(&spec);
+    let namespace = str_at(&manifest, "/metadata/namespace").to_string();
+    let client = &run.env.client;
+    let object = isvc_object(&namespace, &spec.name);
+    run.track(object.clone());
+    let started = Instant::now();
+    if let Err(e) = observe::create(
+        client,
+        &INFERENCE_SERVICE,
+        Some(&namespace),
+        &manifest,
+        false,
+    )
+    .await
+    {
+        run.untrack(&object);
+        let refused = evaluate_scaffold_compliant(&ScaffoldAdmission {
+            isvc_name: spec.name.clone(),
+            namespace: namespace.clone(),
+            policies: Vec::new(),
+            dry_run: Err(observe::error_message(&e)),
+            elapsed: started.elapsed(),
+        });
+        return Outcome::fail(
+            format!("could not create the scaffold: {}", refused.summary),
+            refused.diagnosis.unwrap_or_else(|| {
+                Diagnosis::new(
+                    observe::error_message(&e),
+                    "the create failed",
+                    "neuroscale doctor",
+                )
+            }),
+        );
+    }
+    // The model the scaffold serves by default is KServe's iris sample: the probe's known rows.
+    let model = ModelProbe {
+        name: spec.name.clone(),
+        namespace: namespace.clone(),
+        protocol: Protocol::V1,
+        instances: probe::iris::instances(),
+        expected: probe::iris::expected(),
+        cost_center: spec.cost_center.clone(),
+        gpu: false,
+    };
+    let mut observation = ServeObservation {
+        isvc: None,
+        ready_after: None,
+        answer: None,
+        ingress_url: ingress_url.clone(),
+    };
+    loop {
+        match observe::get(client, &INFERENCE_SERVICE, Some(&namespace), &spec.name).await {
+            Ok(isvc) => observation.isvc = isvc,
+            Err(e) => {
+                // A transient API error is not evidence the endpoint vanished: look again.
+                run.saw(format!("inferenceservice unreadable: {e}"));
+                if observe::time_to_conclude(run).is_zero() {
+                    break;
+                }
+                tokio::time::sleep(observe::POLL_INTERVAL).await;
+                continue;
+            }
+        }
+        let Some(isvc) = &observation.isvc else { break };
+        let r = readiness::inference_service(isvc);
+        run.saw(r.observed.clone());
+        if r.ready {
+            observation.ready_after = Some(started.elapsed());
+            let answer = ask_model(&run.env.http, &ingress_url, isvc, &model).await;
+            let transient = answer.answer.is_transient();
+            observation.answer = Some(answer);
+            if !transient || observe::time_to_conclude(run).is_zero() {
+                break;
+            }
+        } else if observe::time_to_conclude(run).is_zero() {
+            break;
+        }
+        tokio::time::sleep(observe::POLL_INTERVAL).await;
+    }
+    let outcome = evaluate_scaffold_serves(&observation);
+    match observe::delete(client, &INFERENCE_SERVICE, Some(&namespace), &spec.name).await {
+        Ok(_) => {
+            if let Ok(true) = observe::wait_gone(
+                client,
+                &INFERENCE_SERVICE,
+                Some(&namespace),
+                &spec.name,
+                C3_DELETE_WAIT,
+            )
+            .await
+            {
+                run.untrack(&object);
+            }
+        }
+        Err(e) => run.saw(format!(
+            "deleting the scaffold failed: {e}; the runner retries"
+        )),
+    }
+    outcome
+}
 
 fn str_at<'a>(value: &'a Value, pointer: &str) -> &'a str {
     value.pointer(pointer).and_then(Value::as_str).unwrap_or("")

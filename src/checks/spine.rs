@@ -16,18 +16,12 @@ use super::env::{CheckFn, CheckFuture, CheckRun};
 use super::observe::{self, ObservedWorkload, APPLICATION, ARGOCD_NAMESPACE};
 use super::outcome::{Diagnosis, Outcome};
 use crate::components::{self, Gate};
+use crate::gitops::{
+    model_application_name, DRIFT_CANARY_DEPLOYMENT, DRIFT_CANARY_NAMESPACE, PLATFORM_APPLICATION,
+    ROOT_APPLICATION,
+};
 use crate::readiness::{self, ApplicationState};
 use crate::scenario::{GpuMode, Scenario};
-
-// gitops: these names come from manifests/ (branch gitops: crate::gitops::{ROOT_APPLICATION,
-// DRIFT_CANARY_NAMESPACE, DRIFT_CANARY_DEPLOYMENT, PLATFORM_APPLICATION, model_application_name}).
-const ROOT_APPLICATION: &str = "neuroscale-root";
-const DRIFT_CANARY_NAMESPACE: &str = "neuroscale-canary";
-const DRIFT_CANARY_DEPLOYMENT: &str = "drift-canary";
-const PLATFORM_APPLICATION: &str = "platform";
-fn model_application_name(model: &str) -> String {
-    format!("model-{model}")
-}
 
 /// The annotation ArgoCD (3.0+, annotation tracking) puts on every resource it manages:
 /// `<app>:<group>/<kind>:<namespace>/<name>` (argo-cd docs/user-guide/resource_tracking.md).
