@@ -10,6 +10,7 @@ pub mod checks;
 pub mod cli;
 pub mod cluster;
 pub mod components;
+pub mod connect;
 pub mod exit;
 pub mod readiness;
 pub mod report;
