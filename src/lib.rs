@@ -11,6 +11,7 @@ pub mod cli;
 pub mod cluster;
 pub mod components;
 pub mod connect;
+pub mod doctor;
 pub mod exit;
 pub mod readiness;
 pub mod report;
