@@ -9,13 +9,14 @@
 //! `NEUROSCALE_CLUSTER_NAME`, `NEUROSCALE_ALLOW_CONTEXT`, `NEUROSCALE_SCENARIO` (default
 //! `scenarios/smoke.yaml`), `NEUROSCALE_INGRESS_URL`, `NEUROSCALE_OPENCOST_URL`.
 //! A PASS passes, a FAIL fails with the diagnosis, a SKIP is ignored with its reason. Mutating
-//! checks hold an exclusive lock so they never overlap another trial; read-only ones share it.
+//! checks and the latency measurement (`runner::runs_alone`) hold an exclusive lock so they never
+//! overlap another trial; the other read-only ones share it.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
-use neuroscale::checks::catalogue::{Effect, CATALOGUE};
+use neuroscale::checks::catalogue::CATALOGUE;
 use neuroscale::checks::runner::{self, KubeCleanup};
 use neuroscale::checks::{CheckEnv, Verdict};
 use neuroscale::connect::{self, Endpoints, Target};
@@ -80,7 +81,7 @@ fn run_check(live: &Live, id: &'static str) -> Result<Completion, Failed> {
     let spec = neuroscale::checks::catalogue::find(id).expect("catalogue id");
     let _guard_read;
     let _guard_write;
-    if spec.effect == Effect::Mutating {
+    if runner::runs_alone(spec) {
         _guard_write = live.exclusive.write().unwrap_or_else(|p| p.into_inner());
     } else {
         _guard_read = live.exclusive.read().unwrap_or_else(|p| p.into_inner());
