@@ -350,7 +350,7 @@ where
         .collect();
 
     let all = async {
-        let read_only = slots.iter().filter(|s| s.spec.effect == Effect::ReadOnly);
+        let read_only = slots.iter().filter(|s| !runs_alone(s.spec));
         futures::stream::iter(
             read_only.map(|slot| run_slot(env, slot, registry(slot.spec.id), cleanup, &on_result)),
         )
@@ -657,6 +657,8 @@ mod tests {
         assert!(results.all_passed());
         let log = events();
         let position = |what: &str| log.iter().position(|e| e == what).unwrap();
+        let starts = log.iter().filter(|e| e.starts_with("start")).count();
+        assert_eq!(starts, ids.len(), "every check runs exactly once: {log:?}");
         for mutating in ["A4", "D3", "F4"] {
             let start = position(&format!("start {mutating}"));
             assert_eq!(
