@@ -98,6 +98,13 @@ fn an_unreachable_cluster_exits_3_and_still_writes_the_reports() {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["schemaVersion"], "neuroscale.report/v1");
+    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
+    assert!(
+        jsonschema::is_valid(&schema, &report),
+        "the unreachable report must match docs/report.schema.json"
+    );
     assert_eq!(report["summary"]["failed"], 4);
     assert_eq!(
         report["checks"][0]["summary"],
