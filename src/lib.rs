@@ -11,6 +11,8 @@ pub mod checks;
 pub mod cli;
 pub mod cluster;
 pub mod components;
+pub mod connect;
+pub mod doctor;
 pub mod exit;
 pub mod gitops;
 pub mod gpu;
