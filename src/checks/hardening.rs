@@ -1,6 +1,828 @@
-//! Milestone Hardening (F1-F4): namespace governance, stale webhooks, GPU-node inference, latency SLO.
+//! Milestone Hardening (F1-F4): namespace governance, stale webhooks, GPU-node inference,
+//! latency SLO. F1 compares the model namespace's live ResourceQuota and LimitRange with the
+//! ones declared in the GitOps source's `manifests/`; F2 follows every admission webhook to its
+//! Service and that Service's ready endpoints (seeds/11 failure 5).
 
-use super::env::CheckFn;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use futures::FutureExt;
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, ValidatingWebhookConfiguration, WebhookClientConfig,
+};
+use k8s_openapi::api::core::v1::{LimitRange, ResourceQuota, Service};
+use kube::api::{Api, ListParams};
+use serde_json::Value;
+
+use super::admission;
+use super::env::{CheckFn, CheckFuture, CheckRun};
+use super::guardrails::endpoint_slices;
+use super::observe;
+use super::outcome::{Diagnosis, Outcome};
+use crate::readiness;
 
 /// This milestone's checks by id (see `super::catalogue`).
-pub const CHECKS: &[(&str, CheckFn)] = &[];
+pub const CHECKS: &[(&str, CheckFn)] = &[("F1", namespace_governance), ("F2", no_stale_webhooks)];
+
+fn api_failure(what: &str, error: &kube::Error) -> Outcome {
+    Outcome::fail(
+        format!("could not read {what}"),
+        Diagnosis::new(
+            format!("reading {what} failed: {}", observe::error_message(error)),
+            "the API server is unreachable or this identity may not read it (RBAC)",
+            "kubectl auth can-i --list",
+        ),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// F1 namespace-governance
+
+/// The governance objects the GitOps source declares for one namespace.
+#[derive(Debug, Clone, Default)]
+pub struct DeclaredGovernance {
+    /// Where they were read from.
+    pub source: PathBuf,
+    pub quotas: Vec<ResourceQuota>,
+    pub limit_ranges: Vec<LimitRange>,
+}
+
+/// Where the declared manifests are looked for, in order: the local GitOps source ArgoCD syncs
+/// (it mirrors the project layout, `manifests/` at its root), then the project's own
+/// `manifests/` (the binary run from a checkout, or against a remote GitOps source).
+// gitops: switch to the gitops module's manifest reader once it lands.
+pub fn manifest_roots(gitops_source: &Path) -> Vec<PathBuf> {
+    vec![
+        gitops_source.join("manifests"),
+        PathBuf::from("manifests"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests"),
+    ]
+}
+
+fn yaml_files(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            yaml_files(&path, found)?;
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
+            found.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The ResourceQuotas and LimitRanges under `root` for `namespace` (documents naming that
+/// namespace, or none: ArgoCD then places them in the Application's destination namespace).
+pub fn declared_governance(root: &Path, namespace: &str) -> Result<DeclaredGovernance, String> {
+    let mut files = Vec::new();
+    yaml_files(root, &mut files).map_err(|e| format!("reading {}: {e}", root.display()))?;
+    files.sort();
+    let mut declared = DeclaredGovernance {
+        source: root.to_path_buf(),
+        ..Default::default()
+    };
+    for file in files {
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| format!("reading {}: {e}", file.display()))?;
+        // Multi-document YAML; documents that are not Kubernetes objects are ignored here (the
+        // manifests' own schema tests cover their validity).
+        for document in serde_yaml::Deserializer::from_str(&text) {
+            let Ok(value) = <serde_json::Value as serde::Deserialize>::deserialize(document) else {
+                continue;
+            };
+            let kind = value
+                .get("kind")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            let in_namespace = match value.pointer("/metadata/namespace").and_then(Value::as_str) {
+                Some(ns) => ns == namespace,
+                None => true,
+            };
+            if !in_namespace {
+                continue;
+            }
+            let parse_error =
+                |e: serde_json::Error| format!("{}: {kind:?} is malformed: {e}", file.display());
+            match kind.as_deref() {
+                Some("ResourceQuota") => declared
+                    .quotas
+                    .push(serde_json::from_value(value).map_err(parse_error)?),
+                Some("LimitRange") => declared
+                    .limit_ranges
+                    .push(serde_json::from_value(value).map_err(parse_error)?),
+                _ => {}
+            }
+        }
+    }
+    Ok(declared)
+}
+
+/// A Kubernetes quantity ("500m", "4Gi", "1.5", "2e3") as a number, for comparing values the
+/// API server may have rewritten into canonical form. (k8s-openapi keeps quantities as strings;
+/// apimachinery pkg/api/resource/quantity.go defines the suffixes.)
+pub fn quantity(text: &str) -> Option<f64> {
+    let text = text.trim();
+    const BINARY: &[(&str, f64)] = &[
+        ("Ki", 1024.0),
+        ("Mi", 1048576.0),
+        ("Gi", 1073741824.0),
+        ("Ti", 1099511627776.0),
+        ("Pi", 1125899906842624.0),
+        ("Ei", 1152921504606846976.0),
+    ];
+    const DECIMAL: &[(&str, f64)] = &[
+        ("n", 1e-9),
+        ("u", 1e-6),
+        ("m", 1e-3),
+        ("k", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+        ("T", 1e12),
+        ("P", 1e15),
+        ("E", 1e18),
+    ];
+    for (suffix, factor) in BINARY.iter().chain(DECIMAL) {
+        if let Some(number) = text.strip_suffix(suffix) {
+            // "1E" is exa, but "1e3" is an exponent: only a bare number may precede a suffix.
+            if let Ok(n) = number.parse::<f64>() {
+                if !number.contains(['e', 'E']) {
+                    return Some(n * factor);
+                }
+            }
+        }
+    }
+    text.parse::<f64>().ok()
+}
+
+fn same_quantity(a: &str, b: &str) -> bool {
+    match (quantity(a), quantity(b)) {
+        (Some(x), Some(y)) => (x - y).abs() <= f64::EPSILON * x.abs().max(y.abs()).max(1.0),
+        _ => a == b,
+    }
+}
+
+/// Differences between a declared quantity map and the live one (declared keys only: the API
+/// server defaults unset LimitRange fields, so extra live keys are expected).
+fn map_differences(
+    what: &str,
+    declared: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>,
+    live: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>,
+) -> (usize, Vec<String>) {
+    let mut compared = 0;
+    let mut differences = Vec::new();
+    for (key, want) in declared.into_iter().flatten() {
+        compared += 1;
+        match live.and_then(|l| l.get(key)) {
+            Some(have) if same_quantity(&want.0, &have.0) => {}
+            Some(have) => {
+                differences.push(format!("{what} {key} is {} (declared {})", have.0, want.0))
+            }
+            None => differences.push(format!("{what} {key} is not set (declared {})", want.0)),
+        }
+    }
+    (compared, differences)
+}
+
+/// F1's verdict: every declared ResourceQuota and LimitRange exists in the namespace with the
+/// declared values; at least one of each must be declared.
+pub fn evaluate_governance(
+    namespace: &str,
+    declared: &DeclaredGovernance,
+    live_quotas: &[ResourceQuota],
+    live_limit_ranges: &[LimitRange],
+) -> Outcome {
+    if declared.quotas.is_empty() || declared.limit_ranges.is_empty() {
+        return Outcome::fail(
+            format!("no declared governance for namespace {namespace}"),
+            Diagnosis::new(
+                format!(
+                    "{} declares {} ResourceQuota(s) and {} LimitRange(s) for {namespace}",
+                    declared.source.display(),
+                    declared.quotas.len(),
+                    declared.limit_ranges.len()
+                ),
+                "the GitOps source lacks the namespace governance manifests (or the scenario's modelNamespace differs from the manifests')",
+                format!("grep -rlE 'kind: (ResourceQuota|LimitRange)' {}", declared.source.display()),
+            ),
+        );
+    }
+    let mut problems: Vec<String> = Vec::new();
+    let mut compared = 0;
+    let mut quota_names = Vec::new();
+    for quota in &declared.quotas {
+        let name = quota.metadata.name.clone().unwrap_or_default();
+        quota_names.push(name.clone());
+        let Some(live) = live_quotas
+            .iter()
+            .find(|q| q.metadata.name.as_deref() == Some(name.as_str()))
+        else {
+            problems.push(format!("ResourceQuota {namespace}/{name} does not exist"));
+            continue;
+        };
+        let (n, diffs) = map_differences(
+            &format!("ResourceQuota {name} hard"),
+            quota.spec.as_ref().and_then(|s| s.hard.as_ref()),
+            live.spec.as_ref().and_then(|s| s.hard.as_ref()),
+        );
+        compared += n;
+        problems.extend(diffs);
+    }
+    let mut limit_names = Vec::new();
+    for range in &declared.limit_ranges {
+        let name = range.metadata.name.clone().unwrap_or_default();
+        limit_names.push(name.clone());
+        let Some(live) = live_limit_ranges
+            .iter()
+            .find(|l| l.metadata.name.as_deref() == Some(name.as_str()))
+        else {
+            problems.push(format!("LimitRange {namespace}/{name} does not exist"));
+            continue;
+        };
+        let live_items = live
+            .spec
+            .as_ref()
+            .map(|s| s.limits.as_slice())
+            .unwrap_or_default();
+        for item in range
+            .spec
+            .as_ref()
+            .map(|s| s.limits.as_slice())
+            .unwrap_or_default()
+        {
+            let Some(live_item) = live_items.iter().find(|l| l.type_ == item.type_) else {
+                problems.push(format!("LimitRange {name} has no {} limits", item.type_));
+                continue;
+            };
+            for (field, want, have) in [
+                ("default", item.default.as_ref(), live_item.default.as_ref()),
+                (
+                    "defaultRequest",
+                    item.default_request.as_ref(),
+                    live_item.default_request.as_ref(),
+                ),
+                ("max", item.max.as_ref(), live_item.max.as_ref()),
+                ("min", item.min.as_ref(), live_item.min.as_ref()),
+                (
+                    "maxLimitRequestRatio",
+                    item.max_limit_request_ratio.as_ref(),
+                    live_item.max_limit_request_ratio.as_ref(),
+                ),
+            ] {
+                let (n, diffs) = map_differences(
+                    &format!("LimitRange {name} {} {field}", item.type_),
+                    want,
+                    have,
+                );
+                compared += n;
+                problems.extend(diffs);
+            }
+        }
+    }
+    if problems.is_empty() {
+        return Outcome::pass(format!(
+            "ResourceQuota {} and LimitRange {} in {namespace}: {compared}/{compared} declared limits in force",
+            quota_names.join(", "),
+            limit_names.join(", ")
+        ))
+        .with_figure("declared limits in force", compared as f64, "count");
+    }
+    let missing = problems.iter().any(|p| p.ends_with("does not exist"));
+    let cause = if missing {
+        "the namespace-governance Application has not synced into the model namespace (or syncs into another namespace)"
+    } else {
+        "the live objects drifted from the GitOps source (edited by hand, or ArgoCD self-heal is off for them)"
+    };
+    Outcome::fail(
+        format!("{} governance difference(s) in {namespace}", problems.len()),
+        Diagnosis::new(
+            problems.join("; "),
+            cause,
+            format!("kubectl -n {namespace} describe resourcequota,limitrange"),
+        ),
+    )
+}
+
+fn namespace_governance<'a>(run: &'a CheckRun<'a>) -> CheckFuture<'a> {
+    async move {
+        let namespace = run.env.scenario.spec.model_namespace.clone();
+        let roots = manifest_roots(&run.env.gitops_cache_dir);
+        let Some(root) = roots.iter().find(|r| r.is_dir()) else {
+            return Outcome::fail(
+                "the declared governance manifests cannot be found",
+                Diagnosis::new(
+                    format!(
+                        "none of {} is a directory",
+                        roots.iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(", ")
+                    ),
+                    "the local GitOps source has not been created (run `neuroscale up`) and the binary does not run from a checkout",
+                    "neuroscale up",
+                ),
+            );
+        };
+        run.saw(format!("reading declared governance under {}", root.display()));
+        let declared = match declared_governance(root, &namespace) {
+            Ok(d) => d,
+            Err(e) => {
+                return Outcome::fail(
+                    "the declared governance manifests cannot be read",
+                    Diagnosis::new(e, "a manifest under manifests/ is unreadable or malformed", "neuroscale plan"),
+                )
+            }
+        };
+        run.saw(format!("reading resourcequotas and limitranges in {namespace}"));
+        let quotas: Api<ResourceQuota> = Api::namespaced(run.env.client.clone(), &namespace);
+        let live_quotas = match quotas.list(&ListParams::default()).await {
+            Ok(l) => l.items,
+            Err(e) => return api_failure(&format!("resourcequotas in {namespace}"), &e),
+        };
+        let ranges: Api<LimitRange> = Api::namespaced(run.env.client.clone(), &namespace);
+        let live_ranges = match ranges.list(&ListParams::default()).await {
+            Ok(l) => l.items,
+            Err(e) => return api_failure(&format!("limitranges in {namespace}"), &e),
+        };
+        evaluate_governance(&namespace, &declared, &live_quotas, &live_ranges)
+    }
+    .boxed()
+}
+
+// ---------------------------------------------------------------------------------------------
+// F2 no-stale-webhooks
+
+/// One webhook of a Validating/MutatingWebhookConfiguration and what it calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookRef {
+    /// `validatingwebhookconfiguration` or `mutatingwebhookconfiguration`.
+    pub config_kind: &'static str,
+    pub config: String,
+    pub webhook: String,
+    /// `(namespace, name)` of the Service, or `None` when it calls a URL.
+    pub service: Option<(String, String)>,
+    pub url: Option<String>,
+    pub failure_policy: String,
+}
+
+fn target(config: &WebhookClientConfig) -> (Option<(String, String)>, Option<String>) {
+    (
+        config
+            .service
+            .as_ref()
+            .map(|s| (s.namespace.clone(), s.name.clone())),
+        config.url.clone(),
+    )
+}
+
+/// Every webhook of every configuration, flattened.
+pub fn webhook_refs(
+    validating: &[ValidatingWebhookConfiguration],
+    mutating: &[MutatingWebhookConfiguration],
+) -> Vec<WebhookRef> {
+    let mut refs = Vec::new();
+    for config in validating {
+        for hook in config.webhooks.iter().flatten() {
+            let (service, url) = target(&hook.client_config);
+            refs.push(WebhookRef {
+                config_kind: "validatingwebhookconfiguration",
+                config: config.metadata.name.clone().unwrap_or_default(),
+                webhook: hook.name.clone(),
+                service,
+                url,
+                failure_policy: hook.failure_policy.clone().unwrap_or_else(|| "Fail".into()),
+            });
+        }
+    }
+    for config in mutating {
+        for hook in config.webhooks.iter().flatten() {
+            let (service, url) = target(&hook.client_config);
+            refs.push(WebhookRef {
+                config_kind: "mutatingwebhookconfiguration",
+                config: config.metadata.name.clone().unwrap_or_default(),
+                webhook: hook.name.clone(),
+                service,
+                url,
+                failure_policy: hook.failure_policy.clone().unwrap_or_else(|| "Fail".into()),
+            });
+        }
+    }
+    refs
+}
+
+/// A webhook Service as observed: whether it exists and how many ready endpoints it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceState {
+    pub exists: bool,
+    pub ready_endpoints: usize,
+}
+
+fn no_stale_webhooks<'a>(run: &'a CheckRun<'a>) -> CheckFuture<'a> {
+    async move {
+        let client = &run.env.client;
+        run.saw("listing webhook configurations");
+        let validating: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+        let validating = match validating.list(&ListParams::default()).await {
+            Ok(l) => l.items,
+            Err(e) => return api_failure("validatingwebhookconfigurations", &e),
+        };
+        let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+        let mutating = match mutating.list(&ListParams::default()).await {
+            Ok(l) => l.items,
+            Err(e) => return api_failure("mutatingwebhookconfigurations", &e),
+        };
+        let refs = webhook_refs(&validating, &mutating);
+        let mut services: BTreeMap<(String, String), ServiceState> = BTreeMap::new();
+        for (namespace, name) in refs.iter().filter_map(|r| r.service.clone()) {
+            if services.contains_key(&(namespace.clone(), name.clone())) {
+                continue;
+            }
+            run.saw(format!(
+                "reading service {namespace}/{name} and its endpoints"
+            ));
+            let api: Api<Service> = Api::namespaced(client.clone(), &namespace);
+            let exists = match api.get_opt(&name).await {
+                Ok(s) => s.is_some(),
+                Err(e) => return api_failure(&format!("service {namespace}/{name}"), &e),
+            };
+            let ready_endpoints = if exists {
+                match endpoint_slices(client, &namespace, &name).await {
+                    Ok(slices) => readiness::ready_endpoint_count(&slices),
+                    Err(e) => {
+                        return api_failure(&format!("endpointslices of {namespace}/{name}"), &e)
+                    }
+                }
+            } else {
+                0
+            };
+            services.insert(
+                (namespace, name),
+                ServiceState {
+                    exists,
+                    ready_endpoints,
+                },
+            );
+        }
+        evaluate_webhooks(&refs, &services)
+    }
+    .boxed()
+}
+
+/// F2's verdict: every webhook that calls a Service calls one that exists and has ready
+/// endpoints. Webhooks that call a URL have no Service to follow; they are counted and named.
+pub fn evaluate_webhooks(
+    refs: &[WebhookRef],
+    services: &BTreeMap<(String, String), ServiceState>,
+) -> Outcome {
+    let mut problems: Vec<(String, String, String)> = Vec::new();
+    let mut healthy = 0;
+    let mut by_url = Vec::new();
+    for hook in refs {
+        let Some((namespace, name)) = &hook.service else {
+            by_url.push(format!(
+                "{} ({})",
+                hook.webhook,
+                hook.url.as_deref().unwrap_or("no target")
+            ));
+            continue;
+        };
+        let state = services
+            .get(&(namespace.clone(), name.clone()))
+            .copied()
+            .unwrap_or(ServiceState {
+                exists: false,
+                ready_endpoints: 0,
+            });
+        let place = format!(
+            "{} {}: webhook {} (failurePolicy {}) calls service {namespace}/{name}",
+            hook.config_kind, hook.config, hook.webhook, hook.failure_policy
+        );
+        if !state.exists {
+            problems.push((
+                format!("{place}, which does not exist"),
+                "a webhook left behind by a removed component (seeds/11 failure 5): it intercepts every matching request and fails it".to_string(),
+                format!("kubectl get {} {} -o yaml", hook.config_kind, hook.config),
+            ));
+        } else if state.ready_endpoints == 0 {
+            let cause = if hook
+                .webhook
+                .starts_with("inferenceservice.kserve-webhook-server")
+                || name == "kserve-webhook-server-service"
+            {
+                "the KServe controller is not fully ready (e.g. 1/2 containers with kube-rbac-proxy in ImagePullBackOff, seeds/08 failure 3), so its webhook has no endpoints".to_string()
+            } else if admission::service_for_webhook(&hook.webhook).is_some() {
+                format!("the component serving {name} is not ready, so every request through this webhook fails")
+            } else {
+                "the workload behind this webhook is gone or not ready (stale webhook, seeds/11 failure 5)".to_string()
+            };
+            problems.push((
+                format!("{place}, which has no ready endpoints"),
+                cause,
+                format!("kubectl -n {namespace} get endpointslices -l kubernetes.io/service-name={name}"),
+            ));
+        } else {
+            healthy += 1;
+        }
+    }
+    let service_backed = refs.len() - by_url.len();
+    let url_note = if by_url.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; {} call a URL and have no Service to check: {}",
+            by_url.len(),
+            by_url.join(", ")
+        )
+    };
+    if problems.is_empty() {
+        return Outcome::pass(format!(
+            "{healthy}/{service_backed} webhooks call a Service with ready endpoints ({} services){url_note}",
+            services.len()
+        ))
+        .with_figure("webhooks checked", service_backed as f64, "count")
+        .with_figure("webhook services", services.len() as f64, "count");
+    }
+    let observed: Vec<String> = problems.iter().map(|(o, _, _)| o.clone()).collect();
+    let (_, cause, command) = problems[0].clone();
+    Outcome::fail(
+        format!(
+            "{} of {service_backed} webhooks point at a missing or unready Service",
+            problems.len()
+        ),
+        Diagnosis::new(observed.join("; "), cause, command),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::fixtures_def as fx;
+    use crate::checks::outcome::Verdict;
+    use serde_json::json;
+
+    fn diagnosis(outcome: &Outcome) -> &Diagnosis {
+        outcome
+            .diagnosis
+            .as_ref()
+            .expect("a FAIL carries a diagnosis")
+    }
+
+    #[test]
+    fn quantities_compare_by_value() {
+        assert_eq!(quantity("500m"), Some(0.5));
+        assert_eq!(quantity("4Gi"), Some(4.0 * 1073741824.0));
+        assert_eq!(quantity("2e3"), Some(2000.0));
+        assert_eq!(quantity("1k"), Some(1000.0));
+        assert!(same_quantity("1", "1000m"));
+        assert!(same_quantity("8Gi", "8192Mi"));
+        assert!(!same_quantity("8Gi", "8G"));
+        assert_eq!(quantity("lots"), None);
+    }
+
+    // Declared the way the original platform did (sodiq-code/neuroscale-platform
+    // infrastructure/namespaces/default/{resource-quota,limit-range}.yaml), in namespace models.
+    const DECLARED: &str = r#"
+apiVersion: v1
+kind: ResourceQuota
+metadata:
+  name: models-quota
+  namespace: models
+spec:
+  hard:
+    requests.cpu: "4"
+    requests.memory: 8Gi
+    limits.cpu: "8"
+    limits.memory: 16Gi
+    pods: "20"
+---
+apiVersion: v1
+kind: LimitRange
+metadata:
+  name: models-limits
+  namespace: models
+spec:
+  limits:
+    - type: Container
+      default: {cpu: 500m, memory: 512Mi}
+      defaultRequest: {cpu: 100m, memory: 128Mi}
+      max: {cpu: "2", memory: 4Gi}
+      min: {cpu: 10m, memory: 32Mi}
+---
+apiVersion: v1
+kind: ResourceQuota
+metadata:
+  name: other-quota
+  namespace: elsewhere
+spec:
+  hard: {pods: "1"}
+"#;
+
+    fn declared() -> DeclaredGovernance {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("namespaces");
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::write(sub.join("governance.yaml"), DECLARED).unwrap();
+        std::fs::write(dir.path().join("README.md"), "not yaml").unwrap();
+        let d = declared_governance(dir.path(), "models").unwrap();
+        assert_eq!(
+            d.quotas.len(),
+            1,
+            "the quota of another namespace is not ours"
+        );
+        assert_eq!(d.limit_ranges.len(), 1);
+        d
+    }
+
+    // The live objects as the API server returns them: quantities in canonical form and the
+    // LimitRange item with a defaulted field (core/v1 LimitRange defaulting).
+    fn live() -> (Vec<ResourceQuota>, Vec<LimitRange>) {
+        (
+            vec![fx::resource_quota(
+                "models",
+                "models-quota",
+                json!({"requests.cpu": "4", "requests.memory": "8Gi", "limits.cpu": "8",
+                       "limits.memory": "16Gi", "pods": "20"}),
+            )],
+            vec![fx::limit_range(
+                "models",
+                "models-limits",
+                json!({"type": "Container",
+                       "default": {"cpu": "500m", "memory": "512Mi"},
+                       "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
+                       "max": {"cpu": "2", "memory": "4Gi"},
+                       "min": {"cpu": "10m", "memory": "32Mi"},
+                       "maxLimitRequestRatio": {"cpu": "10"}}),
+            )],
+        )
+    }
+
+    #[test]
+    fn f1_passes_when_the_declared_limits_are_in_force() {
+        let (quotas, ranges) = live();
+        let outcome = evaluate_governance("models", &declared(), &quotas, &ranges);
+        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+        assert!(
+            outcome.summary.contains("13/13 declared limits"),
+            "{}",
+            outcome.summary
+        );
+    }
+
+    #[test]
+    fn f1_fails_on_a_drifted_limit() {
+        let (mut quotas, ranges) = live();
+        quotas[0] = fx::resource_quota(
+            "models",
+            "models-quota",
+            json!({"requests.cpu": "40", "requests.memory": "8Gi", "limits.cpu": "8",
+                   "limits.memory": "16Gi", "pods": "20"}),
+        );
+        let outcome = evaluate_governance("models", &declared(), &quotas, &ranges);
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        let d = diagnosis(&outcome);
+        assert!(
+            d.observed.contains("requests.cpu is 40 (declared 4)"),
+            "{d:?}"
+        );
+        assert!(d.likely_cause.contains("drifted"));
+    }
+
+    #[test]
+    fn f1_fails_when_the_limit_range_is_missing() {
+        let (quotas, _) = live();
+        let outcome = evaluate_governance("models", &declared(), &quotas, &[]);
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        let d = diagnosis(&outcome);
+        assert!(
+            d.observed
+                .contains("LimitRange models/models-limits does not exist"),
+            "{d:?}"
+        );
+        assert!(d.next_command.contains("-n models"));
+    }
+
+    #[test]
+    fn f1_fails_when_nothing_is_declared() {
+        let (quotas, ranges) = live();
+        let outcome =
+            evaluate_governance("models", &DeclaredGovernance::default(), &quotas, &ranges);
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(outcome.summary.contains("no declared governance"));
+    }
+
+    fn webhooks() -> Vec<WebhookRef> {
+        webhook_refs(
+            &[
+                fx::validating_config(
+                    "inferenceservice.serving.kserve.io",
+                    &[(
+                        "inferenceservice.kserve-webhook-server.validator",
+                        "kserve",
+                        "kserve-webhook-server-service",
+                    )],
+                ),
+                fx::validating_config(
+                    "kyverno-resource-validating-webhook-cfg",
+                    &[("vpol.validate.kyverno.svc-fail", "kyverno", "kyverno-svc")],
+                ),
+            ],
+            &[fx::mutating_config(
+                "webhook.serving.knative.dev",
+                &[("webhook.serving.knative.dev", "knative-serving", "webhook")],
+            )],
+        )
+    }
+
+    fn all_ready() -> BTreeMap<(String, String), ServiceState> {
+        [
+            ("kserve", "kserve-webhook-server-service"),
+            ("kyverno", "kyverno-svc"),
+            ("knative-serving", "webhook"),
+        ]
+        .into_iter()
+        .map(|(ns, n)| {
+            (
+                (ns.to_string(), n.to_string()),
+                ServiceState {
+                    exists: true,
+                    ready_endpoints: 1,
+                },
+            )
+        })
+        .collect()
+    }
+
+    #[test]
+    fn f2_passes_when_every_webhook_service_has_endpoints() {
+        let outcome = evaluate_webhooks(&webhooks(), &all_ready());
+        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+        assert!(
+            outcome.summary.starts_with("3/3 webhooks"),
+            "{}",
+            outcome.summary
+        );
+    }
+
+    #[test]
+    fn f2_fails_on_a_stale_webhook_whose_service_is_gone() {
+        // seeds/11 failure 5: an ingress-nginx admission webhook outlived its controller.
+        let mut refs = webhooks();
+        refs.extend(webhook_refs(
+            &[fx::validating_config(
+                "ingress-nginx-admission",
+                &[(
+                    "validate.nginx.ingress.kubernetes.io",
+                    "ingress-nginx",
+                    "ingress-nginx-controller-admission",
+                )],
+            )],
+            &[],
+        ));
+        let outcome = evaluate_webhooks(&refs, &all_ready());
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        let d = diagnosis(&outcome);
+        assert!(
+            d.observed
+                .contains("ingress-nginx/ingress-nginx-controller-admission, which does not exist"),
+            "{d:?}"
+        );
+        assert!(d.likely_cause.contains("seeds/11 failure 5"));
+        assert!(d.next_command.contains("ingress-nginx-admission"));
+    }
+
+    #[test]
+    fn f2_fails_when_kserves_webhook_has_no_endpoints() {
+        let mut services = all_ready();
+        services.insert(
+            ("kserve".into(), "kserve-webhook-server-service".into()),
+            ServiceState {
+                exists: true,
+                ready_endpoints: 0,
+            },
+        );
+        let outcome = evaluate_webhooks(&webhooks(), &services);
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        let d = diagnosis(&outcome);
+        assert!(d.observed.contains("no ready endpoints"));
+        assert!(d.likely_cause.contains("kube-rbac-proxy"));
+        assert!(d.next_command.contains("-n kserve"));
+    }
+
+    #[test]
+    fn f2_names_url_webhooks_without_failing_them() {
+        let mut refs = webhooks();
+        refs.extend(webhook_refs(
+            &[fx::validating_config_with_url(
+                "external",
+                "https://policy.example.dev/validate",
+            )],
+            &[],
+        ));
+        let outcome = evaluate_webhooks(&refs, &all_ready());
+        assert_eq!(outcome.verdict, Verdict::Pass);
+        assert!(
+            outcome.summary.contains("1 call a URL"),
+            "{}",
+            outcome.summary
+        );
+    }
+}

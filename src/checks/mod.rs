@@ -7,6 +7,10 @@ pub mod catalogue;
 pub mod env;
 pub mod observe;
 pub mod outcome;
+pub mod runner;
+
+#[cfg(test)]
+mod fixtures;
 
 pub mod cost;
 pub mod golden_path;
@@ -14,6 +18,9 @@ pub mod guardrails;
 pub mod hardening;
 pub mod serving;
 pub mod spine;
+
+#[cfg(test)]
+pub(crate) mod fixtures_def;
 
 pub use env::{CheckEnv, CheckFn, CheckRun, CreatedObject};
 pub use outcome::{CheckResult, Diagnosis, Figure, Outcome, Verdict};

@@ -5,10 +5,17 @@
 
 use std::time::Duration;
 
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::Client;
 use serde_json::Value;
+
+use super::env::CheckRun;
+use super::outcome::Outcome;
 
 /// A custom resource kind a check reads or creates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,6 +196,173 @@ pub fn error_code(error: &kube::Error) -> Option<u16> {
         _ => None,
     }
 }
+
+/// A workload as a check observed it: the Deployment or StatefulSet (absent when it does not
+/// exist) and the live pods its selector matches, so "Available" and "all containers ready" are
+/// judged together (a 1/2 pod is not ready, seeds/11 failure 1).
+#[derive(Debug, Clone, Default)]
+pub struct ObservedWorkload {
+    pub namespace: String,
+    pub name: String,
+    pub deployment: Option<Deployment>,
+    pub stateful_set: Option<StatefulSet>,
+    /// Pods matched by the workload's selector, terminating ones left out.
+    pub pods: Vec<Pod>,
+}
+
+impl ObservedWorkload {
+    /// `deployment/kserve-controller-manager` or `statefulset/argocd-application-controller`.
+    pub fn label(&self) -> String {
+        let kind = if self.stateful_set.is_some() {
+            "statefulset"
+        } else {
+            "deployment"
+        };
+        format!("{kind} {}/{}", self.namespace, self.name)
+    }
+
+    /// Ready when the workload exists, its controller reports every replica ready, and every
+    /// matched pod has all of its containers ready.
+    pub fn readiness(&self) -> crate::readiness::Readiness {
+        use crate::readiness::{self, Readiness};
+        let workload = match (&self.deployment, &self.stateful_set) {
+            (Some(d), _) => readiness::deployment(d),
+            (None, Some(s)) => readiness::stateful_set(s),
+            (None, None) => {
+                return Readiness::not_ready(format!("{} does not exist", self.label()))
+            }
+        };
+        let pods = readiness::pods(&self.pods);
+        let ready = workload.ready && pods.ready;
+        Readiness {
+            ready,
+            observed: format!("{}: {}; {}", self.label(), workload.observed, pods.observed),
+        }
+    }
+}
+
+/// A label selector's `matchLabels` as a list-query string. `matchExpressions` are not rendered:
+/// the workloads checks read select by labels only.
+pub fn match_labels_selector(selector: Option<&LabelSelector>) -> Option<String> {
+    let labels = selector?.match_labels.as_ref()?;
+    if labels.is_empty() {
+        return None;
+    }
+    Some(
+        labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(","),
+    )
+}
+
+async fn live_pods(
+    client: &Client,
+    namespace: &str,
+    selector: Option<&LabelSelector>,
+) -> Result<Vec<Pod>, kube::Error> {
+    let Some(selector) = match_labels_selector(selector) else {
+        return Ok(Vec::new());
+    };
+    let pods = Api::<Pod>::namespaced(client.clone(), namespace)
+        .list(&ListParams::default().labels(&selector))
+        .await?;
+    Ok(pods
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .collect())
+}
+
+/// Reads a Deployment and its pods; a missing Deployment is an observation, not an error.
+pub async fn observe_deployment(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<ObservedWorkload, kube::Error> {
+    let deployment = Api::<Deployment>::namespaced(client.clone(), namespace)
+        .get_opt(name)
+        .await?;
+    let pods = match &deployment {
+        Some(d) => live_pods(client, namespace, d.spec.as_ref().map(|s| &s.selector)).await?,
+        None => Vec::new(),
+    };
+    Ok(ObservedWorkload {
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+        deployment,
+        stateful_set: None,
+        pods,
+    })
+}
+
+/// Every Deployment and StatefulSet in `namespace`, each with its pods.
+pub async fn observe_workloads(
+    client: &Client,
+    namespace: &str,
+) -> Result<Vec<ObservedWorkload>, kube::Error> {
+    let mut observed = Vec::new();
+    let deployments = Api::<Deployment>::namespaced(client.clone(), namespace)
+        .list(&ListParams::default())
+        .await?;
+    for d in deployments.items {
+        let pods = live_pods(client, namespace, d.spec.as_ref().map(|s| &s.selector)).await?;
+        observed.push(ObservedWorkload {
+            namespace: namespace.to_string(),
+            name: d.metadata.name.clone().unwrap_or_default(),
+            deployment: Some(d),
+            stateful_set: None,
+            pods,
+        });
+    }
+    let sets = Api::<StatefulSet>::namespaced(client.clone(), namespace)
+        .list(&ListParams::default())
+        .await?;
+    for s in sets.items {
+        let pods = live_pods(client, namespace, s.spec.as_ref().map(|s| &s.selector)).await?;
+        observed.push(ObservedWorkload {
+            namespace: namespace.to_string(),
+            name: s.metadata.name.clone().unwrap_or_default(),
+            deployment: None,
+            stateful_set: Some(s),
+            pods,
+        });
+    }
+    Ok(observed)
+}
+
+/// The EndpointSlices of a Service (label `kubernetes.io/service-name`).
+pub async fn endpoint_slices(
+    client: &Client,
+    namespace: &str,
+    service: &str,
+) -> Result<Vec<EndpointSlice>, kube::Error> {
+    Ok(Api::<EndpointSlice>::namespaced(client.clone(), namespace)
+        .list(&ListParams::default().labels(&format!("kubernetes.io/service-name={service}")))
+        .await?
+        .items)
+}
+
+/// Re-evaluates `attempt` (a fresh gather plus evaluation) until it passes or the check's
+/// deadline is reached, then returns the last outcome. An error from the API is recorded with
+/// `run.saw` and retried: a transient API hiccup must not decide a check.
+pub async fn poll_until_pass<'a, F, Fut>(run: &'a CheckRun<'a>, mut attempt: F) -> Outcome
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Outcome>,
+{
+    loop {
+        let outcome = attempt().await;
+        if outcome.is_pass() || run.remaining().is_zero() {
+            return outcome;
+        }
+        tokio::time::sleep(POLL_INTERVAL.min(run.remaining())).await;
+    }
+}
+
+/// How often a check re-observes while it waits (DESIGN: at most 1 s inside checks).
+pub const POLL_INTERVAL: Duration = Duration::from_millis(1000);
 
 fn to_json(object: DynamicObject) -> Value {
     serde_json::to_value(object).unwrap_or(Value::Null)

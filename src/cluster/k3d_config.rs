@@ -2,6 +2,7 @@
 //! matter to the platform (pinned k3s image new enough for Knative, traefik disabled, the
 //! Kourier port mapped). The full upstream schema is checked in the test suite.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -9,6 +10,10 @@ use serde_json::Value;
 use crate::yaml::{self, YamlError};
 
 pub const API_VERSION: &str = "k3d.io/v1alpha5";
+/// The default config path, relative to the project root.
+pub const DEFAULT_PATH: &str = "k3d/cluster.yaml";
+/// The default config, built into the binary so `down` works from any directory.
+pub const BUILTIN_DEFAULT: &str = include_str!("../../k3d/cluster.yaml");
 pub const KIND: &str = "Simple";
 /// Knative Serving 1.23 refuses Kubernetes below this (UPSTREAM.md §0).
 pub const MIN_KUBERNETES: (u32, u32) = (1, 34);
@@ -45,8 +50,36 @@ pub struct K3dConfig {
     pub ingress_host_port: Option<u16>,
     /// Registries named in `registries.use` (created by `up` before the cluster).
     pub registries: Vec<String>,
+    /// Host ports k3d publishes (the Kubernetes API and `ports`), which preflight checks are free.
+    pub host_ports: Vec<HostPort>,
+    /// `options.kubeconfig.updateDefaultKubeconfig` (k3d's default: true).
+    pub update_default_kubeconfig: bool,
+    /// `options.kubeconfig.switchCurrentContext` (k3d's default: true).
+    pub switch_current_context: bool,
+    /// `options.runtime.gpuRequest` (`all` or a count), when the cluster asks Docker for GPUs.
+    pub gpu_request: Option<String>,
     pub raw: Value,
 }
+
+/// A host port a k3d config publishes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPort {
+    /// The host address it binds (k3d's default is 0.0.0.0).
+    pub host_ip: String,
+    pub port: u16,
+    pub protocol: Protocol,
+    /// The config field that asks for it, for error messages.
+    pub field: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+/// k3d's bind address when a port spec names none (pkg/types/defaults.go DefaultAPIHost).
+const DEFAULT_HOST_IP: &str = "0.0.0.0";
 
 impl K3dConfig {
     pub fn load(path: &Path) -> Result<K3dConfig, YamlError> {
@@ -132,6 +165,19 @@ impl K3dConfig {
             .filter_map(Value::as_str)
             .map(str::to_string)
             .collect();
+        let host_ports = host_ports(&raw).map_err(|(f, m)| field(&f, m))?;
+        let kubeconfig_flag = |key: &str| {
+            raw.pointer(&format!("/options/kubeconfig/{key}"))
+                .and_then(Value::as_bool)
+                .unwrap_or(true)
+        };
+        let gpu_request = raw
+            .pointer("/options/runtime/gpuRequest")
+            .and_then(|v| match v {
+                Value::String(s) if !s.is_empty() => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            });
         Ok(K3dConfig {
             path: path.to_path_buf(),
             name,
@@ -139,6 +185,10 @@ impl K3dConfig {
             agents,
             ingress_host_port,
             registries,
+            host_ports,
+            update_default_kubeconfig: kubeconfig_flag("updateDefaultKubeconfig"),
+            switch_current_context: kubeconfig_flag("switchCurrentContext"),
+            gpu_request,
             raw,
         })
     }
@@ -147,6 +197,122 @@ impl K3dConfig {
     pub fn context(&self) -> String {
         format!("k3d-{}", self.name)
     }
+
+    /// The mirrors of `registries.config` (a k3s registries.yaml): upstream host -> endpoints.
+    pub fn mirrors(&self) -> Result<BTreeMap<String, Vec<String>>, YamlError> {
+        let Some(text) = self
+            .raw
+            .pointer("/registries/config")
+            .and_then(Value::as_str)
+        else {
+            return Ok(BTreeMap::new());
+        };
+        let registries: RegistriesYaml = yaml::parse(&self.path, text).map_err(|err| {
+            YamlError::field(
+                &self.path,
+                "registries.config",
+                format!("not a k3s registries.yaml: {err}"),
+            )
+        })?;
+        Ok(registries
+            .mirrors
+            .into_iter()
+            .map(|(host, mirror)| (host, mirror.endpoint))
+            .collect())
+    }
+}
+
+/// The part of k3s's registries.yaml neuroscale reads (k3s docs "Private Registry
+/// Configuration": `mirrors.<host>.endpoint`; `configs` and `rewrite` are left to k3s).
+#[derive(Debug, serde::Deserialize)]
+struct RegistriesYaml {
+    #[serde(default)]
+    mirrors: BTreeMap<String, MirrorYaml>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct MirrorYaml {
+    #[serde(default)]
+    endpoint: Vec<String>,
+}
+
+/// The host ports of `kubeAPI` and `ports` (k3d docs/usage/configfile.md; port specs are
+/// `[HOST:][HOSTPORT:]CONTAINERPORT[/PROTOCOL]`, HOSTPORT possibly a range `a-b`). A spec without
+/// a host port gets a random one from Docker, so there is nothing to check for it.
+fn host_ports(raw: &Value) -> Result<Vec<HostPort>, (String, String)> {
+    let mut found = Vec::new();
+    if let Some(api) = raw.get("kubeAPI") {
+        let host_ip = api
+            .get("hostIP")
+            .and_then(Value::as_str)
+            .unwrap_or(DEFAULT_HOST_IP);
+        let port = match api.get("hostPort") {
+            Some(Value::String(p)) => Some(p.trim().to_string()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        if let Some(port) = port.filter(|p| !p.is_empty()) {
+            let port = port.parse::<u16>().map_err(|_| {
+                (
+                    "kubeAPI.hostPort".to_string(),
+                    format!("`{port}` is not a port number"),
+                )
+            })?;
+            found.push(HostPort {
+                host_ip: host_ip.to_string(),
+                port,
+                protocol: Protocol::Tcp,
+                field: "kubeAPI.hostPort".into(),
+            });
+        }
+    }
+    let specs = raw
+        .get("ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten();
+    for (index, entry) in specs.enumerate() {
+        let field = format!("ports[{index}].port");
+        let Some(spec) = entry.get("port").and_then(Value::as_str) else {
+            continue;
+        };
+        let bad = |why: &str| (field.clone(), format!("`{spec}`: {why}"));
+        let (mapping, protocol) = match spec.rsplit_once('/') {
+            Some((mapping, "tcp")) => (mapping, Protocol::Tcp),
+            Some((mapping, "udp")) => (mapping, Protocol::Udp),
+            Some(_) => return Err(bad("the protocol must be tcp or udp")),
+            None => (spec, Protocol::Tcp),
+        };
+        let parts: Vec<&str> = mapping.split(':').collect();
+        let (host_ip, host_port) = match parts.as_slice() {
+            [_container] => continue,
+            [host_port, _container] => (DEFAULT_HOST_IP, *host_port),
+            [host_ip, host_port, _container] => (*host_ip, *host_port),
+            _ => return Err(bad("expected [HOST:][HOSTPORT:]CONTAINERPORT[/PROTOCOL]")),
+        };
+        if host_port.is_empty() {
+            continue;
+        }
+        let (first, last) = match host_port.split_once('-') {
+            Some((a, b)) => (a, b),
+            None => (host_port, host_port),
+        };
+        let (Ok(first), Ok(last)) = (first.parse::<u16>(), last.parse::<u16>()) else {
+            return Err(bad("the host port is not a number or range"));
+        };
+        if first > last {
+            return Err(bad("the host port range is reversed"));
+        }
+        for port in first..=last {
+            found.push(HostPort {
+                host_ip: host_ip.to_string(),
+                port,
+                protocol,
+                field: field.clone(),
+            });
+        }
+    }
+    Ok(found)
 }
 
 /// Accepts `rancher/k3s:v1.34.8-k3s1`-style tags at or above the minimum; an image that is not
@@ -246,5 +412,85 @@ mod tests {
         let (_, text) = shipped("cluster.yaml");
         let err = reject(&text.replace("name: neuroscale", &format!("name: {}", "n".repeat(33))));
         assert!(err.contains("metadata.name"), "{err}");
+    }
+
+    #[test]
+    fn host_ports_cover_the_api_and_the_port_mappings() {
+        let (path, text) = shipped("cluster.yaml");
+        let config = K3dConfig::parse(&path, &text).unwrap();
+        let ports: Vec<(&str, u16, &str)> = config
+            .host_ports
+            .iter()
+            .map(|p| (p.host_ip.as_str(), p.port, p.field.as_str()))
+            .collect();
+        assert_eq!(
+            ports,
+            vec![
+                ("127.0.0.1", 6550, "kubeAPI.hostPort"),
+                ("127.0.0.1", 8081, "ports[0].port")
+            ]
+        );
+    }
+
+    #[test]
+    fn port_specs_without_host_ip_ranges_and_udp_are_read() {
+        let (_, text) = shipped("cluster.yaml");
+        let text = text.replace(
+            "  - port: 127.0.0.1:8081:80\n",
+            "  - port: 9000-9001:90/udp\n    nodeFilters: [loadbalancer]\n  - port: \"443\"\n    nodeFilters: [loadbalancer]\n  - port: 127.0.0.1:8081:80\n",
+        );
+        let config = K3dConfig::parse(Path::new("k3d/x.yaml"), &text).unwrap();
+        let udp: Vec<(&str, u16)> = config
+            .host_ports
+            .iter()
+            .filter(|p| p.protocol == Protocol::Udp)
+            .map(|p| (p.host_ip.as_str(), p.port))
+            .collect();
+        assert_eq!(udp, vec![("0.0.0.0", 9000), ("0.0.0.0", 9001)]);
+        assert!(
+            !config.host_ports.iter().any(|p| p.port == 443),
+            "a container-only port has no host port"
+        );
+    }
+
+    #[test]
+    fn a_bad_port_spec_names_the_field() {
+        let (_, text) = shipped("cluster.yaml");
+        let err = reject(&text.replace("127.0.0.1:8081:80", "127.0.0.1:http:80"));
+        assert!(err.contains("ports[0].port"), "{err}");
+        let err = reject(&text.replace("hostPort: \"6550\"", "hostPort: \"65x\""));
+        assert!(err.contains("kubeAPI.hostPort"), "{err}");
+    }
+
+    #[test]
+    fn mirrors_and_kubeconfig_options_are_read() {
+        let (path, text) = shipped("gpu.yaml");
+        let config = K3dConfig::parse(&path, &text).unwrap();
+        let mirrors = config.mirrors().unwrap();
+        assert_eq!(
+            mirrors["nvcr.io"],
+            vec!["http://k3d-neuroscale-cache-nvcr:5000".to_string()]
+        );
+        assert_eq!(mirrors.len(), 6);
+        assert_eq!(config.gpu_request.as_deref(), Some("all"));
+        assert!(config.update_default_kubeconfig);
+        let text = text.replace("switchCurrentContext: true", "switchCurrentContext: false");
+        let config = K3dConfig::parse(&path, &text).unwrap();
+        assert!(!config.switch_current_context);
+    }
+
+    #[test]
+    fn a_malformed_registries_config_names_the_field() {
+        let (_, text) = shipped("cluster.yaml");
+        let text = text.replace("    mirrors:\n", "    mirrors: [\n");
+        let config = K3dConfig::parse(Path::new("k3d/x.yaml"), &text).unwrap();
+        let err = config.mirrors().unwrap_err().to_string();
+        assert!(err.contains("registries.config"), "{err}");
+    }
+
+    #[test]
+    fn the_builtin_default_is_the_shipped_cluster_config() {
+        let (_, text) = shipped("cluster.yaml");
+        assert_eq!(BUILTIN_DEFAULT, text);
     }
 }

@@ -1,0 +1,530 @@
+//! The diagnostics bundle written when a check fails: the report, nodes, Applications' status,
+//! InferenceServices' conditions, webhook configurations with their Services' endpoints, and per
+//! platform namespace the workloads' readiness, pod and container states, recent events and log
+//! tails of containers that are not ready. Secrets are never read, and everything written passes
+//! through `redact`, so no Secret value, env value or last-applied annotation reaches the disk.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::admissionregistration::v1::ServiceReference;
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{Api, ListParams, LogParams};
+use kube::Client;
+use serde_json::{json, Value};
+
+use crate::checks::observe;
+use crate::readiness;
+
+/// Lines of log kept per container.
+pub const LOG_TAIL_LINES: i64 = 100;
+/// Events kept per namespace (the newest).
+pub const EVENTS_PER_NAMESPACE: usize = 100;
+
+/// Annotations that can carry whole manifests (Secrets included) and are never written.
+const DROPPED_ANNOTATIONS: &[&str] = &["kubectl.kubernetes.io/last-applied-configuration"];
+
+/// Strips what must never leave the cluster: a Secret keeps only its name; `data`/`stringData`
+/// go wherever they appear under a Secret; every `env[].value` is replaced; last-applied
+/// annotations and managed fields are dropped; webhook `caBundle`s are dropped (noise).
+pub fn redact(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            if map.get("kind").and_then(Value::as_str) == Some("Secret") {
+                let metadata = map.get("metadata");
+                return json!({
+                    "kind": "Secret",
+                    "metadata": {
+                        "name": metadata.and_then(|m| m.get("name")).cloned().unwrap_or(Value::Null),
+                        "namespace": metadata.and_then(|m| m.get("namespace")).cloned().unwrap_or(Value::Null),
+                    },
+                    "redacted": "Secret contents are never written to a bundle",
+                });
+            }
+            let mut out = serde_json::Map::new();
+            for (key, value) in map {
+                match key.as_str() {
+                    "managedFields" | "caBundle" => continue,
+                    "annotations" => {
+                        let mut annotations = match value {
+                            Value::Object(a) => a,
+                            other => {
+                                out.insert(key, redact(other));
+                                continue;
+                            }
+                        };
+                        for dropped in DROPPED_ANNOTATIONS {
+                            annotations.remove(*dropped);
+                        }
+                        out.insert(key, Value::Object(annotations));
+                    }
+                    "env" => {
+                        out.insert(key, redact_env(value));
+                    }
+                    _ => {
+                        out.insert(key, redact(value));
+                    }
+                }
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(redact).collect()),
+        other => other,
+    }
+}
+
+fn redact_env(value: Value) -> Value {
+    match value {
+        Value::Array(vars) => Value::Array(
+            vars.into_iter()
+                .map(|var| match var {
+                    Value::Object(mut map) => {
+                        if map.contains_key("value") {
+                            map.insert("value".into(), Value::String("<redacted>".into()));
+                        }
+                        redact(Value::Object(map))
+                    }
+                    other => redact(other),
+                })
+                .collect(),
+        ),
+        other => redact(other),
+    }
+}
+
+/// Files of a bundle before they are written (relative path -> contents).
+#[derive(Debug, Default, Clone)]
+pub struct Bundle {
+    files: BTreeMap<String, String>,
+    errors: Vec<String>,
+}
+
+impl Bundle {
+    /// Adds a JSON file; the value is redacted first.
+    pub fn add_json(&mut self, path: &str, value: Value) {
+        let text = serde_json::to_string_pretty(&redact(value)).unwrap_or_default();
+        self.files.insert(path.to_string(), text + "\n");
+    }
+
+    /// Adds a text file (log tails).
+    pub fn add_text(&mut self, path: &str, text: String) {
+        self.files.insert(path.to_string(), text);
+    }
+
+    /// Records what could not be collected; written as `errors.txt`.
+    pub fn add_error(&mut self, what: String) {
+        self.errors.push(what);
+    }
+
+    pub fn files(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.files.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// Writes every file under `dir` (created if missing).
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        for (path, text) in &self.files {
+            let target = dir.join(path);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(target, text)?;
+        }
+        if !self.errors.is_empty() {
+            std::fs::write(dir.join("errors.txt"), self.errors.join("\n") + "\n")?;
+        }
+        Ok(())
+    }
+}
+
+/// The default bundle location: `<cache>/bundles/check-<unix seconds>`.
+pub fn default_dir() -> PathBuf {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    crate::cache::cache_dir()
+        .join("bundles")
+        .join(format!("check-{secs}"))
+}
+
+/// The namespaces a bundle looks into: every platform component's, plus the model namespace.
+pub fn platform_namespaces(model_namespace: &str) -> Vec<String> {
+    let mut namespaces: Vec<String> = crate::components::COMPONENTS
+        .iter()
+        .map(|c| c.namespace.to_string())
+        .collect();
+    namespaces.push("kourier-system".into());
+    namespaces.push(model_namespace.to_string());
+    namespaces.sort();
+    namespaces.dedup();
+    namespaces
+}
+
+/// Reads the cluster into a bundle. Each part that cannot be read is recorded in `errors.txt`
+/// rather than aborting: a bundle is most needed when the cluster is least healthy.
+pub async fn collect(client: &Client, namespaces: &[String], report: Value) -> Bundle {
+    let mut bundle = Bundle::default();
+    bundle.add_json("report.json", report);
+
+    match Api::<Node>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+    {
+        Ok(nodes) => bundle.add_json(
+            "nodes.json",
+            Value::Array(
+                nodes
+                    .items
+                    .iter()
+                    .map(|n| {
+                        json!({
+                            "name": n.metadata.name,
+                            "labels": n.metadata.labels,
+                            "taints": n.spec.as_ref().and_then(|s| s.taints.clone()),
+                            "conditions": n.status.as_ref().and_then(|s| s.conditions.clone()),
+                            "allocatable": n.status.as_ref().and_then(|s| s.allocatable.clone()),
+                        })
+                    })
+                    .collect(),
+            ),
+        ),
+        Err(e) => bundle.add_error(format!("nodes: {e}")),
+    }
+
+    match observe::list(
+        client,
+        &observe::APPLICATION,
+        Some(observe::ARGOCD_NAMESPACE),
+    )
+    .await
+    {
+        Ok(apps) => bundle.add_json(
+            "applications.json",
+            Value::Array(
+                apps.iter()
+                    .map(|app| {
+                        json!({
+                            "name": app.pointer("/metadata/name"),
+                            "sync": app.pointer("/status/sync"),
+                            "health": app.pointer("/status/health"),
+                            "conditions": app.pointer("/status/conditions"),
+                            "operationState": app.pointer("/status/operationState"),
+                        })
+                    })
+                    .collect(),
+            ),
+        ),
+        Err(e) => bundle.add_error(format!("applications: {e}")),
+    }
+
+    match observe::list(client, &observe::INFERENCE_SERVICE, None).await {
+        Ok(services) => bundle.add_json(
+            "inferenceservices.json",
+            Value::Array(
+                services
+                    .iter()
+                    .map(|isvc| {
+                        json!({
+                            "namespace": isvc.pointer("/metadata/namespace"),
+                            "name": isvc.pointer("/metadata/name"),
+                            "url": isvc.pointer("/status/url"),
+                            "conditions": isvc.pointer("/status/conditions"),
+                        })
+                    })
+                    .collect(),
+            ),
+        ),
+        Err(e) => bundle.add_error(format!("inferenceservices: {e}")),
+    }
+
+    collect_webhooks(client, &mut bundle).await;
+    for namespace in namespaces {
+        collect_namespace(client, namespace, &mut bundle).await;
+    }
+    bundle
+}
+
+/// Ready endpoints of a Service, as the readiness rules count them.
+pub async fn service_endpoints(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<readiness::Readiness, kube::Error> {
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), namespace);
+    let list = slices
+        .list(&ListParams::default().labels(&format!("kubernetes.io/service-name={name}")))
+        .await?;
+    Ok(readiness::service_endpoints(
+        &format!("{namespace}/{name}"),
+        &list.items,
+    ))
+}
+
+async fn webhook_entry(
+    client: &Client,
+    name: &str,
+    service: Option<&ServiceReference>,
+    failure_policy: Option<&String>,
+) -> Value {
+    let Some(service) = service else {
+        return json!({"name": name, "target": "url", "failurePolicy": failure_policy});
+    };
+    let endpoints = match service_endpoints(client, &service.namespace, &service.name).await {
+        Ok(r) => json!({"ready": r.ready, "observed": r.observed}),
+        Err(e) => json!({"error": e.to_string()}),
+    };
+    json!({
+        "name": name,
+        "service": format!("{}/{}", service.namespace, service.name),
+        "failurePolicy": failure_policy,
+        "endpoints": endpoints,
+    })
+}
+
+async fn collect_webhooks(client: &Client, bundle: &mut Bundle) {
+    let mut configurations = Vec::new();
+    match Api::<ValidatingWebhookConfiguration>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+    {
+        Ok(list) => {
+            for config in list.items {
+                let mut hooks = Vec::new();
+                for hook in config.webhooks.iter().flatten() {
+                    hooks.push(
+                        webhook_entry(
+                            client,
+                            &hook.name,
+                            hook.client_config.service.as_ref(),
+                            hook.failure_policy.as_ref(),
+                        )
+                        .await,
+                    );
+                }
+                configurations.push(json!({
+                    "kind": "ValidatingWebhookConfiguration",
+                    "name": config.metadata.name,
+                    "webhooks": hooks,
+                }));
+            }
+        }
+        Err(e) => bundle.add_error(format!("validatingwebhookconfigurations: {e}")),
+    }
+    match Api::<MutatingWebhookConfiguration>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+    {
+        Ok(list) => {
+            for config in list.items {
+                let mut hooks = Vec::new();
+                for hook in config.webhooks.iter().flatten() {
+                    hooks.push(
+                        webhook_entry(
+                            client,
+                            &hook.name,
+                            hook.client_config.service.as_ref(),
+                            hook.failure_policy.as_ref(),
+                        )
+                        .await,
+                    );
+                }
+                configurations.push(json!({
+                    "kind": "MutatingWebhookConfiguration",
+                    "name": config.metadata.name,
+                    "webhooks": hooks,
+                }));
+            }
+        }
+        Err(e) => bundle.add_error(format!("mutatingwebhookconfigurations: {e}")),
+    }
+    bundle.add_json("webhooks.json", Value::Array(configurations));
+}
+
+async fn collect_namespace(client: &Client, namespace: &str, bundle: &mut Bundle) {
+    let base = format!("namespaces/{namespace}");
+    match Api::<Deployment>::namespaced(client.clone(), namespace)
+        .list(&ListParams::default())
+        .await
+    {
+        Ok(list) => bundle.add_json(
+            &format!("{base}/deployments.json"),
+            Value::Array(
+                list.items
+                    .iter()
+                    .map(|d| {
+                        let ready = readiness::deployment(d);
+                        json!({
+                            "name": d.metadata.name,
+                            "ready": ready.ready,
+                            "observed": ready.observed,
+                            "conditions": d.status.as_ref().and_then(|s| s.conditions.clone()),
+                        })
+                    })
+                    .collect(),
+            ),
+        ),
+        Err(e) => bundle.add_error(format!("{namespace} deployments: {e}")),
+    }
+
+    let pods_api = Api::<Pod>::namespaced(client.clone(), namespace);
+    match pods_api.list(&ListParams::default()).await {
+        Ok(list) => {
+            let mut entries = Vec::new();
+            for pod in &list.items {
+                let ready = readiness::pod_containers(pod);
+                let status = pod.status.as_ref();
+                entries.push(json!({
+                    "name": pod.metadata.name,
+                    "phase": status.and_then(|s| s.phase.clone()),
+                    "node": pod.spec.as_ref().and_then(|s| s.node_name.clone()),
+                    "ready": ready.ready,
+                    "observed": ready.observed,
+                    "conditions": status.and_then(|s| s.conditions.clone()),
+                    "containerStatuses": status.and_then(|s| s.container_statuses.clone()),
+                }));
+                if ready.ready {
+                    continue;
+                }
+                let pod_name = pod.metadata.name.clone().unwrap_or_default();
+                for container in status
+                    .and_then(|s| s.container_statuses.clone())
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|c| !c.ready)
+                {
+                    let params = LogParams {
+                        container: Some(container.name.clone()),
+                        tail_lines: Some(LOG_TAIL_LINES),
+                        ..LogParams::default()
+                    };
+                    let path = format!("{base}/logs/{pod_name}.{}.log", container.name);
+                    match pods_api.logs(&pod_name, &params).await {
+                        Ok(text) => bundle.add_text(&path, text),
+                        Err(e) => bundle.add_error(format!(
+                            "logs of {namespace}/{pod_name} {}: {e}",
+                            container.name
+                        )),
+                    }
+                }
+            }
+            bundle.add_json(&format!("{base}/pods.json"), Value::Array(entries));
+        }
+        Err(e) => bundle.add_error(format!("{namespace} pods: {e}")),
+    }
+
+    match Api::<Event>::namespaced(client.clone(), namespace)
+        .list(&ListParams::default())
+        .await
+    {
+        Ok(list) => {
+            let mut events = list.items;
+            events.sort_by_key(|e| {
+                e.last_timestamp
+                    .as_ref()
+                    .map(|t| t.0)
+                    .or_else(|| e.event_time.as_ref().map(|t| t.0))
+            });
+            let newest: Vec<Value> = events
+                .iter()
+                .rev()
+                .take(EVENTS_PER_NAMESPACE)
+                .map(|e| {
+                    json!({
+                        "type": e.type_,
+                        "reason": e.reason,
+                        "object": format!(
+                            "{}/{}",
+                            e.involved_object.kind.clone().unwrap_or_default(),
+                            e.involved_object.name.clone().unwrap_or_default()
+                        ),
+                        "message": e.message,
+                        "count": e.count,
+                        "lastTimestamp": e.last_timestamp,
+                    })
+                })
+                .collect();
+            bundle.add_json(&format!("{base}/events.json"), Value::Array(newest));
+        }
+        Err(e) => bundle.add_error(format!("{namespace} events: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET_VALUE: &str = "s3cr3t-hunter2";
+    /// `printf s3cr3t-hunter2 | base64`: how the API server returns it in `data`.
+    const SECRET_VALUE_BASE64: &str = "czNjcjN0LWh1bnRlcjI=";
+
+    fn all_text(bundle: &Bundle) -> String {
+        bundle
+            .files()
+            .map(|(_, text)| text)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn a_secret_value_cannot_reach_the_bundle() {
+        let encoded = SECRET_VALUE_BASE64.to_string();
+        // Shapes as the API server returns them (core/v1 Secret, Pod env, kubectl's annotation).
+        let secret = json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "db", "namespace": "models"},
+            "data": {"password": encoded}, "stringData": {"password": SECRET_VALUE}
+        });
+        let pod = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "annotations": {
+                "kubectl.kubernetes.io/last-applied-configuration": format!("{{\"password\":\"{SECRET_VALUE}\"}}"),
+                "team": "ml"
+            }},
+            "spec": {"containers": [{"name": "c", "env": [
+                {"name": "PASSWORD", "value": SECRET_VALUE},
+                {"name": "FROM_SECRET", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}
+            ]}]}
+        });
+        let mut bundle = Bundle::default();
+        bundle.add_json("secret.json", secret);
+        bundle.add_json("pod.json", pod);
+        bundle.add_json(
+            "list.json",
+            json!({"items": [{"kind": "Secret", "data": {"k": encoded}}]}),
+        );
+        let text = all_text(&bundle);
+        assert!(!text.contains(SECRET_VALUE), "{text}");
+        assert!(!text.contains(&encoded), "{text}");
+        // What is kept is still useful.
+        assert!(text.contains("\"name\": \"db\""));
+        assert!(text.contains("secretKeyRef"));
+        assert!(text.contains("\"team\": \"ml\""));
+    }
+
+    #[test]
+    fn the_bundle_is_written_with_its_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bundle = Bundle::default();
+        bundle.add_json("namespaces/kserve/pods.json", json!([{"name": "p"}]));
+        bundle.add_error("events: forbidden".into());
+        bundle.write(dir.path()).unwrap();
+        let pods = std::fs::read_to_string(dir.path().join("namespaces/kserve/pods.json")).unwrap();
+        assert!(pods.contains("\"p\""));
+        let errors = std::fs::read_to_string(dir.path().join("errors.txt")).unwrap();
+        assert_eq!(errors, "events: forbidden\n");
+    }
+
+    #[test]
+    fn platform_namespaces_include_the_model_namespace_once() {
+        let namespaces = platform_namespaces("models");
+        assert!(namespaces.contains(&"kserve".to_string()));
+        assert!(namespaces.contains(&"argocd".to_string()));
+        assert_eq!(namespaces.iter().filter(|n| *n == "models").count(), 1);
+    }
+}

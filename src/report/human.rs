@@ -1,0 +1,185 @@
+//! The human report: checks grouped by milestone, one line each with the verdict and the measured
+//! figure, the diagnosis under each FAIL, and a one-line summary. Colour only when asked for
+//! (the caller decides with `super::colour_enabled_for_stdout`).
+
+use std::fmt::Write as _;
+
+use super::{short_duration, Report};
+use crate::checks::catalogue::Milestone;
+use crate::checks::{CheckResult, Verdict};
+
+const GREEN: &str = "\x1b[32m";
+const RED: &str = "\x1b[31m";
+const YELLOW: &str = "\x1b[33m";
+const BOLD: &str = "\x1b[1m";
+const DIM: &str = "\x1b[2m";
+const RESET: &str = "\x1b[0m";
+
+struct Paint(bool);
+
+impl Paint {
+    fn wrap(&self, style: &str, text: &str) -> String {
+        if self.0 {
+            format!("{style}{text}{RESET}")
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn verdict(&self, verdict: Verdict) -> String {
+        let (style, text) = match verdict {
+            Verdict::Pass => (GREEN, "PASS"),
+            Verdict::Fail => (RED, "FAIL"),
+            Verdict::Skip => (YELLOW, "SKIP"),
+        };
+        self.wrap(style, text)
+    }
+}
+
+/// One line for a finished check (also the live progress line).
+pub fn check_line(result: &CheckResult, colour: bool) -> String {
+    let paint = Paint(colour);
+    let figures = result
+        .figures
+        .iter()
+        .map(|f| format!("{}={}{}", f.name, trim_float(f.value), f.unit))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut line = format!(
+        "{}  {:<3} {:<22} {}",
+        paint.verdict(result.verdict),
+        result.id,
+        result.slug,
+        result.summary
+    );
+    if !figures.is_empty() {
+        line.push_str(&format!(" [{figures}]"));
+    }
+    line.push_str(&paint.wrap(DIM, &format!(" ({})", short_duration(result.duration))));
+    line
+}
+
+fn trim_float(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.2}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    }
+}
+
+/// The whole report as text.
+pub fn render(report: &Report, colour: bool) -> String {
+    let paint = Paint(colour);
+    let env = &report.environment;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "neuroscale check: context {}, scenario {} ({})",
+        env.context,
+        env.scenario_name,
+        env.scenario_source.display()
+    );
+    if !env.mutations_allowed {
+        let _ = writeln!(
+            out,
+            "note: `{}` is not the harness's k3d context; checks that create or delete objects are refused (--allow-context {} to allow)",
+            env.context, env.context
+        );
+    }
+    for milestone in Milestone::ALL {
+        let checks: Vec<&CheckResult> = report
+            .checks
+            .iter()
+            .filter(|c| c.milestone == milestone)
+            .collect();
+        if checks.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "\n{}",
+            paint.wrap(
+                BOLD,
+                &format!("{} {}", milestone.letter(), milestone.title())
+            )
+        );
+        for check in checks {
+            let _ = writeln!(out, "  {}", check_line(check, colour));
+            if let (Verdict::Fail, Some(d)) = (check.verdict, &check.diagnosis) {
+                let _ = writeln!(out, "        observed:     {}", d.observed);
+                let _ = writeln!(out, "        likely cause: {}", d.likely_cause);
+                let _ = writeln!(out, "        next:         {}", d.next_command);
+            }
+        }
+    }
+    let summary = report.summary();
+    let _ = writeln!(out);
+    if report.cancelled.is_some() {
+        let _ = writeln!(
+            out,
+            "interrupted: the run was stopped before every check concluded"
+        );
+    }
+    if let Some(bundle) = &report.bundle {
+        let _ = writeln!(out, "diagnostics bundle: {}", bundle.display());
+    }
+    let _ = writeln!(
+        out,
+        "{}: {} checks, {} passed, {} failed, {} skipped in {}",
+        paint.verdict(summary.verdict),
+        summary.total,
+        summary.passed,
+        summary.failed,
+        summary.skipped,
+        short_duration(report.duration)
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixtures;
+
+    #[test]
+    fn checks_are_grouped_under_their_milestone_in_order() {
+        let text = render(&fixtures::report(), false);
+        let at = |needle: &str| {
+            text.find(needle)
+                .unwrap_or_else(|| panic!("`{needle}` missing in:\n{text}"))
+        };
+        assert!(at("A GitOps spine") < at("PASS  A1"));
+        assert!(at("PASS  A4") < at("D Guardrails"));
+        assert!(at("D Guardrails") < at("FAIL  D3"));
+        assert!(at("FAIL  D3") < at("F Hardening"));
+        assert!(at("F Hardening") < at("SKIP  F3"));
+        assert!(
+            !text.contains("B AI serving"),
+            "no checks of B ran:\n{text}"
+        );
+    }
+
+    #[test]
+    fn a_failure_carries_its_diagnosis_and_a_pass_its_figure() {
+        let text = render(&fixtures::report(), false);
+        assert!(text.contains("[heal_seconds=7.2s]"), "{text}");
+        assert!(text.contains(
+            "next:         kubectl -n kserve get endpoints kserve-webhook-server-service"
+        ));
+        assert!(text
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("FAIL: 4 checks, 2 passed, 1 failed, 1 skipped in 1m 15s"));
+    }
+
+    #[test]
+    fn colour_only_when_asked() {
+        let report = fixtures::report();
+        assert!(!render(&report, false).contains('\x1b'));
+        assert!(render(&report, true).contains("\x1b[31mFAIL\x1b[0m"));
+    }
+}

@@ -1,0 +1,119 @@
+//! The JUnit XML report (via `quick-junit`), shaped as a public API: one testsuite per milestone
+//! (named `A GitOps spine`), one testcase per check (named `A1 argocd-ready`, classname
+//! `neuroscale.milestone_a`), a failure carrying the diagnosis, a skip carrying its reason.
+
+use quick_junit::{
+    NonSuccessKind, Property, Report as JunitReport, TestCase, TestCaseStatus, TestSuite,
+};
+
+use super::Report;
+use crate::checks::catalogue::Milestone;
+use crate::checks::{CheckResult, Verdict};
+
+fn test_case(result: &CheckResult) -> TestCase {
+    let status = match result.verdict {
+        Verdict::Pass => TestCaseStatus::success(),
+        Verdict::Skip => {
+            let mut status = TestCaseStatus::skipped();
+            status.set_message(result.summary.as_str());
+            status
+        }
+        Verdict::Fail => {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status.set_message(result.summary.as_str());
+            status.set_type("neuroscale.check.fail");
+            if let Some(d) = &result.diagnosis {
+                status.set_description(format!(
+                    "observed: {}\nlikely cause: {}\nnext: {}",
+                    d.observed, d.likely_cause, d.next_command
+                ));
+            }
+            status
+        }
+    };
+    let mut case = TestCase::new(format!("{} {}", result.id, result.slug), status);
+    case.set_classname(format!("neuroscale.{}", result.milestone.trial_prefix()));
+    case.set_time(result.duration);
+    for figure in &result.figures {
+        case.add_property(Property::new(
+            format!("figure.{}", figure.name),
+            format!("{}{}", figure.value, figure.unit),
+        ));
+    }
+    if result.verdict == Verdict::Pass {
+        case.set_system_out(result.summary.as_str());
+    }
+    case
+}
+
+/// The report as a JUnit document.
+pub fn to_junit(report: &Report) -> JunitReport {
+    let mut junit = JunitReport::new("neuroscale check");
+    junit.set_time(report.duration);
+    for milestone in Milestone::ALL {
+        let results: Vec<&CheckResult> = report
+            .checks
+            .iter()
+            .filter(|c| c.milestone == milestone)
+            .collect();
+        if results.is_empty() {
+            continue;
+        }
+        let mut suite = TestSuite::new(format!("{} {}", milestone.letter(), milestone.title()));
+        suite.set_time(results.iter().map(|r| r.duration).sum());
+        suite.add_property(Property::new(
+            "context",
+            report.environment.context.as_str(),
+        ));
+        suite.add_property(Property::new(
+            "scenario",
+            report.environment.scenario_name.as_str(),
+        ));
+        suite.add_test_cases(results.into_iter().map(test_case));
+        junit.add_test_suite(suite);
+    }
+    junit
+}
+
+/// The report as JUnit XML.
+pub fn render(report: &Report) -> Result<String, quick_junit::SerializeError> {
+    to_junit(report).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixtures;
+
+    #[test]
+    fn the_xml_parses_back_with_a_suite_per_milestone() {
+        let xml = render(&fixtures::report()).unwrap();
+        let parsed = JunitReport::deserialize_from_str(&xml).expect("valid JUnit XML");
+        let suites: Vec<&str> = parsed.test_suites.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            suites,
+            vec!["A GitOps spine", "D Guardrails", "F Hardening"]
+        );
+        assert_eq!(parsed.tests, 4);
+        assert_eq!(parsed.failures, 1);
+        let d3 = &parsed.test_suites[1].test_cases[0];
+        assert_eq!(d3.name.as_str(), "D3 deny-unlabeled-isvc");
+        assert_eq!(
+            d3.classname.as_ref().map(|c| c.as_str()),
+            Some("neuroscale.milestone_d")
+        );
+        match &d3.status {
+            TestCaseStatus::NonSuccess {
+                kind: NonSuccessKind::Failure,
+                description,
+                ..
+            } => {
+                let description = description.as_ref().unwrap().as_str();
+                assert!(description.contains("next: kubectl -n kserve get endpoints"));
+            }
+            other => panic!("D3 should be a failure: {other:?}"),
+        }
+        let f3 = &parsed.test_suites[2].test_cases[0];
+        assert!(matches!(f3.status, TestCaseStatus::Skipped { .. }));
+    }
+}
