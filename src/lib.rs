@@ -11,6 +11,7 @@ pub mod cli;
 pub mod cluster;
 pub mod components;
 pub mod exit;
+pub mod install;
 pub mod readiness;
 pub mod report;
 pub mod scenario;
