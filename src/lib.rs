@@ -17,6 +17,7 @@ pub mod exit;
 pub mod gitops;
 pub mod gpu;
 pub mod probe;
+pub mod install;
 pub mod readiness;
 pub mod report;
 pub mod scenario;
