@@ -4,26 +4,32 @@
 //! Service and that Service's ready endpoints (seeds/11 failure 5).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration, WebhookClientConfig,
 };
-use k8s_openapi::api::core::v1::{LimitRange, ResourceQuota, Service};
+use k8s_openapi::api::core::v1::{LimitRange, Node, Pod, ResourceQuota, Service};
 use kube::api::{Api, ListParams};
 use serde_json::Value;
 
 use super::admission;
-use super::env::{CheckFn, CheckFuture, CheckRun};
+use super::env::{CheckFn, CheckFuture, CheckRun, CreatedObject};
 use super::guardrails::endpoint_slices;
 use super::observe;
 use super::outcome::{Diagnosis, Outcome};
 use crate::readiness;
-use crate::scenario::Latency;
+use crate::scenario::{GpuMode, Latency};
+use crate::{gpu, probe};
 
 /// This milestone's checks by id (see `super::catalogue`).
-pub const CHECKS: &[(&str, CheckFn)] = &[("F1", namespace_governance), ("F2", no_stale_webhooks)];
+pub const CHECKS: &[(&str, CheckFn)] = &[
+    ("F1", namespace_governance),
+    ("F2", no_stale_webhooks),
+    ("F3", gpu_node_inference),
+    ("F4", latency_slo),
+];
 
 fn api_failure(what: &str, error: &kube::Error) -> Outcome {
     Outcome::fail(
@@ -825,6 +831,349 @@ pub fn evaluate_gpu_inference(obs: &GpuObservation) -> Outcome {
     .with_figure("predict latency", ms(prediction.latency), "ms")
 }
 
+// ---------------------------------------------------------------------------------------------
+// F4 gather
+
+impl LatencyRun {
+    /// The figures of a probe load run against `model` with Host `host`.
+    pub fn from_report(model: &str, host: &str, report: &probe::LoadReport) -> LatencyRun {
+        LatencyRun {
+            model: model.to_string(),
+            host: host.to_string(),
+            requests: report.requests,
+            errors: report.errors,
+            p50: report.p50,
+            p95: report.p95,
+            p99: report.p99,
+            max: report.max,
+            throughput_rps: report.throughput_rps,
+            first_error: report.first_error.clone(),
+        }
+    }
+}
+
+fn no_ingress() -> Outcome {
+    Outcome::fail(
+        "the Kourier gateway is not reachable from the harness",
+        Diagnosis::new(
+            "no ingress URL: the runner could not reach service kourier-system/kourier",
+            "the Kourier gateway Service is missing or has no ready endpoints, so neither the k3d port mapping nor a port-forward reaches it",
+            "kubectl -n kourier-system get pods,svc",
+        ),
+    )
+}
+
+/// Reads a model's InferenceService and returns its Host header, or the FAIL that explains why
+/// there is none.
+async fn model_host(run: &CheckRun<'_>, namespace: &str, name: &str) -> Result<String, Outcome> {
+    run.saw(format!("reading inferenceservice {namespace}/{name}"));
+    let isvc = observe::get(
+        &run.env.client,
+        &observe::INFERENCE_SERVICE,
+        Some(namespace),
+        name,
+    )
+    .await
+    .map_err(|e| api_failure(&format!("inferenceservice {namespace}/{name}"), &e))?;
+    let Some(isvc) = isvc else {
+        return Err(Outcome::fail(
+            format!("inferenceservice {namespace}/{name} does not exist"),
+            Diagnosis::new(
+                format!("no inferenceservice {name} in {namespace}"),
+                "the model's Application has not synced (ApplicationSet model-endpoints)",
+                "kubectl -n argocd get applications",
+            ),
+        ));
+    };
+    isvc_host(&isvc).map_err(|observed| {
+        Outcome::fail(
+            format!("inferenceservice {namespace}/{name} is not ready to serve"),
+            Diagnosis::new(
+                observed,
+                super::serving::isvc_likely_cause(&isvc),
+                format!("kubectl -n {namespace} describe inferenceservice {name}"),
+            ),
+        )
+    })
+}
+
+fn latency_slo<'a>(run: &'a CheckRun<'a>) -> CheckFuture<'a> {
+    async move {
+        let scenario = &run.env.scenario;
+        let Some(model) = scenario.cpu_models().next() else {
+            return Outcome::fail(
+                "the scenario names no CPU model to load",
+                Diagnosis::new(
+                    "spec.models has no model without gpu: true",
+                    "the scenario is incomplete",
+                    "neuroscale check --list",
+                ),
+            );
+        };
+        let Some(ingress) = run.env.ingress_url.clone() else {
+            return no_ingress();
+        };
+        let host = match model_host(run, &model.namespace, &model.name).await {
+            Ok(h) => h,
+            Err(outcome) => return outcome,
+        };
+        let target = probe::Target {
+            base_url: ingress.clone(),
+            host: Some(host.clone()),
+            model: model.name.clone(),
+            protocol: model.protocol,
+        };
+        let slo = &scenario.spec.latency;
+        run.saw(format!(
+            "sending {} requests ({} warm-up) at concurrency {} to {ingress} with Host {host}",
+            slo.requests, slo.warmup, slo.concurrency
+        ));
+        match probe::run_load(&run.env.http, &target, &probe::LoadSpec::from(slo)).await {
+            Ok(report) => {
+                evaluate_latency(slo, &LatencyRun::from_report(&model.name, &host, &report))
+            }
+            Err(e) => Outcome::fail(
+                "the load run could not start",
+                Diagnosis::new(
+                    probe::error_chain(&e),
+                    "the scenario's load settings are invalid",
+                    "neuroscale check --list",
+                ),
+            ),
+        }
+    }
+    .boxed()
+}
+
+// ---------------------------------------------------------------------------------------------
+// F3 gather
+
+/// The GPU model manifest F3 applies (`gitops::GPU_MODEL_FILE`), built into the binary.
+pub const GPU_MODEL_MANIFEST: &str =
+    include_str!("../../manifests/gpu/sklearn-iris-gpu/inferenceservice.yaml");
+/// Part of the deadline kept for deleting the GPU model after the wait.
+const GPU_CLEANUP_RESERVE: Duration = Duration::from_secs(30);
+/// How often F3 looks at the GPU model while it starts.
+const GPU_POLL: Duration = Duration::from_secs(1);
+
+/// The GPU model as F3 creates it: the manifest, plus `runtimeClassName: nvidia` when a real
+/// device plugin provides the GPU (k3d-io/k3d docs/usage/advanced/cuda.md).
+pub fn gpu_model_manifest(source: GpuSource) -> Result<Value, String> {
+    let mut manifest: Value = serde_yaml::from_str(GPU_MODEL_MANIFEST)
+        .map_err(|e| format!("{}: {e}", crate::gitops::GPU_MODEL_FILE))?;
+    if manifest.get("kind").and_then(Value::as_str) != Some("InferenceService") {
+        return Err(format!(
+            "{} is not an InferenceService",
+            crate::gitops::GPU_MODEL_FILE
+        ));
+    }
+    if source == GpuSource::DevicePlugin {
+        manifest["spec"]["predictor"]["runtimeClassName"] = Value::from("nvidia");
+    }
+    Ok(manifest)
+}
+
+/// The nodes a manifest's `spec.predictor.nodeSelector` selects.
+pub fn selected_nodes<'a>(manifest: &Value, nodes: &'a [Node]) -> Vec<&'a Node> {
+    let selector: BTreeMap<String, String> = manifest
+        .pointer("/spec/predictor/nodeSelector")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    nodes
+        .iter()
+        .filter(|n| {
+            let labels = n.metadata.labels.clone().unwrap_or_default();
+            selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+        })
+        .collect()
+}
+
+/// A predictor pod as F3 reports it: phase, why it is not scheduled, container readiness.
+pub fn gpu_pod(pod: &Pod) -> GpuPod {
+    let status = pod.status.as_ref();
+    let phase = status
+        .and_then(|s| s.phase.clone())
+        .unwrap_or_else(|| "Unknown".into());
+    let unscheduled = status
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten()
+        .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+        .map(|c| c.message.clone().unwrap_or_default());
+    let state = match unscheduled {
+        Some(message) => format!("{phase}: {message}"),
+        None => format!("{phase}, {}", readiness::pod_containers(pod).observed),
+    };
+    GpuPod {
+        name: pod.metadata.name.clone().unwrap_or_default(),
+        node: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
+        state,
+    }
+}
+
+fn gpu_node_inference<'a>(run: &'a CheckRun<'a>) -> CheckFuture<'a> {
+    async move {
+        let scenario = &run.env.scenario;
+        if scenario.spec.gpu == GpuMode::Off {
+            return Outcome::skip("the scenario sets gpu: off, so GPU-node inference is not part of this run");
+        }
+        if !run.env.mutations_allowed {
+            return super::guardrails::mutations_refused(run, "creating the GPU model");
+        }
+        let Some(model) = scenario.gpu_model() else {
+            return Outcome::fail(
+                "the scenario names no GPU model",
+                Diagnosis::new("spec.models has no model with gpu: true", "the scenario is incomplete: F3 needs the GPU model and its known inputs", "neuroscale check --list"),
+            );
+        };
+        let client = &run.env.client;
+        let nodes_api: Api<Node> = Api::all(client.clone());
+        let nodes = match nodes_api.list(&ListParams::default()).await {
+            Ok(l) => l.items,
+            Err(e) => return api_failure("nodes", &e),
+        };
+        let simulated = |n: &Node| {
+            n.metadata.labels.as_ref().and_then(|l| l.get(gpu::SIMULATED_LABEL)).map(String::as_str)
+                == Some(gpu::SIMULATED_LABEL_VALUE)
+        };
+        let plugin_node = nodes
+            .iter()
+            .find(|n| gpu::allocatable_gpus(n) > 0 && !simulated(n))
+            .and_then(|n| n.metadata.name.clone());
+        let (source, gpu_node) = match (scenario.spec.gpu, plugin_node) {
+            (GpuMode::Real | GpuMode::Auto, Some(node)) => (GpuSource::DevicePlugin, node),
+            (GpuMode::Real, None) => {
+                return Outcome::fail(
+                    "no node advertises nvidia.com/gpu",
+                    Diagnosis::new(
+                        format!("{} node(s), none with allocatable nvidia.com/gpu from a device plugin", nodes.len()),
+                        "the NVIDIA device plugin is not running or not advertising (missing runtimeClassName nvidia or the CUDA k3s image, or the node lacks nvidia.com/gpu.present=true; UPSTREAM.md §10 item 13)",
+                        "kubectl -n kube-system get pods -l name=nvidia-device-plugin-ds -o wide",
+                    ),
+                )
+            }
+            _ => {
+                run.saw("advertising a simulated nvidia.com/gpu on an agent node");
+                match gpu::simulate_on_agent(client.clone()).await {
+                    Ok(node) => (GpuSource::Simulated, node),
+                    Err(e) => {
+                        return Outcome::fail(
+                            "could not simulate a GPU node",
+                            Diagnosis::new(probe::error_chain(&e), "no agent node, or this identity may not patch node status", "kubectl get nodes"),
+                        )
+                    }
+                }
+            }
+        };
+        let manifest = match gpu_model_manifest(source) {
+            Ok(m) => m,
+            Err(e) => return Outcome::fail("the GPU model manifest is unusable", Diagnosis::new(e, "a build defect in manifests/gpu/", "cargo test gitops")),
+        };
+        // The manifest pins the model to the GPU node by label; it must select the node that has
+        // the GPU, or the pod can never be scheduled.
+        let selected: Vec<String> = selected_nodes(&manifest, &nodes)
+            .iter()
+            .filter_map(|n| n.metadata.name.clone())
+            .collect();
+        if !selected.contains(&gpu_node) {
+            return Outcome::fail(
+                format!("the GPU model cannot land on the GPU node {gpu_node}"),
+                Diagnosis::new(
+                    format!(
+                        "nvidia.com/gpu is on {gpu_node}; the GPU model's nodeSelector {} selects {}",
+                        manifest.pointer("/spec/predictor/nodeSelector").cloned().unwrap_or_default(),
+                        if selected.is_empty() { "no node".to_string() } else { selected.join(", ") }
+                    ),
+                    "the node labelled as the GPU node (k3d config nodeLabels) is not the node the GPU is advertised on",
+                    "kubectl get nodes --show-labels",
+                ),
+            );
+        }
+        let namespace = manifest.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or(&model.namespace).to_string();
+        let name = manifest.pointer("/metadata/name").and_then(Value::as_str).unwrap_or(&model.name).to_string();
+        let object = CreatedObject {
+            api_version: observe::INFERENCE_SERVICE.api_version(),
+            kind: observe::INFERENCE_SERVICE.kind.to_string(),
+            namespace: Some(namespace.clone()),
+            name: name.clone(),
+        };
+        run.track(object.clone());
+        run.saw(format!("creating inferenceservice {namespace}/{name} (nvidia.com/gpu: 1)"));
+        let started = Instant::now();
+        if let Err(e) = observe::create(client, &observe::INFERENCE_SERVICE, Some(&namespace), &manifest, false).await {
+            let message = observe::error_message(&e);
+            let _ = super::guardrails::remove_probe(run, &observe::INFERENCE_SERVICE, &object).await;
+            let cause = match admission::classify(&message) {
+                admission::AdmissionOutcome::OtherDenial { webhook, .. } if message.contains("must not set the field") => format!("Knative's webhook {webhook} rejects the podspec field: the matching config-features flag is disabled (a config problem, not a GPU problem; UPSTREAM.md §10 item 4)"),
+                admission::AdmissionOutcome::KyvernoDenial { policies, .. } => format!("the GPU model violates {}", policies.join(", ")),
+                admission::AdmissionOutcome::WebhookUnavailable { webhook, .. } => format!("webhook {webhook} could not be called (no endpoints): an infrastructure failure"),
+                _ => "the API server refused the GPU model".to_string(),
+            };
+            return Outcome::fail(
+                format!("inferenceservice {namespace}/{name} was not created"),
+                Diagnosis::new(message, cause, "neuroscale doctor"),
+            );
+        }
+        let pods_api: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+        let selector = format!("serving.kserve.io/inferenceservice={name}");
+        let mut pods = Vec::new();
+        let mut last_isvc = Value::Null;
+        let ready = loop {
+            let ready = match observe::get(client, &observe::INFERENCE_SERVICE, Some(&namespace), &name).await {
+                Ok(Some(isvc)) => {
+                    let ready = readiness::inference_service(&isvc);
+                    last_isvc = isvc;
+                    ready
+                }
+                Ok(None) => readiness::Readiness::not_ready(format!("inferenceservice {name} disappeared")),
+                Err(e) => readiness::Readiness::not_ready(observe::error_message(&e)),
+            };
+            if let Ok(list) = pods_api.list(&ListParams::default().labels(&selector)).await {
+                pods = list.items.iter().filter(|p| p.metadata.deletion_timestamp.is_none()).map(gpu_pod).collect();
+            }
+            run.saw(format!("{}; {} predictor pod(s)", ready.observed, pods.len()));
+            if ready.ready || run.remaining() <= GPU_CLEANUP_RESERVE + GPU_POLL {
+                break ready;
+            }
+            tokio::time::sleep(GPU_POLL).await;
+        };
+        let waited = started.elapsed();
+        let prediction = if ready.ready {
+            match (&run.env.ingress_url, isvc_host(&last_isvc)) {
+                (Some(base), Ok(host)) => {
+                    let target = probe::Target { base_url: base.clone(), host: Some(host), model: name.clone(), protocol: model.protocol };
+                    run.saw(format!("predicting through {base}"));
+                    Some(match probe::verify(&run.env.http, &target, &model.instances, &model.expected).await {
+                        Ok(v) => Ok(GpuPrediction { correct: v.is_correct(), summary: v.summary(), latency: v.latency }),
+                        Err(e) => Err(probe::error_chain(&e)),
+                    })
+                }
+                (None, _) => Some(Err("no ingress URL: the runner could not reach the Kourier gateway".to_string())),
+                (_, Err(e)) => Some(Err(e)),
+            }
+        } else {
+            None
+        };
+        let gone_afterwards = super::guardrails::remove_probe(run, &observe::INFERENCE_SERVICE, &object).await;
+        evaluate_gpu_inference(&GpuObservation {
+            source,
+            gpu_node,
+            isvc: format!("{namespace}/{name}"),
+            ready,
+            waited,
+            pods,
+            prediction,
+            gone_afterwards,
+        })
+    }
+    .boxed()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1221,5 +1570,139 @@ mod tests {
         let mut obs = gpu_ok();
         obs.gone_afterwards = Ok(false);
         assert_eq!(evaluate_gpu_inference(&obs).verdict, Verdict::Fail);
+    }
+    fn test_env(gpu: GpuMode, mutations_allowed: bool) -> crate::checks::CheckEnv {
+        // The kube client points at a closed port: these paths must decide before any read.
+        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
+        let mut scenario = crate::scenario::Scenario::parse(
+            std::path::Path::new("scenarios/smoke.yaml"),
+            crate::scenario::BUILTIN_SMOKE,
+        )
+        .unwrap();
+        scenario.spec.gpu = gpu;
+        crate::checks::CheckEnv {
+            client: kube::Client::try_from(config).unwrap(),
+            scenario,
+            http: reqwest::Client::new(),
+            context_name: "k3d-neuroscale".into(),
+            mutations_allowed,
+            ingress_url: None,
+            opencost_url: None,
+            gitops_cache_dir: std::env::temp_dir(),
+        }
+    }
+
+    async fn run_check(env: &crate::checks::CheckEnv, id: &str, check: CheckFn) -> Outcome {
+        let spec = crate::checks::catalogue::find(id).unwrap();
+        let run = CheckRun::new(env, spec, Duration::from_secs(30));
+        check(&run).await
+    }
+
+    #[tokio::test]
+    async fn f3_skips_with_the_reason_only_when_the_scenario_turns_gpus_off() {
+        let outcome = run_check(&test_env(GpuMode::Off, true), "F3", gpu_node_inference).await;
+        assert_eq!(outcome.verdict, Verdict::Skip);
+        assert!(outcome.summary.contains("gpu: off"), "{}", outcome.summary);
+        let refused = run_check(
+            &test_env(GpuMode::Simulate, false),
+            "F3",
+            gpu_node_inference,
+        )
+        .await;
+        assert_eq!(refused.verdict, Verdict::Fail);
+        assert!(diagnosis(&refused).next_command.contains("--allow-context"));
+    }
+
+    #[tokio::test]
+    async fn f4_fails_without_a_gateway_to_send_through() {
+        let outcome = run_check(&test_env(GpuMode::Simulate, true), "F4", latency_slo).await;
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(diagnosis(&outcome).next_command.contains("kourier-system"));
+    }
+
+    #[test]
+    fn the_gpu_model_is_the_shipped_manifest_with_runtime_class_only_for_a_real_gpu() {
+        let simulated = gpu_model_manifest(GpuSource::Simulated).unwrap();
+        assert_eq!(
+            simulated.pointer("/spec/predictor/model/resources/limits/nvidia.com~1gpu"),
+            Some(&json!("1"))
+        );
+        assert!(simulated
+            .pointer("/spec/predictor/runtimeClassName")
+            .is_none());
+        let real = gpu_model_manifest(GpuSource::DevicePlugin).unwrap();
+        assert_eq!(real["spec"]["predictor"]["runtimeClassName"], "nvidia");
+        assert!(crate::gitops::GPU_MODEL_FILE.ends_with("sklearn-iris-gpu/inferenceservice.yaml"));
+        // The scenario's GPU model is the one the manifest deploys.
+        let scenario = crate::scenario::Scenario::parse(
+            std::path::Path::new("scenarios/smoke.yaml"),
+            crate::scenario::BUILTIN_SMOKE,
+        )
+        .unwrap();
+        assert_eq!(
+            simulated["metadata"]["name"],
+            scenario.gpu_model().unwrap().name.as_str()
+        );
+    }
+
+    // Node and pod shapes as k3s reports them (core/v1 Node labels from k3d nodeLabels; a Pending
+    // pod's PodScheduled=False condition carries the scheduler's message).
+    fn node(name: &str, labels: Value) -> Node {
+        serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}})).unwrap()
+    }
+
+    #[test]
+    fn the_gpu_model_selects_only_the_labelled_gpu_node() {
+        let nodes = vec![
+            node(
+                "k3d-neuroscale-server-0",
+                json!({"node-role.kubernetes.io/control-plane": "true"}),
+            ),
+            node("k3d-neuroscale-agent-0", json!({})),
+            node(
+                "k3d-neuroscale-agent-1",
+                json!({"neuroscale.dev/gpu-node": "true"}),
+            ),
+        ];
+        let manifest = gpu_model_manifest(GpuSource::Simulated).unwrap();
+        let selected: Vec<_> = selected_nodes(&manifest, &nodes)
+            .iter()
+            .filter_map(|n| n.metadata.name.clone())
+            .collect();
+        assert_eq!(selected, ["k3d-neuroscale-agent-1"]);
+    }
+
+    #[test]
+    fn a_pending_gpu_pod_reports_the_schedulers_message() {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "sklearn-iris-gpu-predictor-00001-deployment-5d8"},
+            "spec": {"containers": [{"name": "kserve-container"}, {"name": "queue-proxy"}]},
+            "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+                "reason": "Unschedulable",
+                "message": "0/3 nodes are available: 1 Insufficient nvidia.com/gpu, 2 node(s) didn't match Pod's node affinity/selector."}]}
+        }))
+        .unwrap();
+        let p = gpu_pod(&pod);
+        assert_eq!(p.node, None);
+        assert!(p.state.starts_with("Pending: 0/3 nodes"), "{}", p.state);
+        assert!(p.state.contains("Insufficient nvidia.com/gpu"));
+    }
+
+    #[test]
+    fn latency_figures_come_from_the_probe_report() {
+        let report = probe::LoadReport {
+            requests: 200,
+            errors: 0,
+            error_rate: 0.0,
+            p50: Duration::from_millis(3),
+            p95: Duration::from_millis(7),
+            p99: Duration::from_millis(11),
+            max: Duration::from_millis(15),
+            throughput_rps: 900.0,
+            first_error: None,
+        };
+        let run = LatencyRun::from_report("sklearn-iris", "h", &report);
+        assert_eq!(run.p99, Duration::from_millis(11));
+        assert_eq!(evaluate_latency(&slo(), &run).verdict, Verdict::Pass);
     }
 }
