@@ -1199,4 +1199,109 @@ mod tests {
             }
         }
     }
+    // The probes against the simulated API server (neuroscale-testkit): the real create, delete
+    // and wait-gone path, with admission planted as a hook returning the API server's Status.
+    const ISVC_CRD: &str = r#"{
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "inferenceservices.serving.kserve.io"},
+        "spec": {"group": "serving.kserve.io", "scope": "Namespaced",
+                 "names": {"kind": "InferenceService", "plural": "inferenceservices", "singular": "inferenceservice"},
+                 "versions": [{"name": "v1beta1", "served": true, "storage": true, "subresources": {"status": {}}}]}
+    }"#;
+
+    async fn sim() -> neuroscale_testkit::SimCluster {
+        let sim = neuroscale_testkit::SimCluster::start()
+            .await
+            .expect("sim starts");
+        sim.put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "models"}}))
+            .unwrap();
+        sim.put(serde_json::from_str(ISVC_CRD).unwrap()).unwrap();
+        sim
+    }
+
+    fn sim_env(sim: &neuroscale_testkit::SimCluster) -> crate::checks::CheckEnv {
+        crate::checks::CheckEnv {
+            client: sim.client().unwrap(),
+            scenario: crate::scenario::Scenario::parse(
+                std::path::Path::new("scenarios/smoke.yaml"),
+                crate::scenario::BUILTIN_SMOKE,
+            )
+            .unwrap(),
+            http: reqwest::Client::new(),
+            context_name: "k3d-neuroscale".into(),
+            mutations_allowed: true,
+            ingress_url: None,
+            opencost_url: None,
+            gitops_cache_dir: std::env::temp_dir(),
+        }
+    }
+
+    async fn run_probe_check(
+        env: &crate::checks::CheckEnv,
+        id: &str,
+    ) -> (Outcome, Vec<CreatedObject>) {
+        let spec = crate::checks::catalogue::find(id).unwrap();
+        let check = crate::checks::implementation(id).unwrap();
+        let run = CheckRun::new(env, spec, Duration::from_secs(60));
+        let outcome = check(&run).await;
+        (outcome, run.tracked())
+    }
+
+    #[tokio::test]
+    async fn d3_passes_against_a_cluster_whose_kyverno_denies() {
+        let sim = sim().await;
+        sim.on_admission("serving.kserve.io", "InferenceService", |request, _| {
+            let labels = request.object.and_then(|o| o.pointer("/metadata/labels/cost-center"));
+            match labels {
+                None => Err(neuroscale_testkit::Status::webhook_denied(
+                    "vpol.validate.kyverno.svc-fail",
+                    "Policy require-standard-labels-inferenceservice failed: label `cost-center` is required and must be kebab-case",
+                )),
+                Some(_) => Ok(()),
+            }
+        });
+        let (outcome, tracked) = run_probe_check(&sim_env(&sim), "D3").await;
+        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+        assert!(tracked.is_empty(), "nothing left to clean up: {tracked:?}");
+        assert!(sim
+            .list(
+                "serving.kserve.io/v1beta1",
+                "InferenceService",
+                Some("models")
+            )
+            .is_empty());
+    }
+
+    #[tokio::test]
+    async fn d3_fails_against_a_cluster_whose_kserve_webhook_has_no_endpoints() {
+        let sim = sim().await;
+        sim.on_admission("serving.kserve.io", "InferenceService", |_, _| {
+            Err(neuroscale_testkit::Status::webhook_unreachable(
+                "inferenceservice.kserve-webhook-server.validator",
+                "https://kserve-webhook-server-service.kserve.svc:443/validate-serving-kserve-io-v1beta1-inferenceservice?timeout=10s",
+                "no endpoints available for service \"kserve-webhook-server-service\"",
+            ))
+        });
+        let (outcome, _) = run_probe_check(&sim_env(&sim), "D3").await;
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(
+            outcome.summary.contains("not a policy denial"),
+            "{}",
+            outcome.summary
+        );
+        assert!(diagnosis(&outcome).observed.contains("after 3 attempt(s)"));
+    }
+
+    #[tokio::test]
+    async fn d4_fails_and_cleans_up_when_the_root_deployment_is_admitted() {
+        let sim = sim().await;
+        let (outcome, tracked) = run_probe_check(&sim_env(&sim), "D4").await;
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(outcome.summary.contains("ADMITTED"), "{}", outcome.summary);
+        assert!(
+            tracked.is_empty(),
+            "the admitted probe was deleted: {tracked:?}"
+        );
+        assert!(sim.list("apps/v1", "Deployment", Some("models")).is_empty());
+    }
 }

@@ -1705,4 +1705,89 @@ mod tests {
         assert_eq!(run.p99, Duration::from_millis(11));
         assert_eq!(evaluate_latency(&slo(), &run).verdict, Verdict::Pass);
     }
+    // F1 and F2 against the simulated API server (neuroscale-testkit): the real reads.
+    async fn sim_env(sim: &neuroscale_testkit::SimCluster) -> crate::checks::CheckEnv {
+        let mut env = test_env(GpuMode::Simulate, true);
+        env.client = sim.client().unwrap();
+        env
+    }
+
+    fn put_json<T: serde::Serialize>(
+        sim: &neuroscale_testkit::SimCluster,
+        kind: &str,
+        api_version: &str,
+        object: &T,
+    ) {
+        let mut value = serde_json::to_value(object).unwrap();
+        value["apiVersion"] = json!(api_version);
+        value["kind"] = json!(kind);
+        sim.put(value).unwrap();
+    }
+
+    #[tokio::test]
+    async fn f1_and_f2_read_a_live_cluster() {
+        let sim = neuroscale_testkit::SimCluster::start().await.unwrap();
+        for ns in ["models", "kserve", "ingress-nginx"] {
+            sim.put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))
+                .unwrap();
+        }
+        let (quotas, ranges) = live_from_declaration();
+        put_json(&sim, "ResourceQuota", "v1", &quotas[0]);
+        put_json(&sim, "LimitRange", "v1", &ranges[0]);
+        put_json(
+            &sim,
+            "ValidatingWebhookConfiguration",
+            "admissionregistration.k8s.io/v1",
+            &fx::validating_config(
+                "inferenceservice.serving.kserve.io",
+                &[(
+                    "inferenceservice.kserve-webhook-server.validator",
+                    "kserve",
+                    "kserve-webhook-server-service",
+                )],
+            ),
+        );
+        put_json(
+            &sim,
+            "Service",
+            "v1",
+            &fx::service("kserve", "kserve-webhook-server-service"),
+        );
+        put_json(
+            &sim,
+            "EndpointSlice",
+            "discovery.k8s.io/v1",
+            &fx::endpoint_slice(
+                "kserve",
+                "kserve-webhook-server-service",
+                &["10.42.0.23"],
+                &[],
+            ),
+        );
+        let env = sim_env(&sim).await;
+        let f1 = run_check(&env, "F1", namespace_governance).await;
+        assert_eq!(f1.verdict, Verdict::Pass, "{f1:?}");
+        let f2 = run_check(&env, "F2", no_stale_webhooks).await;
+        assert_eq!(f2.verdict, Verdict::Pass, "{f2:?}");
+
+        // seeds/11 failure 5: a webhook whose controller was uninstalled.
+        put_json(
+            &sim,
+            "ValidatingWebhookConfiguration",
+            "admissionregistration.k8s.io/v1",
+            &fx::validating_config(
+                "ingress-nginx-admission",
+                &[(
+                    "validate.nginx.ingress.kubernetes.io",
+                    "ingress-nginx",
+                    "ingress-nginx-controller-admission",
+                )],
+            ),
+        );
+        let f2 = run_check(&env, "F2", no_stale_webhooks).await;
+        assert_eq!(f2.verdict, Verdict::Fail);
+        assert!(diagnosis(&f2)
+            .observed
+            .contains("ingress-nginx-controller-admission, which does not exist"));
+    }
 }
