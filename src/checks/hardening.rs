@@ -1790,4 +1790,98 @@ mod tests {
             .observed
             .contains("ingress-nginx-controller-admission, which does not exist"));
     }
+    /// A stand-in for the Kourier gateway in front of a V1 model: answers every predict with one
+    /// prediction (kserve v1_endpoints.py shape) and records the Host headers it saw.
+    async fn gateway_stand_in() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let hosts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = hosts.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let record = record.clone();
+                tokio::spawn(async move {
+                    let mut buffer = vec![0u8; 16384];
+                    let mut pending = String::new();
+                    loop {
+                        let n = match socket.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        pending.push_str(&String::from_utf8_lossy(&buffer[..n]));
+                        // One request per read cycle: head plus a Content-Length body.
+                        while let Some(end) = pending.find("\r\n\r\n") {
+                            let head = pending[..end].to_string();
+                            let length = head
+                                .lines()
+                                .find_map(|l| {
+                                    l.to_ascii_lowercase()
+                                        .strip_prefix("content-length:")
+                                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                                })
+                                .unwrap_or(0);
+                            if pending.len() < end + 4 + length {
+                                break;
+                            }
+                            if let Some(host) = head.lines().find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("host:")
+                                    .map(|v| v.trim().to_string())
+                            }) {
+                                record.lock().unwrap().push(host);
+                            }
+                            pending.drain(..end + 4 + length);
+                            let body = r#"{"predictions":[1]}"#;
+                            let response = format!(
+                                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                                body.len()
+                            );
+                            if socket.write_all(response.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (url, hosts)
+    }
+
+    #[tokio::test]
+    async fn f4_loads_the_model_through_the_gateway_with_its_host_header() {
+        let sim = neuroscale_testkit::SimCluster::start().await.unwrap();
+        sim.put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "models"}}))
+            .unwrap();
+        sim.put(serde_json::from_str(super::super::guardrails::tests_support::ISVC_CRD).unwrap())
+            .unwrap();
+        sim.put(json!({
+            "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+            "metadata": {"name": "sklearn-iris", "namespace": "models"},
+            "status": {"url": "http://sklearn-iris-predictor.models.neuroscale.localhost",
+                       "conditions": [{"type": "Ready", "status": "True"}]}
+        }))
+        .unwrap();
+        let (gateway, hosts) = gateway_stand_in().await;
+        let mut env = sim_env(&sim).await;
+        env.ingress_url = Some(gateway);
+        env.scenario.spec.latency.requests = 40;
+        env.scenario.spec.latency.warmup = 2;
+        let outcome = run_check(&env, "F4", latency_slo).await;
+        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+        assert!(
+            outcome.summary.starts_with("40 requests"),
+            "{}",
+            outcome.summary
+        );
+        let hosts = hosts.lock().unwrap();
+        assert_eq!(
+            hosts.len(),
+            42,
+            "warm-up and measured requests all went through the gateway"
+        );
+        assert!(hosts
+            .iter()
+            .all(|h| h == "sklearn-iris-predictor.models.neuroscale.localhost"));
+    }
 }
