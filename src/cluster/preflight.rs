@@ -209,13 +209,14 @@ pub async fn run_with(
         .is_some_and(|runtimes| runtimes.contains_key("nvidia"));
     let mut warnings = Vec::new();
     let mut failures = Vec::new();
-    if cpus < input.cpus {
+    // An engine that does not report a figure (0) gets no warning rather than a wrong one.
+    if cpus > 0 && cpus < input.cpus {
         warnings.push(format!(
             "Docker has {cpus} CPUs and the platform wants at least {}: installs will be slow and deadlines may pass; give Docker more CPUs",
             input.cpus
         ));
     }
-    if memory_bytes < input.memory_bytes {
+    if memory_bytes > 0 && memory_bytes < input.memory_bytes {
         warnings.push(format!(
             "Docker has {} of memory and the platform wants at least {}: pods may be evicted or stay Pending; give Docker more memory",
             gib(memory_bytes),
