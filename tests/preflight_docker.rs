@@ -446,6 +446,15 @@ async fn a_port_published_by_another_container_is_named_and_our_own_is_fine() {
     let Some(docker) = docker_or_skip("a_port_published_by_another_container").await else {
         return;
     };
+    // The image is made with `docker import` (bollard does not import tarballs).
+    if Command::new("docker").arg("--version").output().is_err() {
+        let reason = "the docker CLI is not on PATH (needed for `docker import`)";
+        if std::env::var("NEUROSCALE_REQUIRE_PEERS").as_deref() == Ok("1") {
+            panic!("NEUROSCALE_REQUIRE_PEERS=1 and {reason}");
+        }
+        eprintln!("skipping a_port_published_by_another_container: {reason}");
+        return;
+    }
     let unique = format!("nstest{}", std::process::id());
     let image = format!("neuroscale-test/pause:{unique}");
     let work = tempfile::tempdir().unwrap();
