@@ -1165,4 +1165,101 @@ mod tests {
         let combined = combine_discovery_and_prune(Outcome::pass("found"), outcome);
         assert_eq!(combined.verdict, Verdict::Fail);
     }
+
+    /// The live policies and the answer admission gives a dry-run create of the scaffold.
+    fn admission_api(
+        answer: (u16, Value),
+    ) -> (kube::Client, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = seen.clone();
+        let client = crate::checks::fixtures::fake_client_with_query(move |method, path, query| {
+            record
+                .lock()
+                .unwrap()
+                .push(format!("{method} {path}?{query}"));
+            match (method.as_str(), path) {
+                ("GET", "/apis/policies.kyverno.io/v1/validatingpolicies") => (
+                    200,
+                    json!({"apiVersion": "policies.kyverno.io/v1", "kind": "ValidatingPolicyList",
+                           "metadata": {}, "items": live_policies()}),
+                ),
+                ("POST", "/apis/serving.kserve.io/v1beta1/namespaces/models/inferenceservices") => {
+                    answer.clone()
+                }
+                _ => crate::checks::fixtures::not_found("unknown", path),
+            }
+        });
+        (client, seen)
+    }
+
+    #[tokio::test]
+    async fn c1_dry_runs_the_scaffold_and_passes_when_admitted() {
+        // An admitted dry-run answers the object as it would have been stored.
+        let admitted = (
+            201,
+            json!({"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+            "metadata": {"name": "nscheck-c1-000001", "namespace": "models"}}),
+        );
+        let (client, seen) = admission_api(admitted);
+        let env = crate::checks::fixtures::check_env(client, false);
+        let run = CheckRun::new(
+            &env,
+            crate::checks::catalogue::find("C1").unwrap(),
+            Duration::from_secs(10),
+        );
+        let outcome = scaffold_compliant(&run).await;
+        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+        let requests = seen.lock().unwrap().clone();
+        let post = requests
+            .iter()
+            .find(|r| r.starts_with("POST /apis/serving.kserve.io"))
+            .expect("the scaffold was sent");
+        assert!(
+            post.contains("dryRun=All"),
+            "a server-side dry-run, nothing persisted: {post}"
+        );
+    }
+
+    #[tokio::test]
+    async fn c1_reports_an_unreachable_webhook_as_infrastructure_after_retrying() {
+        // k8s.io/apimachinery Status for a webhook call failure (InternalError, 500).
+        let unavailable = (
+            500,
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "Internal error occurred: failed calling webhook \"vpol.validate.kyverno.svc-fail\": failed to call webhook: Post \"https://kyverno-svc.kyverno.svc:443/validate/fail?timeout=10s\": no endpoints available for service \"kyverno-svc\"",
+            "reason": "InternalError", "code": 500}),
+        );
+        let (client, seen) = admission_api(unavailable);
+        let env = crate::checks::fixtures::check_env(client, false);
+        let run = CheckRun::new(
+            &env,
+            crate::checks::catalogue::find("C1").unwrap(),
+            Duration::from_secs(30),
+        );
+        let outcome = scaffold_compliant(&run).await;
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(
+            outcome.summary.contains("not a compliance verdict"),
+            "{}",
+            outcome.summary
+        );
+        let posts = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.starts_with("POST"))
+            .count();
+        assert_eq!(posts, C1_ATTEMPTS, "an unavailable webhook is retried");
+    }
+
+    #[test]
+    fn probe_model_names_are_dns_labels_with_room_for_kserve_suffixes() {
+        let name = probe_model_name("C2");
+        assert!(crate::scenario::is_dns1123_label(&name), "{name}");
+        assert!(name.starts_with("nscheck-c2-"), "{name}");
+        assert!(
+            name.len() + "-predictor-00001-deployment".len() <= 63,
+            "{name}"
+        );
+    }
 }
