@@ -10,6 +10,8 @@ pub mod governance;
 pub mod scaffold;
 pub mod source;
 
+use std::path::Path;
+
 pub use source::{CommitId, GitSource, GitopsError};
 
 /// Where model folders live, relative to the repository root. The ApplicationSet's git
@@ -79,4 +81,77 @@ pub fn predictor_host(model: &str, namespace: &str) -> String {
 /// Where a model's folder lives in the repository.
 pub fn model_dir(model: &str) -> String {
     format!("{MODELS_DIR}/{model}")
+}
+
+/// What the harness itself applies once ArgoCD is ready, in order, with every repoURL
+/// placeholder rewritten to `repo_url`: the `argocd-cm` settings, the root Application, and
+/// (with a real GPU) the optional Applications. Everything else ArgoCD syncs from the source.
+pub fn harness_objects(
+    project_root: &Path,
+    repo_url: &str,
+    real_gpu: bool,
+) -> Result<Vec<serde_json::Value>, crate::yaml::YamlError> {
+    let mut files = vec![
+        project_root.join(ARGOCD_CM_FILE),
+        project_root.join(ROOT_APPLICATION_FILE),
+    ];
+    if real_gpu {
+        let dir = project_root.join(OPTIONAL_APPLICATIONS_DIR);
+        let mut optional: Vec<_> = std::fs::read_dir(&dir)
+            .map_err(|source| crate::yaml::YamlError::Read {
+                path: dir.clone(),
+                source,
+            })?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
+            .collect();
+        optional.sort();
+        files.extend(optional);
+    }
+    let mut objects = Vec::new();
+    for file in files {
+        let text =
+            std::fs::read_to_string(&file).map_err(|source| crate::yaml::YamlError::Read {
+                path: file.clone(),
+                source,
+            })?;
+        let text = text.replace(REPO_URL_PLACEHOLDER, repo_url);
+        objects.extend(crate::yaml::parse_documents(&file, &text)?);
+    }
+    Ok(objects)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project_root() -> &'static Path {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+    }
+
+    #[test]
+    fn the_harness_applies_argocd_settings_then_the_root_application() {
+        let url = "git://172.18.0.1:9418/neuroscale.git";
+        let objects = harness_objects(project_root(), url, false).unwrap();
+        let names: Vec<&str> = objects
+            .iter()
+            .map(|o| o["metadata"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, vec!["argocd-cm", ROOT_APPLICATION]);
+        assert_eq!(objects[1]["spec"]["source"]["repoURL"], url);
+        let with_gpu = harness_objects(project_root(), url, true).unwrap();
+        let last = with_gpu.last().unwrap();
+        assert_eq!(last["metadata"]["name"], "nvidia-device-plugin");
+        assert_eq!(last["spec"]["source"]["repoURL"], url);
+    }
+
+    #[test]
+    fn names_are_derived_consistently() {
+        assert_eq!(model_application_name("m"), "model-m");
+        assert_eq!(model_dir("m"), "manifests/models/m");
+        assert_eq!(
+            predictor_host("m", "models"),
+            "m-predictor.models.neuroscale.localhost"
+        );
+    }
 }

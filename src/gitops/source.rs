@@ -687,7 +687,10 @@ fn process_is_git_daemon(pid: i32) -> bool {
     match fs::read(format!("/proc/{pid}/cmdline")) {
         Ok(cmdline) => {
             let text = String::from_utf8_lossy(&cmdline);
-            text.contains("git-daemon") || text.contains("daemon\0--")
+            let mut argv = text.split('\0');
+            let program = argv.next().unwrap_or_default();
+            let base = program.rsplit('/').next().unwrap_or_default();
+            base == "git-daemon" || (base == "git" && argv.next() == Some("daemon"))
         }
         Err(_) => !Path::new("/proc/self").exists(),
     }
@@ -739,6 +742,23 @@ mod tests {
         let err = GitSource::open(tmp.path()).unwrap_err();
         assert!(matches!(err, GitopsError::NotARepository(_)));
         assert!(err.to_string().contains("neuroscale up"), "{err}");
+    }
+
+    #[test]
+    fn a_recycled_pid_that_is_not_a_git_daemon_is_never_signalled() {
+        let tmp = tempfile::tempdir().unwrap();
+        let source = GitSource {
+            dir: tmp.path().to_path_buf(),
+        };
+        // Our own pid stands in for a stranger that reused the daemon's pid.
+        fs::write(tmp.path().join(PID_FILE), std::process::id().to_string()).unwrap();
+        assert!(!source.is_serving());
+        assert_eq!(source.serving_addr(), None);
+        source.stop_serving().unwrap();
+        assert!(
+            !tmp.path().join(PID_FILE).exists(),
+            "the stale pid file is cleared"
+        );
     }
 
     #[test]

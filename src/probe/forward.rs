@@ -141,6 +141,17 @@ impl ServiceForward {
         Ok(forward)
     }
 
+    /// A forward to the Kourier gateway's HTTP port, the ingress path user traffic takes.
+    pub async fn kourier(client: Client) -> Result<ServiceForward, ForwardError> {
+        Self::start(
+            client,
+            KOURIER_NAMESPACE,
+            KOURIER_SERVICE,
+            KOURIER_HTTP_PORT,
+        )
+        .await
+    }
+
     /// `http://127.0.0.1:<local port>`.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.local_addr)

@@ -228,7 +228,8 @@ pub(crate) async fn send_predict(
         .map_err(|source| ProbeError::Request {
             url: url.clone(),
             host: target.host.clone(),
-            source,
+            // The URL is already in our message.
+            source: source.without_url(),
         })?;
     let status = response.status();
     let bytes = response
@@ -237,7 +238,8 @@ pub(crate) async fn send_predict(
         .map_err(|source| ProbeError::Request {
             url: url.clone(),
             host: target.host.clone(),
-            source,
+            // The URL is already in our message.
+            source: source.without_url(),
         })?;
     if !status.is_success() {
         return Err(ProbeError::Status {
@@ -443,7 +445,8 @@ async fn model_ready(
         .map_err(|source| ProbeError::Request {
             url: url.to_string(),
             host: target.host.clone(),
-            source,
+            // The URL is already in our message.
+            source: source.without_url(),
         })?;
     let status = response.status();
     let bytes = response.bytes().await.unwrap_or_default();
