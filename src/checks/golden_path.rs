@@ -1262,4 +1262,154 @@ mod tests {
             "{name}"
         );
     }
+
+    /// Real git is the peer C2 commits to; skip with the reason when it is missing.
+    fn git_available() -> bool {
+        let ok = std::process::Command::new("git")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !ok {
+            let reason = "git is not on PATH: C2's GitOps source cannot be exercised";
+            if std::env::var("NEUROSCALE_REQUIRE_PEERS").is_ok_and(|v| v == "1") {
+                panic!("NEUROSCALE_REQUIRE_PEERS=1 but {reason}");
+            }
+            eprintln!("SKIP: {reason}");
+        }
+        ok
+    }
+
+    /// ArgoCD as C2 sees it, driven by the real repository: a model folder in git yields a
+    /// Synced+Healthy child Application and its InferenceService (when `discovers`); removing
+    /// the folder prunes both.
+    fn appset_api(dir: std::path::PathBuf, discovers: bool) -> kube::Client {
+        crate::checks::fixtures::fake_client(move |_, path| {
+            let committed = GitSource::open(&dir)
+                .and_then(|s| s.models())
+                .unwrap_or_default();
+            let app_prefix = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/model-";
+            let isvc_prefix =
+                "/apis/serving.kserve.io/v1beta1/namespaces/models/inferenceservices/";
+            if let Some(model) = path.strip_prefix(app_prefix) {
+                if discovers && committed.iter().any(|m| m == model) {
+                    return (
+                        200,
+                        application(&format!("model-{model}"), "Synced", "Healthy"),
+                    );
+                }
+                return crate::checks::fixtures::not_found("applications.argoproj.io", model);
+            }
+            if let Some(model) = path.strip_prefix(isvc_prefix) {
+                if discovers && committed.iter().any(|m| m == model) {
+                    return (
+                        200,
+                        crate::checks::fixtures::inference_service("models", model, true),
+                    );
+                }
+                return crate::checks::fixtures::not_found(
+                    "inferenceservices.serving.kserve.io",
+                    model,
+                );
+            }
+            if path
+                == "/apis/argoproj.io/v1alpha1/namespaces/argocd/applicationsets/model-endpoints"
+            {
+                return (
+                    200,
+                    appset(json!([{"type": "ResourcesUpToDate", "status": "True",
+                    "reason": "ApplicationSetUpToDate", "message": "All applications have been generated successfully"}])),
+                );
+            }
+            crate::checks::fixtures::not_found("unknown", path)
+        })
+    }
+
+    #[tokio::test]
+    async fn c2_commits_the_scaffold_waits_for_discovery_then_removes_it_and_waits_for_the_prune() {
+        if !git_available() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        GitSource::create_or_open(dir.path()).unwrap();
+        let mut env = crate::checks::fixtures::check_env(appset_api(dir.path().into(), true), true);
+        env.gitops_cache_dir = dir.path().into();
+        let run = CheckRun::new(
+            &env,
+            crate::checks::catalogue::find("C2").unwrap(),
+            Duration::from_secs(30),
+        );
+        let outcome = appset_discovery(&run).await;
+        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+        let names: Vec<&str> = outcome.figures.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["discovery_seconds", "prune_seconds"]);
+        assert!(
+            GitSource::open(dir.path())
+                .unwrap()
+                .models()
+                .unwrap()
+                .is_empty(),
+            "the model folder is removed again"
+        );
+        assert!(
+            run.tracked().is_empty(),
+            "pruned objects are untracked: {:?}",
+            run.tracked()
+        );
+    }
+
+    #[tokio::test]
+    async fn c2_fails_when_no_application_is_generated_and_still_removes_its_folder() {
+        if !git_available() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        GitSource::create_or_open(dir.path()).unwrap();
+        let mut env =
+            crate::checks::fixtures::check_env(appset_api(dir.path().into(), false), true);
+        env.gitops_cache_dir = dir.path().into();
+        let run = CheckRun::new(
+            &env,
+            crate::checks::catalogue::find("C2").unwrap(),
+            Duration::from_secs(3),
+        );
+        let outcome = appset_discovery(&run).await;
+        assert_eq!(outcome.verdict, Verdict::Fail, "{outcome:?}");
+        assert!(
+            outcome.summary.contains("never generated"),
+            "{}",
+            outcome.summary
+        );
+        assert!(diagnosis(&outcome)
+            .likely_cause
+            .contains("has not seen the commit"));
+        assert!(
+            GitSource::open(dir.path())
+                .unwrap()
+                .models()
+                .unwrap()
+                .is_empty(),
+            "the model folder is removed on failure too"
+        );
+    }
+
+    #[test]
+    fn an_interrupted_c2_removes_its_model_folder_when_dropped() {
+        if !git_available() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let source = GitSource::create_or_open(dir.path()).unwrap();
+        let spec = ModelSpec::new("nscheck-c2-abcdef", PROBE_OWNER, "ml-research").unwrap();
+        source.add_model(&spec).unwrap();
+        assert_eq!(
+            source.models().unwrap(),
+            vec!["nscheck-c2-abcdef".to_string()]
+        );
+        drop(CommittedModel {
+            dir: dir.path().into(),
+            name: spec.name.clone(),
+            removed: false,
+        });
+        assert!(source.models().unwrap().is_empty());
+    }
 }
