@@ -864,6 +864,12 @@ pub fn evaluate_scaffold_serves(observation: &ServeObservation) -> Outcome {
     outcome
 }
 
+/// The real KServe model server (tests/peers) stands in for the predictor behind Kourier in
+/// C3's tests.
+#[cfg(test)]
+#[path = "../../tests/peers/kserve.rs"]
+mod kserve_peer;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1411,5 +1417,107 @@ mod tests {
             removed: false,
         });
         assert!(source.models().unwrap().is_empty());
+    }
+
+    use super::kserve_peer;
+
+    /// KServe as C3 sees it: the created InferenceService turns Ready at once (reported under
+    /// the peer's model name, which the request path uses), and goes away when deleted.
+    fn serving_api(
+        model: &'static str,
+    ) -> (kube::Client, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let created = AtomicBool::new(false);
+        let deleted = AtomicBool::new(false);
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = seen.clone();
+        let client = crate::checks::fixtures::fake_client(move |method, path| {
+            record.lock().unwrap().push(format!("{method} {path}"));
+            let collection = "/apis/serving.kserve.io/v1beta1/namespaces/models/inferenceservices";
+            let mut isvc = crate::checks::fixtures::inference_service("models", model, true);
+            match method.as_str() {
+                "POST" if path == collection => {
+                    created.store(true, Ordering::SeqCst);
+                    (201, isvc)
+                }
+                "DELETE" if path.starts_with(collection) => {
+                    deleted.store(true, Ordering::SeqCst);
+                    isvc["metadata"]["deletionTimestamp"] = json!("2026-12-01T10:00:00Z");
+                    (200, isvc)
+                }
+                "GET"
+                    if path.starts_with(collection)
+                        && created.load(Ordering::SeqCst)
+                        && !deleted.load(Ordering::SeqCst) =>
+                {
+                    (200, isvc)
+                }
+                _ => {
+                    crate::checks::fixtures::not_found("inferenceservices.serving.kserve.io", path)
+                }
+            }
+        });
+        (client, seen)
+    }
+
+    #[tokio::test]
+    async fn c3_creates_the_scaffold_probes_it_through_the_gateway_and_deletes_it() {
+        let Some(server) = kserve_peer::start("sklearn-iris", &[]) else {
+            return;
+        };
+        let (client, seen) = serving_api("sklearn-iris");
+        let mut env = crate::checks::fixtures::check_env(client, true);
+        env.ingress_url = Some(server.base_url());
+        let run = CheckRun::new(
+            &env,
+            crate::checks::catalogue::find("C3").unwrap(),
+            Duration::from_secs(60),
+        );
+        let outcome = scaffold_serves(&run).await;
+        assert_eq!(
+            outcome.verdict,
+            Verdict::Pass,
+            "{outcome:?}\n{}",
+            server.log_tail()
+        );
+        assert_eq!(outcome.figures[0].name, "ready_seconds");
+        let requests = seen.lock().unwrap().clone();
+        assert!(
+            requests.iter().any(|r| r.starts_with("DELETE")),
+            "{requests:?}"
+        );
+        assert!(
+            run.tracked().is_empty(),
+            "deleted and confirmed gone: {:?}",
+            run.tracked()
+        );
+    }
+
+    #[tokio::test]
+    async fn c3_fails_on_a_wrong_answer_and_still_deletes_the_scaffold() {
+        let Some(server) =
+            kserve_peer::start("sklearn-iris", &[("NEUROSCALE_PEER_DROP_PREDICTION", "1")])
+        else {
+            return;
+        };
+        let (client, seen) = serving_api("sklearn-iris");
+        let mut env = crate::checks::fixtures::check_env(client, true);
+        env.ingress_url = Some(server.base_url());
+        let run = CheckRun::new(
+            &env,
+            crate::checks::catalogue::find("C3").unwrap(),
+            Duration::from_secs(60),
+        );
+        let outcome = scaffold_serves(&run).await;
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(
+            diagnosis(&outcome)
+                .observed
+                .contains("predictions for 4 input rows"),
+            "{:?}",
+            outcome.diagnosis
+        );
+        assert!(seen.lock().unwrap().iter().any(|r| r.starts_with("DELETE")));
+        assert!(run.tracked().is_empty());
     }
 }
