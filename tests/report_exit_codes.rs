@@ -262,3 +262,24 @@ fn a_failing_check_exits_1_and_writes_a_bundle() {
         "what could not be read is listed"
     );
 }
+
+#[test]
+fn off_the_harness_cluster_the_ingress_is_port_forwarded_or_the_reason_is_said() {
+    let home = tempfile::tempdir().unwrap();
+    let config = kubeconfig(home.path(), "gke_lab", api_server_that_knows_nothing());
+    let output = neuroscale(
+        &["check", "--only", "B4", "--only", "E1"],
+        Some(&config),
+        home.path(),
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains("no port-forward to kourier-system/kourier:80: failed to read service kourier-system/kourier"),
+        "{message}"
+    );
+    assert!(
+        message.contains("no port-forward to opencost/opencost:9003"),
+        "{message}"
+    );
+}
