@@ -17,6 +17,7 @@ pub mod apply;
 pub mod controllers;
 pub mod endpoints;
 pub mod faults;
+pub mod k3d_standin;
 pub mod platform;
 pub mod preset;
 pub mod resources;
