@@ -512,6 +512,9 @@ pub fn unlabeled_isvc_probe(namespace: &str, name: &str) -> DenialProbe {
             "spec": {"predictor": {"model": {
                 "modelFormat": {"name": "sklearn"},
                 "storageUri": "gs://kfserving-examples/models/sklearn/1.0/model",
+                // disallow-root-containers also governs InferenceServices: comply with it, so
+                // the missing label is the only violation.
+                "securityContext": {"runAsNonRoot": true},
                 "resources": {"requests": {"cpu": "50m", "memory": "128Mi"},
                               "limits": {"cpu": "100m", "memory": "512Mi"}}
             }}}

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use futures::FutureExt;
 use k8s_openapi::api::admissionregistration::v1::{
@@ -20,6 +21,7 @@ use super::guardrails::endpoint_slices;
 use super::observe;
 use super::outcome::{Diagnosis, Outcome};
 use crate::readiness;
+use crate::scenario::Latency;
 
 /// This milestone's checks by id (see `super::catalogue`).
 pub const CHECKS: &[(&str, CheckFn)] = &[("F1", namespace_governance), ("F2", no_stale_webhooks)];
@@ -552,6 +554,328 @@ pub fn evaluate_webhooks(
     )
 }
 
+// ---------------------------------------------------------------------------------------------
+// Shared by F3 and F4: reaching a model through the Kourier gateway
+
+/// The Host header Kourier routes on: the host of the InferenceService's `status.url`
+/// (with `disableIstioVirtualHost` it is the predictor ksvc URL, UPSTREAM.md §5).
+pub fn isvc_host(isvc: &Value) -> Result<String, String> {
+    let name = isvc
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("?");
+    let ready = readiness::inference_service(isvc);
+    if !ready.ready {
+        return Err(ready.observed);
+    }
+    super::serving::isvc_host(isvc).ok_or_else(|| {
+        format!(
+            "inferenceservice {name} status.url {:?} has no host",
+            isvc.pointer("/status/url")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        )
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// F4 latency-slo
+
+/// What a load run through the gateway measured (the figures of `probe::LoadReport`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencyRun {
+    pub model: String,
+    pub host: String,
+    pub requests: u32,
+    pub errors: u32,
+    pub p50: Duration,
+    pub p95: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+    pub throughput_rps: f64,
+    pub first_error: Option<String>,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// F4's verdict: zero errors and p50/p95/p99 each at or under the scenario's thresholds; the
+/// percentiles are reported as figures either way.
+pub fn evaluate_latency(slo: &Latency, run: &LatencyRun) -> Outcome {
+    let figures = |outcome: Outcome| {
+        outcome
+            .with_figure("p50", ms(run.p50), "ms")
+            .with_figure("p95", ms(run.p95), "ms")
+            .with_figure("p99", ms(run.p99), "ms")
+            .with_figure("max", ms(run.max), "ms")
+            .with_figure("throughput", run.throughput_rps, "req/s")
+            .with_figure("errors", run.errors as f64, "count")
+    };
+    let measured = format!(
+        "{} requests via Kourier (Host {}): {} errors, p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, {:.0} req/s",
+        run.requests,
+        run.host,
+        run.errors,
+        ms(run.p50),
+        ms(run.p95),
+        ms(run.p99),
+        run.throughput_rps
+    );
+    let over: Vec<String> = [
+        ("p50", run.p50, slo.p50_ms),
+        ("p95", run.p95, slo.p95_ms),
+        ("p99", run.p99, slo.p99_ms),
+    ]
+    .into_iter()
+    .filter(|(_, measured, limit)| ms(*measured) > *limit)
+    .map(|(name, measured, limit)| format!("{name} {:.1} ms > {limit} ms", ms(measured)))
+    .collect();
+    if run.requests == 0 {
+        return figures(Outcome::fail(
+            "no requests were measured",
+            Diagnosis::new(
+                measured,
+                "the load run sent nothing",
+                "neuroscale probe --help",
+            ),
+        ));
+    }
+    if run.errors == 0 && over.is_empty() {
+        return figures(Outcome::pass(format!(
+            "{measured} (SLO p50 {} / p95 {} / p99 {} ms)",
+            slo.p50_ms, slo.p95_ms, slo.p99_ms
+        )));
+    }
+    let namespace_hint = format!("kubectl get inferenceservice -A | grep {}", run.model);
+    let (cause, command) = if run.errors > 0 {
+        let first = run.first_error.as_deref().unwrap_or("");
+        if first.contains("HTTP 404") {
+            ("Kourier answered 404: no route for this Host header (wrong domain in config-domain, or a cluster-local URL, UPSTREAM.md §10 item 5)".to_string(), "kubectl -n knative-serving get configmap config-domain -o yaml".to_string())
+        } else if first.contains("HTTP 503") || first.contains("HTTP 502") {
+            ("no ready revision behind the route for part of the run (pod restarting or scaled to zero)".to_string(), namespace_hint)
+        } else if first.contains("timed out") || first.contains("connect") {
+            ("the Kourier gateway did not answer (gateway pod not ready, or the port mapping/port-forward broke)".to_string(), "kubectl -n kourier-system get pods,svc".to_string())
+        } else {
+            ("the model server failed some requests (wrong answer shape or server errors under load)".to_string(), namespace_hint)
+        }
+    } else {
+        (
+            "the model is too slow at this concurrency: CPU-starved predictor (small limits, LimitRange defaults) or cold starts from scale-to-zero".to_string(),
+            "kubectl top pods -A".to_string(),
+        )
+    };
+    let mut observed = vec![measured];
+    if run.errors > 0 {
+        observed.push(format!(
+            "{} of {} failed; first: {}",
+            run.errors,
+            run.requests,
+            run.first_error.as_deref().unwrap_or("not recorded")
+        ));
+    }
+    observed.extend(over.iter().cloned());
+    let summary = if run.errors > 0 {
+        format!("{} of {} requests failed", run.errors, run.requests)
+    } else {
+        format!("latency over the SLO: {}", over.join(", "))
+    };
+    figures(Outcome::fail(
+        summary,
+        Diagnosis::new(observed.join("; "), cause, command),
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// F3 gpu-node-inference
+
+/// How the GPU node gets its `nvidia.com/gpu`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GpuSource {
+    /// An extended resource patched into one agent's status (`gpu: simulate`).
+    Simulated,
+    /// The NVIDIA device plugin on a GPU node (`gpu: real`).
+    DevicePlugin,
+}
+
+/// A predictor pod of the GPU model as observed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GpuPod {
+    pub name: String,
+    pub node: Option<String>,
+    /// Phase and why, e.g. "Pending: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu".
+    pub state: String,
+}
+
+/// The prediction F3 got from the GPU model through the gateway.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GpuPrediction {
+    pub correct: bool,
+    /// "2/2 predictions as expected" or which rows differ.
+    pub summary: String,
+    pub latency: Duration,
+}
+
+/// What F3 observed.
+#[derive(Debug, Clone)]
+pub struct GpuObservation {
+    pub source: GpuSource,
+    pub gpu_node: String,
+    /// `namespace/name` of the GPU InferenceService.
+    pub isvc: String,
+    /// Its readiness when the wait ended.
+    pub ready: readiness::Readiness,
+    pub waited: Duration,
+    pub pods: Vec<GpuPod>,
+    /// `None` when the model never became ready, so nothing was sent.
+    pub prediction: Option<Result<GpuPrediction, String>>,
+    pub gone_afterwards: Result<bool, String>,
+}
+
+/// F3's verdict: the GPU InferenceService became Ready, its predictor runs on the GPU node, it
+/// answered the known inputs correctly through the gateway, and it was removed afterwards.
+pub fn evaluate_gpu_inference(obs: &GpuObservation) -> Outcome {
+    let source = match obs.source {
+        GpuSource::Simulated => "simulated nvidia.com/gpu",
+        GpuSource::DevicePlugin => "NVIDIA device plugin",
+    };
+    let pods = if obs.pods.is_empty() {
+        "no predictor pods".to_string()
+    } else {
+        obs.pods
+            .iter()
+            .map(|p| {
+                format!(
+                    "pod {} on {}: {}",
+                    p.name,
+                    p.node.as_deref().unwrap_or("no node"),
+                    p.state
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let namespace = obs.isvc.split('/').next().unwrap_or_default();
+    let describe_pods = format!(
+        "kubectl -n {namespace} describe pods -l serving.kserve.io/inferenceservice={}",
+        obs.isvc.split('/').nth(1).unwrap_or_default()
+    );
+    if !obs.ready.ready {
+        let insufficient = obs
+            .pods
+            .iter()
+            .any(|p| p.state.contains("Insufficient nvidia.com/gpu"));
+        let untolerated = obs
+            .pods
+            .iter()
+            .any(|p| p.state.contains("untolerated taint"));
+        let cause = if insufficient {
+            match obs.source {
+                GpuSource::DevicePlugin => "no node advertises a free nvidia.com/gpu: the device plugin is not running or not advertising (missing runtimeClassName nvidia or CUDA image, wrong affinity label; UPSTREAM.md §10 item 13)",
+                GpuSource::Simulated => "the simulated nvidia.com/gpu capacity is gone or taken (kubelet resets extended capacity when it re-registers the node, or another pod holds it)",
+            }
+        } else if untolerated {
+            "the GPU model does not tolerate the GPU node's nvidia.com/gpu:NoSchedule taint"
+        } else if obs.pods.is_empty() {
+            "KServe/Knative created no predictor pod: see the InferenceService conditions (a Knative podspec feature flag may be disabled, UPSTREAM.md §10 item 4)"
+        } else {
+            "the predictor pod on the GPU node is not ready (image pull, storage-initializer download, or crash)"
+        };
+        return Outcome::fail(
+            format!(
+                "GPU InferenceService {} not Ready after {:.0} s",
+                obs.isvc,
+                obs.waited.as_secs_f64()
+            ),
+            Diagnosis::new(
+                format!("{}; {pods}", obs.ready.observed),
+                cause,
+                describe_pods,
+            ),
+        );
+    }
+    let off_node: Vec<&GpuPod> = obs
+        .pods
+        .iter()
+        .filter(|p| p.node.as_deref() != Some(obs.gpu_node.as_str()))
+        .collect();
+    if obs.pods.is_empty() || !off_node.is_empty() {
+        return Outcome::fail(
+            format!("GPU model not scheduled on the GPU node {}", obs.gpu_node),
+            Diagnosis::new(
+                pods,
+                "nvidia.com/gpu is advertised on another node too, or the GPU model does not request nvidia.com/gpu: 1",
+                "kubectl get nodes -o custom-columns=NAME:.metadata.name,GPU:.status.allocatable.nvidia\\.com/gpu",
+            ),
+        );
+    }
+    let prediction =
+        match &obs.prediction {
+            Some(Ok(p)) if p.correct => p,
+            Some(Ok(p)) => {
+                return Outcome::fail(
+                    "the GPU model answered wrong predictions",
+                    Diagnosis::new(
+                        p.summary.clone(),
+                        "the model served is not the iris classifier the scenario expects",
+                        format!("kubectl -n {namespace} get inferenceservice -o yaml"),
+                    ),
+                )
+            }
+            Some(Err(e)) => return Outcome::fail(
+                "the GPU model did not answer through the gateway",
+                Diagnosis::new(
+                    e.clone(),
+                    "Kourier has no route for the model's Host (404) or no ready revision (503)",
+                    "kubectl -n kourier-system get pods,svc",
+                ),
+            ),
+            None => {
+                return Outcome::fail(
+                    "no prediction was sent to the GPU model",
+                    Diagnosis::new(
+                        pods,
+                        "the check could not reach the gateway",
+                        "kubectl -n kourier-system get svc kourier",
+                    ),
+                )
+            }
+        };
+    match &obs.gone_afterwards {
+        Ok(true) => {}
+        Ok(false) => {
+            return Outcome::fail(
+                "the GPU model was not removed afterwards",
+                Diagnosis::new(
+                    format!("inferenceservice {} still exists", obs.isvc),
+                    "a finalizer holds it (KServe controller not running?)",
+                    format!("kubectl -n {namespace} get inferenceservice -o yaml"),
+                ),
+            )
+        }
+        Err(e) => {
+            return Outcome::fail(
+                "the GPU model's removal could not be confirmed",
+                Diagnosis::new(
+                    e.clone(),
+                    "the API server could not be read",
+                    "neuroscale doctor",
+                ),
+            )
+        }
+    }
+    Outcome::pass(format!(
+        "{} scheduled on GPU node {} ({source}), Ready in {:.0} s, {} in {:.0} ms through Kourier; removed afterwards",
+        obs.isvc,
+        obs.gpu_node,
+        obs.waited.as_secs_f64(),
+        prediction.summary,
+        ms(prediction.latency)
+    ))
+    .with_figure("ready after", obs.waited.as_secs_f64(), "s")
+    .with_figure("predict latency", ms(prediction.latency), "ms")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -824,5 +1148,165 @@ spec:
             "{}",
             outcome.summary
         );
+    }
+    fn slo() -> Latency {
+        Latency {
+            requests: 200,
+            concurrency: 4,
+            warmup: 20,
+            p50_ms: 150.0,
+            p95_ms: 400.0,
+            p99_ms: 800.0,
+        }
+    }
+
+    fn load(errors: u32, p99_ms: u64) -> LatencyRun {
+        LatencyRun {
+            model: "sklearn-iris".into(),
+            host: "sklearn-iris-predictor.models.127.0.0.1.sslip.io".into(),
+            requests: 200,
+            errors,
+            p50: Duration::from_millis(12),
+            p95: Duration::from_millis(35),
+            p99: Duration::from_millis(p99_ms),
+            max: Duration::from_millis(p99_ms + 5),
+            throughput_rps: 310.0,
+            first_error: (errors > 0).then(|| {
+                "http://127.0.0.1:8080/v1/models/sklearn-iris:predict (Host: x) answered HTTP 503: no healthy upstream".to_string()
+            }),
+        }
+    }
+
+    #[test]
+    fn f4_passes_within_the_slo_and_reports_the_percentiles() {
+        let outcome = evaluate_latency(&slo(), &load(0, 60));
+        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+        let names: Vec<&str> = outcome.figures.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(&names[..3], ["p50", "p95", "p99"]);
+        assert_eq!(outcome.figures[2].value, 60.0);
+        assert!(
+            outcome.summary.contains("p99 60.0 ms"),
+            "{}",
+            outcome.summary
+        );
+    }
+
+    #[test]
+    fn f4_fails_on_any_error() {
+        let outcome = evaluate_latency(&slo(), &load(1, 60));
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert_eq!(outcome.summary, "1 of 200 requests failed");
+        let d = diagnosis(&outcome);
+        assert!(d.observed.contains("HTTP 503"), "{d:?}");
+        assert!(d.likely_cause.contains("no ready revision"), "{d:?}");
+        assert!(
+            !outcome.figures.is_empty(),
+            "figures are reported on FAIL too"
+        );
+    }
+
+    #[test]
+    fn f4_fails_over_the_threshold() {
+        let outcome = evaluate_latency(&slo(), &load(0, 950));
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(
+            outcome.summary.contains("p99 950.0 ms > 800 ms"),
+            "{}",
+            outcome.summary
+        );
+        assert!(diagnosis(&outcome).likely_cause.contains("too slow"));
+    }
+
+    #[test]
+    fn the_host_header_comes_from_the_isvc_url() {
+        let isvc = json!({"metadata": {"name": "sklearn-iris"}, "status": {
+            "url": "http://sklearn-iris-predictor.models.127.0.0.1.sslip.io",
+            "conditions": [{"type": "Ready", "status": "True"}]}});
+        assert_eq!(
+            isvc_host(&isvc).unwrap(),
+            "sklearn-iris-predictor.models.127.0.0.1.sslip.io"
+        );
+        let not_ready = json!({"metadata": {"name": "sklearn-iris"}, "status": {
+            "conditions": [{"type": "Ready", "status": "False", "reason": "IngressNotConfigured"}]}});
+        assert!(isvc_host(&not_ready).unwrap_err().contains("Ready=False"));
+    }
+
+    fn gpu_ok() -> GpuObservation {
+        GpuObservation {
+            source: GpuSource::Simulated,
+            gpu_node: "k3d-neuroscale-agent-0".into(),
+            isvc: "models/sklearn-iris-gpu".into(),
+            ready: readiness::Readiness::ready("inferenceservice sklearn-iris-gpu Ready"),
+            waited: Duration::from_secs(42),
+            pods: vec![GpuPod {
+                name: "sklearn-iris-gpu-predictor-00001-deployment-7c9".into(),
+                node: Some("k3d-neuroscale-agent-0".into()),
+                state: "Running, 2/2 containers ready".into(),
+            }],
+            prediction: Some(Ok(GpuPrediction {
+                correct: true,
+                summary: "2/2 predictions as expected".into(),
+                latency: Duration::from_millis(9),
+            })),
+            gone_afterwards: Ok(true),
+        }
+    }
+
+    #[test]
+    fn f3_passes_on_the_gpu_node_with_correct_predictions() {
+        let outcome = evaluate_gpu_inference(&gpu_ok());
+        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+        assert!(outcome.summary.contains("k3d-neuroscale-agent-0"));
+        assert_eq!(outcome.figures[0].value, 42.0);
+    }
+
+    #[test]
+    fn f3_fails_when_the_pod_lands_elsewhere() {
+        let mut obs = gpu_ok();
+        obs.pods[0].node = Some("k3d-neuroscale-server-0".into());
+        let outcome = evaluate_gpu_inference(&obs);
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(diagnosis(&outcome)
+            .observed
+            .contains("on k3d-neuroscale-server-0"));
+    }
+
+    #[test]
+    fn f3_fails_pending_on_insufficient_gpus_naming_the_device_plugin() {
+        let mut obs = gpu_ok();
+        obs.source = GpuSource::DevicePlugin;
+        obs.ready =
+            readiness::Readiness::not_ready("inferenceservice sklearn-iris-gpu Ready=False");
+        obs.pods[0].node = None;
+        obs.pods[0].state =
+            "Pending: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu.".into();
+        obs.prediction = None;
+        let outcome = evaluate_gpu_inference(&obs);
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        let d = diagnosis(&outcome);
+        assert!(d.likely_cause.contains("device plugin"), "{d:?}");
+        assert!(d
+            .next_command
+            .contains("serving.kserve.io/inferenceservice=sklearn-iris-gpu"));
+    }
+
+    #[test]
+    fn f3_fails_on_wrong_predictions_or_no_answer() {
+        let mut obs = gpu_ok();
+        obs.prediction = Some(Ok(GpuPrediction {
+            correct: false,
+            summary: "1 of 2 predictions wrong: row 1 [5.1, 3.5, 1.4, 0.2]: expected 0, got 2"
+                .into(),
+            latency: Duration::from_millis(9),
+        }));
+        assert_eq!(evaluate_gpu_inference(&obs).verdict, Verdict::Fail);
+        let mut obs = gpu_ok();
+        obs.prediction = Some(Err("answered HTTP 404".into()));
+        let outcome = evaluate_gpu_inference(&obs);
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(diagnosis(&outcome).observed.contains("404"));
+        let mut obs = gpu_ok();
+        obs.gone_afterwards = Ok(false);
+        assert_eq!(evaluate_gpu_inference(&obs).verdict, Verdict::Fail);
     }
 }

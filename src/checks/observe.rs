@@ -345,7 +345,7 @@ pub async fn endpoint_slices(
 }
 
 /// Re-evaluates `attempt` (a fresh gather plus evaluation) until it passes or the check's
-/// deadline is reached, then returns the last outcome. An error from the API is recorded with
+/// deadline is near (`time_to_conclude`), then returns the last outcome. An error from the API is recorded with
 /// `run.saw` and retried: a transient API hiccup must not decide a check.
 pub async fn poll_until_pass<'a, F, Fut>(run: &'a CheckRun<'a>, mut attempt: F) -> Outcome
 where
@@ -354,11 +354,20 @@ where
 {
     loop {
         let outcome = attempt().await;
-        if outcome.is_pass() || run.remaining().is_zero() {
+        let left = time_to_conclude(run);
+        if outcome.is_pass() || left.is_zero() {
             return outcome;
         }
-        tokio::time::sleep(POLL_INTERVAL.min(run.remaining())).await;
+        tokio::time::sleep(POLL_INTERVAL.min(left)).await;
     }
+}
+
+/// Time a waiting check has left before it must conclude with its own verdict: the deadline less
+/// a margin (a tenth of the deadline, at most 5 s), so the check's diagnosis of the last state
+/// lands before the runner's hard timeout replaces it with a generic one.
+pub fn time_to_conclude(run: &CheckRun<'_>) -> Duration {
+    let margin = (run.deadline / 10).min(Duration::from_secs(5));
+    run.remaining().saturating_sub(margin)
 }
 
 /// How often a check re-observes while it waits (DESIGN: at most 1 s inside checks).

@@ -1,6 +1,6 @@
 //! The check runner: which checks run (scenario, then `--only`/`--skip`), in what order
-//! (read-only checks concurrently, then mutating checks one at a time, so a deleted drift canary
-//! or a probe object never disturbs another check), each under its scenario deadline, with the
+//! (read-only checks concurrently, then mutating checks and the latency measurement one at a
+//! time, so a deleted drift canary or a probe object never disturbs another check), each under its scenario deadline, with the
 //! objects a check still tracks deleted after it and on interruption (Ctrl-C). A check without an
 //! implementation is a FAIL "not built", never a PASS or SKIP; a panicking check is a FAIL too.
 
@@ -19,6 +19,15 @@ use super::catalogue::{self, CheckSpec, Effect};
 use super::env::{CheckEnv, CheckFn, CheckRun, CreatedObject};
 use super::outcome::{CheckResult, Diagnosis, Outcome, Verdict};
 use crate::scenario::Scenario;
+
+/// Read-only checks that still run alone: F4 measures latency percentiles, which other checks'
+/// traffic on the same cluster would distort.
+pub const MEASURING_CHECKS: &[&str] = &["F4"];
+
+/// Whether a check runs alone (after the concurrent batch) rather than alongside others.
+pub fn runs_alone(spec: &CheckSpec) -> bool {
+    spec.effect == Effect::Mutating || MEASURING_CHECKS.contains(&spec.id)
+}
 
 /// How many read-only checks run at once; each mostly waits on the API server.
 pub const DEFAULT_CONCURRENCY: usize = 6;
@@ -341,14 +350,14 @@ where
         .collect();
 
     let all = async {
-        let read_only = slots.iter().filter(|s| s.spec.effect == Effect::ReadOnly);
+        let read_only = slots.iter().filter(|s| !runs_alone(s.spec));
         futures::stream::iter(
             read_only.map(|slot| run_slot(env, slot, registry(slot.spec.id), cleanup, &on_result)),
         )
         .buffer_unordered(concurrency.max(1))
         .collect::<Vec<()>>()
         .await;
-        for slot in slots.iter().filter(|s| s.spec.effect == Effect::Mutating) {
+        for slot in slots.iter().filter(|s| runs_alone(s.spec)) {
             run_slot(env, slot, registry(slot.spec.id), cleanup, &on_result).await;
         }
     };
@@ -643,12 +652,14 @@ mod tests {
     async fn mutating_checks_run_alone_after_the_read_only_ones() {
         let env = env(true);
         let registry = |_: &str| Some(passes as CheckFn);
-        let ids = ["A4", "D3", "A1", "B1", "D1", "F2"];
+        let ids = ["A4", "D3", "A1", "B1", "D1", "F2", "F4"];
         let results = run_with(&env, &ids, registry, &RecordingCleanup::default()).await;
         assert!(results.all_passed());
         let log = events();
         let position = |what: &str| log.iter().position(|e| e == what).unwrap();
-        for mutating in ["A4", "D3"] {
+        let starts = log.iter().filter(|e| e.starts_with("start")).count();
+        assert_eq!(starts, ids.len(), "every check runs exactly once: {log:?}");
+        for mutating in ["A4", "D3", "F4"] {
             let start = position(&format!("start {mutating}"));
             assert_eq!(
                 log[start + 1],
@@ -662,7 +673,7 @@ mod tests {
         // Reported in catalogue order whatever the execution order.
         assert_eq!(
             results.results.iter().map(|r| r.id).collect::<Vec<_>>(),
-            vec!["A1", "A4", "B1", "D1", "D3", "F2"]
+            vec!["A1", "A4", "B1", "D1", "D3", "F2", "F4"]
         );
     }
 

@@ -19,6 +19,7 @@ use super::env::{CheckFn, CheckFuture, CheckRun};
 use super::observe::{self, ObservedWorkload, INFERENCE_SERVICE};
 use super::outcome::{Diagnosis, Outcome};
 use super::spine::{api_failure, container_trouble};
+use crate::probe::{self, ProbeError};
 use crate::readiness::{self, Readiness};
 use crate::scenario::ModelProbe;
 
@@ -44,7 +45,7 @@ pub const KOURIER_INGRESS_CLASS: &str = "kourier.ingress.networking.knative.dev"
 pub const CLUSTER_LOCAL_DOMAIN: &str = "svc.cluster.local";
 
 /// This milestone's checks by id (see `super::catalogue`).
-pub const CHECKS: &[(&str, CheckFn)] = &[("B1", b1), ("B2", b2), ("B3", b3)];
+pub const CHECKS: &[(&str, CheckFn)] = &[("B1", b1), ("B2", b2), ("B3", b3), ("B4", b4)];
 
 fn b1<'a>(run: &'a CheckRun<'a>) -> CheckFuture<'a> {
     Box::pin(kserve_control_plane(run))
@@ -54,6 +55,9 @@ fn b2<'a>(run: &'a CheckRun<'a>) -> CheckFuture<'a> {
 }
 fn b3<'a>(run: &'a CheckRun<'a>) -> CheckFuture<'a> {
     Box::pin(isvc_ready(run))
+}
+fn b4<'a>(run: &'a CheckRun<'a>) -> CheckFuture<'a> {
+    Box::pin(inference_request(run))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -593,7 +597,7 @@ pub fn evaluate_isvcs_ready(isvcs: &[Value], expected: &[(String, String)]) -> O
 }
 
 // ---------------------------------------------------------------------------------------------
-// B4 inference-request: evaluation (the probe call is wired once `crate::probe` lands)
+// B4 inference-request
 
 /// How one model's predict request through the gateway went.
 #[derive(Debug, Clone, PartialEq)]
@@ -605,6 +609,8 @@ pub enum ProbeAnswer {
     },
     /// The server answered a non-2xx status.
     Status { status: u16, body: String },
+    /// The server answered a number of predictions other than the number of rows sent.
+    Count { sent: usize, got: usize },
     /// Nothing answered (connection refused, timeout).
     Unreachable(String),
     /// The body was not the protocol's shape.
@@ -622,11 +628,131 @@ pub struct ModelAnswer {
 
 /// The Host header for an InferenceService: the host of its `status.url`.
 pub fn isvc_host(isvc: &Value) -> Option<String> {
-    let url = isvc.pointer("/status/url").and_then(Value::as_str)?;
-    reqwest::Url::parse(url)
-        .ok()?
-        .host_str()
-        .map(str::to_string)
+    probe::host_of_url(isvc.pointer("/status/url").and_then(Value::as_str)?)
+}
+
+impl ProbeAnswer {
+    /// What the probe's result says, in the terms B4 and C3 judge.
+    pub fn from_probe(result: Result<probe::Verdict, ProbeError>) -> ProbeAnswer {
+        match result {
+            Ok(verdict) => ProbeAnswer::Predictions {
+                predictions: verdict.predictions,
+                latency: verdict.latency,
+            },
+            Err(ProbeError::Status { status, body, .. }) => ProbeAnswer::Status { status, body },
+            Err(ProbeError::PredictionCount { sent, got, .. }) => ProbeAnswer::Count { sent, got },
+            Err(ProbeError::Shape { reason, .. }) => ProbeAnswer::Malformed(reason),
+            Err(other) => ProbeAnswer::Unreachable(probe::error_chain(&other)),
+        }
+    }
+
+    /// Whether asking again may help: the gateway or the revision was not up yet.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ProbeAnswer::Status { status, .. } => matches!(status, 502..=504),
+            ProbeAnswer::Unreachable(_) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Sends `model`'s known rows to the InferenceService through the gateway at `ingress_url`,
+/// with the Host header of its `status.url`.
+pub async fn ask_model(
+    http: &reqwest::Client,
+    ingress_url: &str,
+    isvc: &Value,
+    model: &ModelProbe,
+) -> ModelAnswer {
+    let host = isvc_host(isvc).unwrap_or_default();
+    let target = probe::Target {
+        base_url: ingress_url.to_string(),
+        host: Some(host.clone()),
+        model: str_at(isvc, "/metadata/name").to_string(),
+        protocol: model.protocol,
+    };
+    let result = probe::verify(http, &target, &model.instances, &model.expected).await;
+    ModelAnswer {
+        model: model.clone(),
+        host,
+        answer: ProbeAnswer::from_probe(result),
+    }
+}
+
+/// B4 fails at once when there is no gateway to send to.
+pub(crate) fn no_ingress_url() -> Outcome {
+    Outcome::fail(
+        "no route to the Kourier gateway",
+        Diagnosis::new(
+            "the runner found no ingress URL (no k3d port mapped to the kourier Service, no --ingress-url, no port-forward possible)",
+            "the Kourier gateway is not reachable from this machine; a pod port-forward is not the ingress path and is not used",
+            "neuroscale doctor",
+        ),
+    )
+}
+
+async fn inference_request(run: &CheckRun<'_>) -> Outcome {
+    let Some(ingress_url) = run.env.ingress_url.clone() else {
+        return no_ingress_url();
+    };
+    let models: Vec<ModelProbe> = run.env.scenario.cpu_models().cloned().collect();
+    loop {
+        let mut answers = Vec::new();
+        let mut not_ready = Vec::new();
+        for model in &models {
+            let isvc = match observe::get(
+                &run.env.client,
+                &INFERENCE_SERVICE,
+                Some(&model.namespace),
+                &model.name,
+            )
+            .await
+            {
+                Ok(isvc) => isvc,
+                Err(e) => return api_failure("InferenceServices", &e),
+            };
+            match isvc {
+                Some(isvc) if readiness::inference_service(&isvc).ready => {
+                    answers.push(ask_model(&run.env.http, &ingress_url, &isvc, model).await);
+                }
+                Some(isvc) => not_ready.push((
+                    readiness::inference_service(&isvc).observed,
+                    isvc_likely_cause(&isvc),
+                )),
+                None => not_ready.push((
+                    format!(
+                        "inferenceservice {}/{} does not exist",
+                        model.namespace, model.name
+                    ),
+                    "the model's Application has not created it (see B3)".to_string(),
+                )),
+            }
+        }
+        let outcome = if let Some((observed, likely)) = not_ready.first() {
+            Outcome::fail(
+                format!(
+                    "{} model(s) not Ready to receive a request",
+                    not_ready.len()
+                ),
+                Diagnosis::new(
+                    observed.clone(),
+                    likely.clone(),
+                    format!(
+                        "kubectl -n {} get inferenceservices",
+                        run.env.scenario.spec.model_namespace
+                    ),
+                ),
+            )
+        } else {
+            evaluate_inference(&answers, &ingress_url)
+        };
+        run.saw(diagnosis_or_summary(&outcome));
+        let transient = !not_ready.is_empty() || answers.iter().any(|a| a.answer.is_transient());
+        if outcome.is_pass() || !transient || observe::time_to_conclude(run).is_zero() {
+            return outcome;
+        }
+        tokio::time::sleep(observe::POLL_INTERVAL.min(observe::time_to_conclude(run))).await;
+    }
 }
 
 fn same_prediction(expected: &Value, got: &Value) -> bool {
@@ -689,6 +815,11 @@ pub fn evaluate_inference(answers: &[ModelAnswer], ingress_url: &str) -> Outcome
                 };
                 failures.push((format!("{who} answered HTTP {status}: {body}"), cause.into(), curl));
             }
+            ProbeAnswer::Count { sent, got } => failures.push((
+                format!("{who} answered {got} predictions for {sent} input rows"),
+                "the answer does not belong to this request: the body was not parsed as sent (Content-Type must be exactly application/json, UPSTREAM.md §11) or another model serves this route".into(),
+                curl,
+            )),
             ProbeAnswer::Unreachable(reason) => failures.push((
                 format!("the gateway at {ingress_url} did not answer for {who}: {reason}"),
                 "the Kourier gateway is not reachable from here: the k3d load balancer port is not mapped, or the kourier Service has no address (check B2)".into(),
@@ -1169,6 +1300,40 @@ mod tests {
         assert!(d
             .next_command
             .contains("Host: sklearn-iris-predictor.models.neuroscale.localhost"));
+    }
+
+    #[test]
+    fn b4_fails_when_the_probe_reports_the_wrong_number_of_predictions() {
+        // What probe::predict reports when the server answers 1 prediction for 2 rows.
+        let answer_from_probe = ProbeAnswer::from_probe(Err(ProbeError::PredictionCount {
+            url: "http://127.0.0.1:8081/v1/models/sklearn-iris:predict".into(),
+            sent: 2,
+            got: 1,
+        }));
+        assert_eq!(answer_from_probe, ProbeAnswer::Count { sent: 2, got: 1 });
+        assert!(!answer_from_probe.is_transient());
+        let outcome = evaluate_inference(&[answer(answer_from_probe)], "http://127.0.0.1:8081");
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(diagnosis(&outcome)
+            .observed
+            .contains("answered 1 predictions for 2 input rows"));
+    }
+
+    #[test]
+    fn gateway_errors_are_transient_and_wrong_answers_are_not() {
+        let busy = ProbeAnswer::from_probe(Err(ProbeError::Status {
+            url: "http://127.0.0.1:8081/v1/models/sklearn-iris:predict".into(),
+            host: Some("sklearn-iris-predictor.models.neuroscale.localhost".into()),
+            status: 503,
+            body: "no healthy upstream".into(),
+        }));
+        assert!(busy.is_transient());
+        assert!(!ProbeAnswer::Status {
+            status: 404,
+            body: String::new()
+        }
+        .is_transient());
+        assert!(!ProbeAnswer::Malformed("not JSON".into()).is_transient());
     }
 
     #[test]

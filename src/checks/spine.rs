@@ -16,18 +16,12 @@ use super::env::{CheckFn, CheckFuture, CheckRun};
 use super::observe::{self, ObservedWorkload, APPLICATION, ARGOCD_NAMESPACE};
 use super::outcome::{Diagnosis, Outcome};
 use crate::components::{self, Gate};
+use crate::gitops::{
+    model_application_name, DRIFT_CANARY_DEPLOYMENT, DRIFT_CANARY_NAMESPACE, PLATFORM_APPLICATION,
+    ROOT_APPLICATION,
+};
 use crate::readiness::{self, ApplicationState};
 use crate::scenario::{GpuMode, Scenario};
-
-// gitops: these names come from manifests/ (branch gitops: crate::gitops::{ROOT_APPLICATION,
-// DRIFT_CANARY_NAMESPACE, DRIFT_CANARY_DEPLOYMENT, PLATFORM_APPLICATION, model_application_name}).
-const ROOT_APPLICATION: &str = "neuroscale-root";
-const DRIFT_CANARY_NAMESPACE: &str = "neuroscale-canary";
-const DRIFT_CANARY_DEPLOYMENT: &str = "drift-canary";
-const PLATFORM_APPLICATION: &str = "platform";
-fn model_application_name(model: &str) -> String {
-    format!("model-{model}")
-}
 
 /// The annotation ArgoCD (3.0+, annotation tracking) puts on every resource it manages:
 /// `<app>:<group>/<kind>:<namespace>/<name>` (argo-cd docs/user-guide/resource_tracking.md).
@@ -634,7 +628,7 @@ async fn drift_self_heal(run: &CheckRun<'_>) -> Outcome {
                 None
             }
         };
-        let deadline_passed = run.remaining().is_zero();
+        let deadline_passed = observe::time_to_conclude(run).is_zero();
         let application = if deadline_passed {
             observe::get(client, &APPLICATION, Some(ARGOCD_NAMESPACE), &app_name)
                 .await
@@ -666,7 +660,7 @@ async fn drift_self_heal(run: &CheckRun<'_>) -> Outcome {
             return outcome;
         }
         // A tight poll: the measured figure is only as precise as this interval.
-        tokio::time::sleep(Duration::from_millis(250).min(run.remaining())).await;
+        tokio::time::sleep(Duration::from_millis(250).min(observe::time_to_conclude(run))).await;
     }
 }
 

@@ -1,19 +1,48 @@
-//! `neuroscale doctor`: the triage sequence of seeds/11, automated.
+//! `neuroscale doctor`: the triage sequence of seeds/11, automated (see `crate::doctor`).
+//! Exit 0 when no step failed, 1 when one did, 3 when the cluster is unreachable.
 
 use clap::Args;
 
 use super::{CliError, Format, GlobalArgs};
+use crate::connect::{self, Target};
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
-    /// Output format.
+    /// Output format (junit is not offered: doctor has steps, not checks).
     #[arg(long, value_enum, default_value = "human")]
     pub format: Format,
 }
 
-pub async fn run(_global: &GlobalArgs, _args: DoctorArgs) -> Result<u8, CliError> {
-    Err(CliError::NotBuilt {
-        command: "doctor",
-        detail: "the automated triage lands with issue #6",
-    })
+pub async fn run(global: &GlobalArgs, args: DoctorArgs) -> Result<u8, CliError> {
+    if args.format == Format::Junit {
+        return Err(CliError::Usage(
+            "`neuroscale doctor` reports as human or json; use --format json".into(),
+        ));
+    }
+    let target = Target {
+        kubeconfig: global.kubeconfig.clone(),
+        context: global.context.clone(),
+        cluster_name: connect::cluster_name(global.cluster_name.as_deref()),
+        allow_context: None,
+    };
+    let connection = connect::connect(&target)
+        .await
+        .map_err(|e| CliError::Environment(e.to_string()))?;
+    let observations = crate::doctor::gather(&connection.client).await;
+    let steps = crate::doctor::triage(&observations);
+    match args.format {
+        Format::Json => print!(
+            "{}",
+            crate::doctor::render_json(&connection.context, &steps)
+        ),
+        _ => print!(
+            "{}",
+            crate::doctor::render_human(
+                &connection.context,
+                &steps,
+                crate::report::colour_enabled_for_stdout()
+            )
+        ),
+    }
+    Ok(crate::doctor::exit_code(&steps))
 }

@@ -1,19 +1,184 @@
 //! `neuroscale down`: delete the k3d cluster, keeping the image cache unless `--purge`.
+//!
+//! Also home of the mapping from the cluster module's errors to exit codes (bad input 2,
+//! environment 3), which `up` shares through `?`.
+
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
 use super::{CliError, GlobalArgs};
+use crate::cache;
+use crate::cluster::bootstrap::BootstrapError;
+use crate::cluster::docker::{self, DockerUnreachable};
+use crate::cluster::k3d::{self, Deleted, K3d, K3dError};
+use crate::cluster::k3d_config::{self, K3dConfig};
+use crate::cluster::preflight::PreflightError;
+use crate::cluster::registry::{self, RegistryError, Removal};
+use crate::cluster::ErrorClass;
+use crate::components::K3D_VERSION;
+use crate::exit;
 
 #[derive(Debug, Args)]
 pub struct DownArgs {
-    /// Also delete the image cache registries and downloaded artefacts.
+    /// The k3d cluster config naming the cluster and its image cache registries (default:
+    /// k3d/cluster.yaml, or the built-in default config when that file is not here).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Also delete the image cache registries with their volumes, and the downloaded k3d binary.
     #[arg(long)]
     pub purge: bool,
 }
 
-pub async fn run(_global: &GlobalArgs, _args: DownArgs) -> Result<u8, CliError> {
-    Err(CliError::NotBuilt {
-        command: "down",
-        detail: "cluster deletion lands with issue #3",
-    })
+/// The error and its causes in one message (CliError's Usage and Environment carry text only).
+fn with_causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(&format!("\n  caused by: {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+fn classified(class: ErrorClass, err: &(dyn std::error::Error + 'static)) -> CliError {
+    match class {
+        ErrorClass::BadInput => CliError::Usage(with_causes(err)),
+        ErrorClass::Environment => CliError::Environment(with_causes(err)),
+    }
+}
+
+impl From<K3dError> for CliError {
+    fn from(err: K3dError) -> Self {
+        classified(err.class(), &err)
+    }
+}
+
+impl From<RegistryError> for CliError {
+    fn from(err: RegistryError) -> Self {
+        classified(err.class(), &err)
+    }
+}
+
+impl From<PreflightError> for CliError {
+    fn from(err: PreflightError) -> Self {
+        classified(err.class(), &err)
+    }
+}
+
+impl From<BootstrapError> for CliError {
+    fn from(err: BootstrapError) -> Self {
+        classified(err.class(), &err)
+    }
+}
+
+impl From<DockerUnreachable> for CliError {
+    fn from(err: DockerUnreachable) -> Self {
+        classified(ErrorClass::Environment, &err)
+    }
+}
+
+/// The config `down` works from: the named file, else `k3d/cluster.yaml` when present, else the
+/// built-in copy of it (so `down` works from any directory).
+fn load_config(path: Option<&Path>) -> Result<K3dConfig, CliError> {
+    match path {
+        Some(path) => Ok(K3dConfig::load(path)?),
+        None if Path::new(k3d_config::DEFAULT_PATH).exists() => {
+            Ok(K3dConfig::load(Path::new(k3d_config::DEFAULT_PATH))?)
+        }
+        None => Ok(K3dConfig::parse(
+            Path::new("k3d/cluster.yaml (built in)"),
+            k3d_config::BUILTIN_DEFAULT,
+        )?),
+    }
+}
+
+pub async fn run(global: &GlobalArgs, args: DownArgs) -> Result<u8, CliError> {
+    let config = load_config(args.config.as_deref())?;
+    let name = global.cluster_name.as_deref().unwrap_or(&config.name);
+    let say = |line: String| {
+        if !global.quiet {
+            println!("{line}");
+        }
+    };
+    let cache = cache::cache_dir();
+    // Docker first: k3d's own message for an unreachable daemon does not say what to do.
+    let docker = docker::connect().await?;
+    let k3d = K3d::locate_or_fetch(&cache).await?;
+
+    match k3d.delete(name).await? {
+        Deleted::Deleted => say(format!("deleted cluster `{name}`")),
+        Deleted::Absent => say(format!("no cluster `{name}`: nothing to delete")),
+    }
+    let kubeconfig = k3d::kubeconfig_path(&cache, name);
+    remove_file_if_present(&kubeconfig)?;
+
+    if !args.purge {
+        let kept: Vec<String> = registry::plan(&config)?
+            .into_iter()
+            .map(|r| r.container)
+            .collect();
+        if !kept.is_empty() {
+            say(format!(
+                "kept the image cache ({}); `neuroscale down --purge` removes it",
+                kept.join(", ")
+            ));
+        }
+        return Ok(exit::SUCCESS);
+    }
+
+    for (registry, removal) in registry::remove_cache(&k3d, &docker, &config).await? {
+        match removal {
+            Removal::Removed => say(format!(
+                "removed image cache `{}` and its volume `{}`",
+                registry.container, registry.volume
+            )),
+            Removal::Absent => say(format!("no image cache `{}`", registry.container)),
+        }
+    }
+    let cached = K3d::cached_binary(&cache, K3D_VERSION);
+    if remove_file_if_present(&cached)? {
+        remove_file_if_present(&cached.with_extension("sha256"))?;
+        say(format!("removed the downloaded k3d {}", cached.display()));
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn remove_file_if_present(path: &Path) -> Result<bool, CliError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(err) => Err(CliError::Environment(format!(
+            "cannot remove {}: {err}",
+            path.display()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_errors_map_to_their_exit_codes() {
+        let bad = RegistryError::BadEntry {
+            config: "k3d/x.yaml".into(),
+            entry: "myregistry:5000".into(),
+            problem: "is not k3d-managed".into(),
+        };
+        assert_eq!(CliError::from(bad).exit_code(), exit::USAGE);
+        let env = K3dError::Command {
+            command: "cluster list -o json".into(),
+            status: "exit status: 1".into(),
+            stderr: "Cannot connect to the Docker daemon".into(),
+        };
+        assert_eq!(CliError::from(env).exit_code(), exit::ENVIRONMENT);
+    }
+
+    #[test]
+    fn a_missing_explicit_config_is_bad_input() {
+        let err = load_config(Some(Path::new("does/not/exist.yaml"))).unwrap_err();
+        assert_eq!(err.exit_code(), exit::USAGE);
+        assert!(err.to_string().contains("does/not/exist.yaml"), "{err}");
+    }
 }

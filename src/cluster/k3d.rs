@@ -34,6 +34,23 @@ use crate::components::K3D_VERSION;
 /// Where k3d publishes its release assets (`<base>/<version>/<asset>`).
 pub const RELEASES_URL: &str = "https://github.com/k3d-io/k3d/releases/download";
 
+/// The first k3d release that reads `k3d.io/v1alpha5` configs (pkg/config/v1alpha5 appears at
+/// tag v5.5.0).
+pub const MIN_VERSION: (u32, u32, u32) = (5, 5, 0);
+
+/// Reads `k3d version vX.Y.Z[-suffix]` (cmd/root.go printVersion) into numbers.
+pub fn parse_version(line: &str) -> Option<(u32, u32, u32)> {
+    let version = line.split_whitespace().find(|w| {
+        w.strip_prefix('v')
+            .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+    })?;
+    let mut parts = version
+        .trim_start_matches('v')
+        .split(['.', '-', '+'])
+        .map(|p| p.parse::<u32>().ok());
+    Some((parts.next()??, parts.next()??, parts.next()??))
+}
+
 /// How long each k3d operation may take before it is killed.
 #[derive(Debug, Clone, Copy)]
 pub struct Deadlines {
@@ -256,6 +273,18 @@ pub fn parse_cluster_list(json: &str) -> Result<Vec<ClusterInfo>, String> {
 pub struct NodeInfo {
     pub name: String,
     pub running: bool,
+    /// The remote a registry node proxies, read from its `REGISTRY_PROXY_REMOTEURL`.
+    pub proxy: Proxy,
+}
+
+/// What a registry node proxies, as far as its listed environment tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Proxy {
+    /// The listing carried no environment.
+    Unknown,
+    /// A plain registry, not a pull-through cache.
+    NotAProxy,
+    Remote(String),
 }
 
 #[derive(Debug, Deserialize)]
@@ -263,6 +292,10 @@ struct RegistryNodeJson {
     name: String,
     #[serde(default, rename = "State")]
     state: NodeStateJson,
+    /// Container environment (k3d fills it from `docker inspect`, pkg/runtimes/docker/
+    /// translate.go); it can hold a proxy password, so only the remote URL is kept.
+    #[serde(default)]
+    env: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -279,6 +312,13 @@ pub fn parse_registry_list(json: &str) -> Result<Vec<NodeInfo>, String> {
         .map(|n| NodeInfo {
             name: n.name.trim_start_matches('/').to_string(),
             running: n.state.running,
+            proxy: match n.env {
+                None => Proxy::Unknown,
+                Some(env) => env
+                    .iter()
+                    .find_map(|e| e.strip_prefix("REGISTRY_PROXY_REMOTEURL="))
+                    .map_or(Proxy::NotAProxy, |url| Proxy::Remote(url.to_string())),
+            },
         })
         .collect())
 }
@@ -396,10 +436,24 @@ impl K3d {
 
     /// `k3d` from PATH; else the pinned release cached under `cache` (its checksum checked again);
     /// else the pinned release downloaded from GitHub into `cache`.
+    /// A k3d on PATH older than [`MIN_VERSION`] cannot read the `k3d.io/v1alpha5` config, so
+    /// the pinned release is used instead (with a warning saying so).
     pub async fn locate_or_fetch(cache: &Path) -> Result<K3d> {
         if let Some(binary) = find_on_path("k3d") {
-            tracing::info!(path = %binary.display(), "using k3d from PATH");
-            return Ok(K3d::at(binary));
+            let k3d = K3d::at(&binary);
+            match k3d.version().await.ok().as_deref().and_then(parse_version) {
+                Some(found) if found < MIN_VERSION => {
+                    tracing::warn!(
+                        path = %binary.display(),
+                        "k3d on PATH is v{}.{}.{}, older than v{}.{}.{} which the k3d.io/v1alpha5 config needs; using the pinned {K3D_VERSION} instead",
+                        found.0, found.1, found.2, MIN_VERSION.0, MIN_VERSION.1, MIN_VERSION.2
+                    );
+                }
+                _ => {
+                    tracing::info!(path = %binary.display(), "using k3d from PATH");
+                    return Ok(k3d);
+                }
+            }
         }
         Self::fetch_release(RELEASES_URL, K3D_VERSION, cache).await
     }
@@ -589,7 +643,10 @@ impl K3d {
                     }) => {
                         // k3d rolls back its own failures, but not a create killed from outside.
                         let rollback = match self.delete(name).await {
-                            Ok(_) => format!(" and the partial cluster `{name}` was deleted"),
+                            Ok(Deleted::Deleted) => {
+                                format!(" and the partial cluster `{name}` was deleted")
+                            }
+                            Ok(Deleted::Absent) => " before it created anything".to_string(),
                             Err(err) => format!(
                                 "; deleting the partial cluster failed too ({err}): run `k3d cluster delete {name}`"
                             ),
@@ -840,21 +897,34 @@ mod tests {
     fn the_registry_list_reads_names_and_state() {
         // Shaped like `k3d registry list -o json` (cmd/registry/registryList.go -> k3d.Node).
         let json = r#"[{"name":"k3d-neuroscale-cache-docker","role":"registry","image":"docker.io/library/registry:2",
+            "env":["REGISTRY_PROXY_REMOTEURL=https://registry-1.docker.io","REGISTRY_PROXY_PASSWORD=hunter2","PATH=/usr/bin"],
             "State":{"Running":true,"Status":"running","Started":""}},
-            {"name":"/k3d-neuroscale-cache-quay","role":"registry","State":{"Running":false,"Status":"exited","Started":""}}]"#;
+            {"name":"/k3d-neuroscale-cache-quay","role":"registry","State":{"Running":false,"Status":"exited","Started":""}},
+            {"name":"k3d-plain","role":"registry","env":["PATH=/usr/bin"],"State":{"Running":true}}]"#;
         let nodes = parse_registry_list(json).unwrap();
         assert_eq!(
             nodes,
             vec![
                 NodeInfo {
                     name: "k3d-neuroscale-cache-docker".into(),
-                    running: true
+                    running: true,
+                    proxy: Proxy::Remote("https://registry-1.docker.io".into()),
                 },
                 NodeInfo {
                     name: "k3d-neuroscale-cache-quay".into(),
-                    running: false
+                    running: false,
+                    proxy: Proxy::Unknown,
+                },
+                NodeInfo {
+                    name: "k3d-plain".into(),
+                    running: true,
+                    proxy: Proxy::NotAProxy,
                 },
             ]
+        );
+        assert!(
+            !format!("{nodes:?}").contains("hunter2"),
+            "secrets are not kept"
         );
     }
 
@@ -899,6 +969,14 @@ mod tests {
         existing.agents = 1;
         let err = check_matches(&config, &existing).unwrap_err().to_string();
         assert!(err.contains("1 agents"), "{err}");
+    }
+
+    #[test]
+    fn versions_are_read_from_k3d_version() {
+        assert_eq!(parse_version("k3d version v5.9.0"), Some((5, 9, 0)));
+        assert_eq!(parse_version("k3d version v5.4.6-dirty"), Some((5, 4, 6)));
+        assert_eq!(parse_version("k3d version unknown"), None);
+        assert!(parse_version("k3d version v5.4.9").unwrap() < MIN_VERSION);
     }
 
     #[test]

@@ -2,11 +2,12 @@
 //! connection (`docker`), preflight (`preflight`), the k3d binary and cluster lifecycle (`k3d`)
 //! and the persistent pull-through image cache (`registry`).
 //!
-//! `up` calls them in this order: `preflight::run`, `K3d::locate_or_fetch`,
-//! `registry::ensure_cache` (the cluster config names the cache registries, so they must exist
-//! first), `K3d::ensure_cluster`, `K3d::write_kubeconfig`. `down` calls `K3d::delete` and, with
-//! `--purge`, `registry::remove_cache`.
+//! `up` runs them through `bootstrap::bootstrap`, in this order: `preflight::run`,
+//! `K3d::locate_or_fetch`, `registry::ensure_cache` (the cluster config names the cache
+//! registries, so they must exist first), `K3d::ensure_cluster`, `K3d::write_kubeconfig`.
+//! `down` calls `K3d::delete` and, with `--purge`, `registry::remove_cache`.
 
+pub mod bootstrap;
 pub mod docker;
 pub mod k3d;
 pub mod k3d_config;

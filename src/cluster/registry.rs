@@ -19,7 +19,7 @@
 use bollard::Docker;
 use futures::future::try_join_all;
 
-use super::k3d::{K3d, K3dError, RegistrySpec};
+use super::k3d::{K3d, K3dError, Proxy, RegistrySpec};
 use super::k3d_config::K3dConfig;
 use super::ErrorClass;
 use crate::yaml::YamlError;
@@ -42,6 +42,15 @@ pub enum RegistryError {
     #[error(transparent)]
     K3d(#[from] K3dError),
     #[error(
+        "the registry `{container}` exists but {found} while the config wants a cache of {wanted}; \
+         remove it (`neuroscale down --purge`, or `k3d registry delete {container}`) and run again"
+    )]
+    WrongRemote {
+        container: String,
+        found: String,
+        wanted: String,
+    },
+    #[error(
         "the image cache registry `{container}` is not running after `up` created or started it; \
          `docker logs {container}` says why"
     )]
@@ -59,9 +68,9 @@ impl RegistryError {
         match self {
             RegistryError::Config(_) | RegistryError::BadEntry { .. } => ErrorClass::BadInput,
             RegistryError::K3d(err) => err.class(),
-            RegistryError::NotRunning { .. } | RegistryError::Volume { .. } => {
-                ErrorClass::Environment
-            }
+            RegistryError::NotRunning { .. }
+            | RegistryError::Volume { .. }
+            | RegistryError::WrongRemote { .. } => ErrorClass::Environment,
         }
     }
 }
@@ -194,6 +203,21 @@ pub async fn ensure_cache(
             .find(|n| n.name == registry.container)
             .cloned();
         async move {
+            if let Some(node) = &found {
+                let found = match &node.proxy {
+                    Proxy::Remote(url) if *url == registry.remote_url => None,
+                    Proxy::Unknown => None,
+                    Proxy::Remote(url) => Some(format!("proxies {url}")),
+                    Proxy::NotAProxy => Some("is not a pull-through cache".to_string()),
+                };
+                if let Some(found) = found {
+                    return Err(RegistryError::WrongRemote {
+                        container: registry.container.clone(),
+                        found,
+                        wanted: registry.remote_url.clone(),
+                    });
+                }
+            }
             let action = match found {
                 Some(node) if node.running => CacheAction::Reused,
                 Some(_) => {

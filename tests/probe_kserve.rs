@@ -1,0 +1,285 @@
+//! The probe against the real KServe Python model server on loopback: V1 and V2 answers parsed,
+//! known iris inputs checked, and each injected fault (server-side delay, HTTP 500s, a missing
+//! prediction, wrong classes) caught by the check that must catch it.
+
+#[path = "peers/kserve.rs"]
+mod kserve_peer;
+
+use std::time::Duration;
+
+use neuroscale::probe::{self, LoadSpec, ProbeError, Target};
+use neuroscale::scenario::{Latency, Protocol};
+use serde_json::json;
+
+fn target(server: &kserve_peer::KserveServer, protocol: Protocol) -> Target {
+    Target {
+        base_url: server.base_url(),
+        host: None,
+        model: server.model.clone(),
+        protocol,
+    }
+}
+
+fn slo(p95_ms: f64) -> Latency {
+    Latency {
+        requests: 8,
+        concurrency: 4,
+        warmup: 0,
+        p50_ms: p95_ms,
+        p95_ms,
+        p99_ms: p95_ms,
+    }
+}
+
+#[tokio::test]
+async fn a_healthy_server_answers_known_inputs_over_v1_and_v2() {
+    let Some(server) = kserve_peer::start("sklearn-iris", &[]) else {
+        return;
+    };
+    let http = probe::http_client().unwrap();
+    for protocol in [Protocol::V1, Protocol::V2] {
+        let target = target(&server, protocol);
+        let verdict = probe::verify_iris(&http, &target)
+            .await
+            .unwrap_or_else(|err| {
+                panic!(
+                    "{protocol:?}: {}\n{}",
+                    probe::error_chain(&err),
+                    server.log_tail()
+                )
+            });
+        assert!(verdict.is_correct(), "{protocol:?}: {}", verdict.summary());
+        assert_eq!(
+            verdict.predictions,
+            vec![json!(1), json!(1), json!(0), json!(2)]
+        );
+
+        // The scenario's rows (KServe's e2e input) through the plain predict call.
+        let rows = vec![vec![6.8, 2.8, 4.8, 1.4], vec![6.0, 3.4, 4.5, 1.6]];
+        let predictions = probe::predict(&http, &target, &rows).await.unwrap();
+        assert_eq!(predictions, vec![json!(1), json!(1)], "{protocol:?}");
+
+        let spec = LoadSpec {
+            requests: 20,
+            concurrency: 4,
+            warmup: 4,
+        };
+        let report = probe::run_load(&http, &target, &spec).await.unwrap();
+        assert_eq!(report.requests, 20);
+        assert_eq!(report.errors, 0, "{protocol:?}: {:?}", report.first_error);
+        assert!(report.first_error.is_none());
+        assert!(report.p50 > Duration::ZERO);
+        assert!(report.p50 <= report.p95 && report.p95 <= report.p99 && report.p99 <= report.max);
+        assert!(report.throughput_rps > 0.0);
+    }
+}
+
+#[tokio::test]
+async fn cold_start_waits_for_readiness_and_times_the_first_request() {
+    let Some(server) = kserve_peer::start("sklearn-iris", &[]) else {
+        return;
+    };
+    let http = probe::http_client().unwrap();
+    for protocol in [Protocol::V1, Protocol::V2] {
+        let cold = probe::cold_start(&http, &target(&server, protocol), Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert!(cold.first_request > Duration::ZERO, "{cold:?}");
+    }
+    // A model the server does not have: readiness never comes, and the error says what was seen.
+    let mut missing = target(&server, Protocol::V1);
+    missing.model = "no-such-model".into();
+    let err = probe::cold_start(&http, &missing, Duration::from_millis(300))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, ProbeError::NotReady { .. }), "{text}");
+    assert!(
+        text.contains("no-such-model") && text.contains("HTTP 404"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_model_is_a_404_that_says_so() {
+    let Some(server) = kserve_peer::start("sklearn-iris", &[]) else {
+        return;
+    };
+    let mut wrong = target(&server, Protocol::V1);
+    wrong.model = "other".into();
+    let err = probe::verify_iris(&probe::http_client().unwrap(), &wrong)
+        .await
+        .unwrap_err();
+    match &err {
+        ProbeError::Status { status, .. } => assert_eq!(*status, 404),
+        other => panic!("expected a 404 status error, got {other}"),
+    }
+}
+
+#[tokio::test]
+async fn an_injected_server_delay_breaks_the_latency_slo() {
+    let Some(server) = kserve_peer::start("sklearn-iris", &[("NEUROSCALE_PEER_DELAY_MS", "300")])
+    else {
+        return;
+    };
+    let http = probe::http_client().unwrap();
+    let report = probe::run_load(
+        &http,
+        &target(&server, Protocol::V1),
+        &LoadSpec {
+            requests: 8,
+            concurrency: 4,
+            warmup: 0,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.errors, 0, "{:?}", report.first_error);
+    // Every request sleeps 300 ms on the server, so each percentile is at least that.
+    let violations = report.violations(&slo(100.0));
+    assert_eq!(violations.len(), 3, "{violations:?}");
+    assert!(violations[1].starts_with("p95 latency"), "{violations:?}");
+}
+
+#[tokio::test]
+async fn injected_http_500s_are_counted_and_fail_the_error_check() {
+    let Some(server) = kserve_peer::start("sklearn-iris", &[("NEUROSCALE_PEER_FAIL_EVERY", "2")])
+    else {
+        return;
+    };
+    let http = probe::http_client().unwrap();
+    let report = probe::run_load(
+        &http,
+        &target(&server, Protocol::V2),
+        &LoadSpec {
+            requests: 10,
+            concurrency: 2,
+            warmup: 0,
+        },
+    )
+    .await
+    .unwrap();
+    // Every second predict call raises, which KServe answers with HTTP 500.
+    assert_eq!(report.errors, 5);
+    assert!((report.error_rate - 0.5).abs() < f64::EPSILON);
+    let first = report.first_error.clone().unwrap();
+    assert!(first.contains("HTTP 500"), "{first}");
+    let violations = report.violations(&slo(60_000.0));
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert!(
+        violations[0].contains("5 of 10 requests failed"),
+        "{violations:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_prediction_is_a_count_error() {
+    let Some(server) =
+        kserve_peer::start("sklearn-iris", &[("NEUROSCALE_PEER_DROP_PREDICTION", "1")])
+    else {
+        return;
+    };
+    let http = probe::http_client().unwrap();
+    for protocol in [Protocol::V1, Protocol::V2] {
+        let err = probe::verify_iris(&http, &target(&server, protocol))
+            .await
+            .unwrap_err();
+        match &err {
+            ProbeError::PredictionCount { sent, got, .. } => assert_eq!((*sent, *got), (4, 3)),
+            other => panic!("{protocol:?}: expected a prediction count error, got {other}"),
+        }
+        assert!(
+            err.to_string()
+                .contains("answered 3 predictions for 4 input rows"),
+            "{err}"
+        );
+    }
+    // Under load every answer is short (one row sent, none back), so every request fails.
+    let report = probe::run_load(
+        &http,
+        &target(&server, Protocol::V1),
+        &LoadSpec {
+            requests: 4,
+            concurrency: 2,
+            warmup: 0,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.errors, 4);
+}
+
+#[tokio::test]
+async fn wrong_classes_are_named_row_by_row() {
+    let Some(server) = kserve_peer::start("sklearn-iris", &[("NEUROSCALE_PEER_WRONG_CLASS", "1")])
+    else {
+        return;
+    };
+    let verdict = probe::verify_iris(
+        &probe::http_client().unwrap(),
+        &target(&server, Protocol::V1),
+    )
+    .await
+    .unwrap();
+    assert!(!verdict.is_correct());
+    // Every row answers 2; only the virginica row (index 3) is right.
+    let rows: Vec<usize> = verdict.mismatches.iter().map(|m| m.row).collect();
+    assert_eq!(rows, vec![0, 1, 2]);
+}
+
+#[tokio::test]
+async fn the_probe_command_passes_and_fails_on_its_verdict() {
+    let Some(healthy) = kserve_peer::start("sklearn-iris", &[]) else {
+        return;
+    };
+    let Some(slow) = kserve_peer::start("sklearn-iris", &[("NEUROSCALE_PEER_DELAY_MS", "300")])
+    else {
+        return;
+    };
+    let run = |url: String, extra: &[&str]| {
+        let mut args = vec![
+            "probe".to_string(),
+            "--url".into(),
+            url,
+            "--model".into(),
+            "sklearn-iris".into(),
+            "--requests".into(),
+            "8".into(),
+            "--warmup".into(),
+            "0".into(),
+            "--format".into(),
+            "json".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        std::process::Command::new(env!("CARGO_BIN_EXE_neuroscale"))
+            .args(&args)
+            .output()
+            .expect("the neuroscale binary runs")
+    };
+
+    let ok = run(healthy.base_url(), &["--protocol", "v2"]);
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["passed"], json!(true));
+    assert_eq!(report["load"]["requests"], json!(8));
+    assert_eq!(report["verification"]["predictions"], json!([1, 1, 0, 2]));
+
+    let slow_run = run(slow.base_url(), &["--p95-ms", "100"]);
+    let stdout = String::from_utf8_lossy(&slow_run.stdout);
+    assert_eq!(slow_run.status.code(), Some(1), "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["passed"], json!(false));
+    assert!(
+        report["violations"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("p95 latency"),
+        "{report}"
+    );
+}
