@@ -12,8 +12,9 @@
 use std::path::Path;
 
 use neuroscale::checks::{self, catalogue, runner, CheckEnv, Verdict};
+use neuroscale::gitops::GitSource;
 use neuroscale::scenario::Scenario;
-use neuroscale_testkit::{preset, Fault, SimPlatform};
+use neuroscale_testkit::{Fault, SimPlatform};
 
 /// A scenario sized for the sim: the smoke models, short deadlines (a failing check waits for
 /// its whole deadline) and latency thresholds the sim meets unless slowed down.
@@ -70,18 +71,34 @@ fn built_checks() -> Vec<&'static catalogue::CheckSpec> {
         .collect()
 }
 
-/// A GitOps source directory holding the governance the sim's model namespace carries (F1
-/// compares the live objects with what `manifests/` declares).
-fn gitops_source(dir: &Path) -> std::path::PathBuf {
-    let source = dir.join("gitops");
-    let manifests = source.join("manifests").join("governance");
-    std::fs::create_dir_all(&manifests).expect("gitops source");
-    let yaml: Vec<String> = preset::governance()
-        .iter()
-        .map(|o| serde_yaml::to_string(o).expect("YAML"))
-        .collect();
-    std::fs::write(manifests.join("governance.yaml"), yaml.join("---\n")).expect("governance");
+/// The local GitOps source `neuroscale up` would create: a bare git repository under `dir`
+/// holding the project's `manifests/` (C2 commits a model into it; the sim's ApplicationSet
+/// reads it). `None`, with the reason printed, when `git` is missing; with
+/// `NEUROSCALE_REQUIRE_PEERS=1` that is a failure instead.
+fn gitops_source(dir: &Path, platform: &SimPlatform) -> Option<std::path::PathBuf> {
+    let has_git = std::process::Command::new("git")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_git {
+        assert!(
+            std::env::var("NEUROSCALE_REQUIRE_PEERS").as_deref() != Ok("1"),
+            "git is required (NEUROSCALE_REQUIRE_PEERS=1) but not installed"
+        );
+        println!("git is not installed: C2 runs without a GitOps source and fails");
+        return None;
+    }
+    let source_dir = dir.join("gitops");
+    let source = GitSource::create_or_open(&source_dir).expect("a bare GitOps repository");
     source
+        .sync_from(
+            Path::new(env!("CARGO_MANIFEST_DIR")),
+            None,
+            "git://127.0.0.1:9418/neuroscale.git",
+        )
+        .expect("the project's manifests committed");
+    platform.watch_gitops_repo(&source.repo_path());
+    Some(source_dir)
 }
 
 /// Runs every built check against `platform`; (id, verdict, summary) in catalogue order.
@@ -97,7 +114,8 @@ async fn run_checks(platform: &SimPlatform) -> Vec<(&'static str, Verdict, Strin
         mutations_allowed: true,
         ingress_url: Some(platform.ingress_url()),
         opencost_url: Some(platform.opencost_url()),
-        gitops_cache_dir: gitops_source(platform.cluster.scratch_dir()),
+        gitops_cache_dir: gitops_source(platform.cluster.scratch_dir(), platform)
+            .unwrap_or_else(|| platform.cluster.scratch_dir().join("no-gitops")),
     };
     let specs = built_checks();
     let cleanup = runner::KubeCleanup { client };
@@ -134,7 +152,9 @@ fn report(results: &[(&str, Verdict, String)]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthy_platform_passes_every_built_check() {
-    let platform = SimPlatform::healthy().await.expect("sim starts");
+    let platform = SimPlatform::for_project(Path::new(env!("CARGO_MANIFEST_DIR")), None)
+        .await
+        .expect("sim starts");
     let results = run_checks(&platform).await;
     let missing: Vec<&str> = catalogue::CATALOGUE
         .iter()
@@ -164,7 +184,9 @@ async fn planted(fault: Fault) {
         );
         return;
     }
-    let platform = SimPlatform::start(Some(fault)).await.expect("sim starts");
+    let platform = SimPlatform::for_project(Path::new(env!("CARGO_MANIFEST_DIR")), Some(fault))
+        .await
+        .expect("sim starts");
     let results = run_checks(&platform).await;
     let verdict = |id: &str| {
         results

@@ -50,6 +50,10 @@ pub struct Behaviour {
     pub opencost_ignores_labels: bool,
     /// Objects Applications manage, by tracking id, kept to recreate them (self-heal).
     pub managed: BTreeMap<String, Value>,
+    /// The bare GitOps repository the model ApplicationSet reads (None: no generator runs).
+    pub gitops_repo: Option<std::path::PathBuf>,
+    /// The model folders last read from `gitops_repo`.
+    pub model_folders: Option<crate::appset::ModelFolders>,
 }
 
 /// A planted Application state.
@@ -77,6 +81,9 @@ fn matches_selector(labels: &Value, selector: &Value) -> bool {
 pub fn reconcile(state: &mut State, behaviour: &mut Behaviour) {
     for _ in 0..6 {
         let before = state.resource_version();
+        if let (Some(folders), false) = (&behaviour.model_folders, behaviour.appset_stalled) {
+            crate::appset::reconcile(state, folders);
+        }
         remember_managed(state, behaviour);
         inference_services(state, behaviour);
         workloads(state, behaviour);
@@ -449,7 +456,9 @@ fn inference_services(state: &mut State, behaviour: &Behaviour) {
             .is_some();
         let planted = behaviour.isvc_not_ready.contains(&format!("{ns}/{name}"))
             || (behaviour.only_platform_isvcs_ready && !managed);
-        let url = format!("http://{name}.{ns}.{DOMAIN}");
+        // With disableIstioVirtualHost KServe publishes the predictor's Knative route as the
+        // InferenceService URL: http://<name>-predictor.<namespace>.<domain>.
+        let url = format!("http://{predictor}.{ns}.{DOMAIN}");
         let status = if planted {
             json!({"observedGeneration": isvc.pointer("/metadata/generation").cloned().unwrap_or(json!(1)),
                    "conditions": [

@@ -14,6 +14,7 @@
 //! fault per check), `platform` (`SimPlatform`, all of it running).
 
 pub mod apply;
+pub mod appset;
 pub mod controllers;
 pub mod endpoints;
 pub mod faults;
@@ -46,7 +47,7 @@ pub const DEFAULT_CONTEXT: &str = "k3d-neuroscale";
 pub enum Error {
     #[error("failed to bind the simulated API server on 127.0.0.1")]
     Bind(#[source] std::io::Error),
-    #[error("failed to write the simulated cluster's kubeconfig")]
+    #[error("failed to write the simulated cluster's kubeconfig or read the project's manifests")]
     Kubeconfig(#[source] std::io::Error),
     #[error("failed to build a kube client for the simulated cluster")]
     Client(#[source] kube::Error),

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::controllers::{self, Behaviour};
 use crate::endpoints::{self, Endpoint};
 use crate::faults::Fault;
-use crate::{preset, webhooks, Error, SimCluster};
+use crate::{appset, preset, webhooks, Error, SimCluster};
 
 /// A running simulated platform. Dropping it stops everything.
 pub struct SimPlatform {
@@ -31,6 +31,17 @@ impl SimPlatform {
     /// The platform with `fault` planted (or healthy with `None`).
     pub async fn start(fault: Option<Fault>) -> Result<SimPlatform, Error> {
         let mut objects = preset::healthy();
+        let mut behaviour = Behaviour::default();
+        if let Some(fault) = fault {
+            fault.plant(&mut objects, &mut behaviour);
+        }
+        SimPlatform::from_objects(objects, behaviour).await
+    }
+
+    /// The platform with the project's real GitOps content (`<root>/manifests`, see
+    /// `preset::from_project`) and `fault` planted.
+    pub async fn for_project(root: &Path, fault: Option<Fault>) -> Result<SimPlatform, Error> {
+        let mut objects = preset::from_project(root).map_err(Error::Kubeconfig)?;
         let mut behaviour = Behaviour::default();
         if let Some(fault) = fault {
             fault.plant(&mut objects, &mut behaviour);
@@ -95,9 +106,29 @@ impl SimPlatform {
         let behaviour = self.behaviour.clone();
         tokio::spawn(async move {
             loop {
-                // React to changes; a periodic pass covers behaviour changed without an event.
+                // React to changes; a periodic pass covers behaviour changed without an event
+                // and re-reads the GitOps source (ArgoCD polls git too).
                 let _ = tokio::time::timeout(Duration::from_millis(500), events.recv()).await;
                 while events.try_recv().is_ok() {}
+                let repo = behaviour
+                    .lock()
+                    .expect("behaviour lock")
+                    .gitops_repo
+                    .clone();
+                if let Some(repo) = repo {
+                    let folders =
+                        tokio::task::spawn_blocking(move || appset::read_model_folders(&repo))
+                            .await
+                            .ok()
+                            .flatten();
+                    let mut state = shared.state.lock().expect("sim state lock");
+                    let mut behaviour = behaviour.lock().expect("behaviour lock");
+                    if folders.is_some() {
+                        behaviour.model_folders = folders;
+                    }
+                    controllers::reconcile(&mut state, &mut behaviour);
+                    continue;
+                }
                 let mut state = shared.state.lock().expect("sim state lock");
                 let mut behaviour = behaviour.lock().expect("behaviour lock");
                 controllers::reconcile(&mut state, &mut behaviour);
@@ -109,6 +140,12 @@ impl SimPlatform {
     pub fn with_behaviour<T>(&self, f: impl FnOnce(&mut Behaviour) -> T) -> T {
         self.cluster
             .with_state(|_| f(&mut self.behaviour.lock().expect("behaviour lock")))
+    }
+
+    /// Lets the model ApplicationSet read the bare GitOps repository at `repo` (what
+    /// `GitSource::repo_path()` names), as ArgoCD's git generator would.
+    pub fn watch_gitops_repo(&self, repo: &Path) {
+        self.with_behaviour(|b| b.gitops_repo = Some(repo.to_path_buf()));
     }
 
     /// Base URL of the simulated Kourier gateway (send the InferenceService's Host header).

@@ -443,11 +443,17 @@ fn cert_manager() -> Vec<Value> {
 /// it (UPSTREAM.md §6): the classic `validate.kyverno.svc-*` hooks plus one fine-grained
 /// `vpol.validate.kyverno.svc-fail-finegrained-<policy>` hook per ValidatingPolicy.
 pub fn kyverno_resource_webhooks() -> Value {
+    let names: Vec<String> = POLICIES.iter().map(|(n, _)| n.to_string()).collect();
+    kyverno_resource_webhooks_for(&names)
+}
+
+/// The same, with one fine-grained webhook per named policy.
+pub fn kyverno_resource_webhooks_for(policies: &[String]) -> Value {
     let mut hooks: Vec<(String, &str, &str)> = vec![
         ("validate.kyverno.svc-fail".into(), "*", "*"),
         ("validate.kyverno.svc-ignore".into(), "*", "*"),
     ];
-    for (policy, _) in POLICIES {
+    for policy in policies {
         hooks.push((
             format!("vpol.validate.kyverno.svc-fail-finegrained-{policy}"),
             "*",
@@ -759,6 +765,162 @@ pub fn inference_service(
             tracking_id(&format!("model-{name}"), "serving.kserve.io", "InferenceService", namespace, name)});
     }
     isvc
+}
+
+fn identity(object: &Value) -> (String, String, String) {
+    let text = |p: &str| {
+        object
+            .pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    (
+        text("/kind"),
+        text("/metadata/namespace"),
+        text("/metadata/name"),
+    )
+}
+
+/// Adds `object`, replacing a built-in one of the same kind, namespace and name.
+fn overlay(objects: &mut Vec<Value>, object: Value) {
+    let id = identity(&object);
+    match objects.iter().position(|o| identity(o) == id) {
+        Some(i) => objects[i] = object,
+        None => objects.push(object),
+    }
+}
+
+fn annotate_tracking(object: &mut Value, app: &str) {
+    let text = |p: &str| {
+        object
+            .pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let (api_version, kind, ns, name) = (
+        text("/apiVersion"),
+        text("/kind"),
+        text("/metadata/namespace"),
+        text("/metadata/name"),
+    );
+    let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
+    let id = tracking_id(app, group, &kind, &ns, &name);
+    if !object["metadata"]["annotations"].is_object() {
+        object["metadata"]["annotations"] = json!({});
+    }
+    object["metadata"]["annotations"]["argocd.argoproj.io/tracking-id"] = json!(id);
+}
+
+/// The healthy platform with the project's real GitOps content laid over the built-in objects:
+/// `manifests/apps` and `root.yaml` (the Applications and the model ApplicationSet, repoURL as
+/// written), `manifests/platform` (namespaces, governance, the five policies, the drift canary,
+/// the serving runtime; tracked by the `platform` Application), `manifests/models/*` (tracked by
+/// `model-<folder>`) and the component ConfigMaps under `manifests/components`. Policies get the
+/// status Kyverno gives a ready policy. Without a `manifests/` directory this is `healthy()`.
+pub fn from_project(root: &Path) -> std::io::Result<Vec<Value>> {
+    let mut objects = healthy();
+    let manifests = root.join("manifests");
+    if !manifests.is_dir() {
+        return Ok(objects);
+    }
+    let ready = validating_policy("x", "x")["status"].clone();
+    let mut platform_policies = Vec::new();
+    for object in load_manifests(&manifests.join("platform"))? {
+        let mut object = object;
+        if object["kind"] == "Kustomization" {
+            continue;
+        }
+        if object["kind"] == "ValidatingPolicy" {
+            object["status"] = ready.clone();
+            platform_policies.push(object["metadata"]["name"].clone());
+        }
+        if object.pointer("/metadata/namespace").is_none()
+            && object["kind"] != "Namespace"
+            && object["kind"] != "ValidatingPolicy"
+            && object["kind"] != "ClusterServingRuntime"
+        {
+            object["metadata"]["namespace"] = json!(MODEL_NAMESPACE);
+        }
+        annotate_tracking(&mut object, "platform");
+        overlay(&mut objects, object);
+    }
+    if !platform_policies.is_empty() {
+        // The project's policies replace the built-in ones (their names may differ).
+        objects.retain(|o| {
+            o["kind"] != "ValidatingPolicy" || platform_policies.contains(&o["metadata"]["name"])
+        });
+        let names: Vec<String> = platform_policies
+            .iter()
+            .filter_map(|n| n.as_str().map(str::to_string))
+            .collect();
+        let index = objects
+            .iter()
+            .position(|o| o["metadata"]["name"] == "kyverno-resource-validating-webhook-cfg");
+        if let Some(i) = index {
+            objects[i] = kyverno_resource_webhooks_for(&names);
+        }
+    }
+    let models_dir = manifests.join("models");
+    if models_dir.is_dir() {
+        let mut folders: Vec<_> = std::fs::read_dir(&models_dir)?.collect::<Result<_, _>>()?;
+        folders.sort_by_key(|e| e.path());
+        for folder in folders.into_iter().filter(|e| e.path().is_dir()) {
+            let model = folder.file_name().to_string_lossy().to_string();
+            let app = format!("model-{model}");
+            for mut object in load_manifests(&folder.path())? {
+                if object.pointer("/metadata/namespace").is_none() {
+                    object["metadata"]["namespace"] = json!(MODEL_NAMESPACE);
+                }
+                annotate_tracking(&mut object, &app);
+                overlay(&mut objects, object);
+            }
+            overlay(
+                &mut objects,
+                application(&app, &format!("manifests/models/{model}"), MODEL_NAMESPACE),
+            );
+        }
+    }
+    let mut apps = load_manifests(&manifests.join("apps"))?;
+    if let Ok(root_app) = load_manifests_file(&manifests.join("root.yaml")) {
+        apps.extend(root_app);
+    }
+    for object in apps {
+        overlay(&mut objects, object);
+    }
+    for component in ["knative-serving", "kserve"] {
+        let dir = manifests.join("components").join(component);
+        if dir.is_dir() {
+            for object in load_manifests(&dir)? {
+                if object["kind"] == "ConfigMap" {
+                    overlay(&mut objects, object);
+                }
+            }
+        }
+    }
+    Ok(objects)
+}
+
+fn load_manifests_file(path: &Path) -> std::io::Result<Vec<Value>> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(parse_documents(&text))
+}
+
+fn parse_documents(text: &str) -> Vec<Value> {
+    let mut objects = Vec::new();
+    for document in serde_yaml::Deserializer::from_str(text) {
+        let Ok(value) = serde_yaml::Value::deserialize(document) else {
+            continue;
+        };
+        let Ok(json) = serde_json::to_value(value) else {
+            continue;
+        };
+        if json.get("kind").and_then(Value::as_str).is_some() {
+            objects.push(json);
+        }
+    }
+    objects
 }
 
 /// Every object in the YAML files under `dir` (recursively), skipping documents without a kind.

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 
 use crate::controllers::Behaviour;
-use crate::preset::{self, POLICIES};
+use crate::preset;
 use crate::status::Status;
 use crate::store::{AdmissionRequest, Operation, State};
 
@@ -162,10 +162,29 @@ fn pod_security(object: &Value) -> Option<&Value> {
         .or_else(|| object.pointer("/spec/predictor/securityContext"))
 }
 
-/// Whether `object` (a Deployment or InferenceService) violates `policy`.
+/// Which of the five platform rules a policy (by its name) carries; the sim evaluates the rule
+/// in Rust rather than the policy's CEL.
+fn rule_of(policy: &str) -> &'static str {
+    if policy.contains("labels-inferenceservice") {
+        "require-standard-labels-inferenceservice"
+    } else if policy.contains("labels-deployment") {
+        "require-standard-labels-deployment"
+    } else if policy.contains("resource") {
+        "require-resource-requests-limits"
+    } else if policy.contains("latest") {
+        "disallow-latest-image-tag"
+    } else if policy.contains("root") {
+        "disallow-root-containers"
+    } else {
+        ""
+    }
+}
+
+/// Whether `object` (a Deployment or InferenceService) violates `policy` (one of the five
+/// platform policies, by name as built in or as `manifests/` names it).
 pub fn violates(policy: &str, object: &Value) -> bool {
     let kind = str_at(object, "/kind");
-    match policy {
+    match rule_of(policy) {
         "require-standard-labels-inferenceservice" => {
             kind == "InferenceService"
                 && (labels(object, "owner").is_empty() || labels(object, "cost-center").is_empty())
@@ -270,15 +289,24 @@ pub fn admission_hook(
         if preset::PLATFORM_NAMESPACES.contains(&request.namespace) {
             return Ok(());
         }
-        for (name, _) in POLICIES {
+        for policy in state.list(&policies, None, None, None) {
+            let policy = &policy;
+            let name = str_at(policy, "/metadata/name");
             let webhook = format!("vpol.validate.kyverno.svc-fail-finegrained-{name}");
             if !hooks.iter().any(|h| str_at(h, "/name") == webhook) {
                 continue;
             }
-            let Some(policy) = state.get(&policies, "", name) else {
-                continue;
-            };
-            if !policy_enforcing(policy) || behaviour.fail_open_policies.contains(*name) {
+            let scope = policy
+                .pointer("/spec/matchConstraints")
+                .cloned()
+                .unwrap_or(Value::Null);
+            if !policy_enforcing(policy)
+                || behaviour
+                    .fail_open_policies
+                    .iter()
+                    .any(|p| rule_of(p) == rule_of(name))
+                || !namespace_selected(&scope, request.namespace)
+            {
                 continue;
             }
             if !policy_resources(policy)
@@ -288,7 +316,7 @@ pub fn admission_hook(
                 continue;
             }
             let unmanaged_isvc = behaviour.deny_unmanaged_isvcs
-                && *name == "require-standard-labels-inferenceservice"
+                && rule_of(name) == "require-standard-labels-inferenceservice"
                 && request.resource.kind == "InferenceService"
                 && object
                     .pointer("/metadata/annotations/argocd.argoproj.io~1tracking-id")
