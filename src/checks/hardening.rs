@@ -11,7 +11,7 @@ use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration, WebhookClientConfig,
 };
 use k8s_openapi::api::core::v1::{LimitRange, Node, Pod, ResourceQuota, Service};
-use kube::api::{Api, ListParams};
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde_json::Value;
 
 use super::admission;
@@ -1058,6 +1058,31 @@ fn gpu_node_inference<'a>(run: &'a CheckRun<'a>) -> CheckFuture<'a> {
                 )
             }
             _ => {
+                // gpu::simulate_on_agent picks the agent already labelled as a GPU node; mark the
+                // one node the GPU model is pinned to (k3d config nodeLabels) so it is chosen.
+                let pinned: Vec<String> = gpu_model_manifest(GpuSource::Simulated)
+                    .map(|m| {
+                        selected_nodes(&m, &nodes)
+                            .iter()
+                            .filter_map(|n| n.metadata.name.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if let [node] = pinned.as_slice() {
+                    run.saw(format!(
+                        "labelling node {node} {}={}",
+                        gpu::GPU_NODE_LABEL,
+                        gpu::GPU_NODE_LABEL_VALUE
+                    ));
+                    let patch = serde_json::json!({"metadata": {"labels": {
+                        gpu::GPU_NODE_LABEL: gpu::GPU_NODE_LABEL_VALUE}}});
+                    if let Err(e) = nodes_api
+                        .patch(node, &PatchParams::default(), &Patch::Merge(&patch))
+                        .await
+                    {
+                        return api_failure(&format!("node {node} (label as the GPU node)"), &e);
+                    }
+                }
                 run.saw("advertising a simulated nvidia.com/gpu on an agent node");
                 match gpu::simulate_on_agent(client.clone()).await {
                     Ok(node) => (GpuSource::Simulated, node),
@@ -1918,10 +1943,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn f3_fails_when_the_simulated_gpu_is_not_on_the_labelled_node() {
+    async fn f3_fails_when_no_node_carries_the_gpu_node_label() {
         // The GPU is advertised on the first agent while the model's nodeSelector picks the
-        // node labelled neuroscale.dev/gpu-node: the pod could never be scheduled.
-        let sim = gpu_sim("k3d-neuroscale-agent-1").await;
+        // node labelled neuroscale.dev/gpu-node, and there is none: the pod could never run.
+        let sim = gpu_sim("no-such-node").await;
         let env = sim_env(&sim).await;
         let outcome = run_check(&env, "F3", gpu_node_inference).await;
         assert_eq!(outcome.verdict, Verdict::Fail, "{outcome:?}");
@@ -1931,10 +1956,7 @@ mod tests {
                 .contains("nvidia.com/gpu is on k3d-neuroscale-agent-0"),
             "{d:?}"
         );
-        assert!(
-            d.observed.contains("selects k3d-neuroscale-agent-1"),
-            "{d:?}"
-        );
+        assert!(d.observed.contains("selects no node"), "{d:?}");
         assert!(
             sim.list(
                 "serving.kserve.io/v1beta1",
@@ -1948,7 +1970,8 @@ mod tests {
 
     #[tokio::test]
     async fn f3_passes_when_the_gpu_model_runs_on_the_gpu_node_and_answers() {
-        let sim = gpu_sim("k3d-neuroscale-agent-0").await;
+        // k3d/cluster.yaml labels agent 1 as the GPU node; the simulated GPU must go there.
+        let sim = gpu_sim("k3d-neuroscale-agent-1").await;
         // A scripted KServe: once the GPU InferenceService exists, it becomes Ready with a URL
         // and its predictor pod runs on the node the scheduler would pick (the GPU node).
         let controller = {
@@ -1968,7 +1991,7 @@ mod tests {
                         sim.put(json!({"apiVersion": "v1", "kind": "Pod",
                             "metadata": {"name": "sklearn-iris-gpu-predictor-00001-deployment-5d8", "namespace": "models",
                                          "labels": {"serving.kserve.io/inferenceservice": "sklearn-iris-gpu"}},
-                            "spec": {"nodeName": "k3d-neuroscale-agent-0", "containers": [{"name": "kserve-container"}]},
+                            "spec": {"nodeName": "k3d-neuroscale-agent-1", "containers": [{"name": "kserve-container"}]},
                             "status": {"phase": "Running", "containerStatuses": [
                                 {"name": "kserve-container", "ready": true, "restartCount": 0, "image": "", "imageID": ""}]}}))
                             .unwrap();
@@ -1987,7 +2010,7 @@ mod tests {
         assert!(
             outcome
                 .summary
-                .contains("k3d-neuroscale-agent-0 (simulated nvidia.com/gpu)"),
+                .contains("k3d-neuroscale-agent-1 (simulated nvidia.com/gpu)"),
             "{}",
             outcome.summary
         );
@@ -1995,7 +2018,7 @@ mod tests {
             hosts.lock().unwrap()[0],
             "sklearn-iris-gpu-predictor.models.neuroscale.localhost"
         );
-        let node = sim.get("v1", "Node", "", "k3d-neuroscale-agent-0").unwrap();
+        let node = sim.get("v1", "Node", "", "k3d-neuroscale-agent-1").unwrap();
         assert_eq!(
             node.pointer("/status/allocatable/nvidia.com~1gpu"),
             Some(&json!("1"))
