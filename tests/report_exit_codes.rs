@@ -106,6 +106,7 @@ fn an_unreachable_cluster_exits_3_and_still_writes_the_reports() {
         "the unreachable report must match docs/report.schema.json"
     );
     assert_eq!(report["summary"]["failed"], 4);
+    assert_eq!(report["environment"]["context"], "k3d-neuroscale");
     assert_eq!(
         report["checks"][0]["summary"],
         "not run: the cluster is unreachable"

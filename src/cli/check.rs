@@ -185,7 +185,16 @@ pub async fn run(global: &GlobalArgs, args: CheckArgs) -> Result<u8, CliError> {
         Err(err) if err.is_usage() => return Err(CliError::Usage(err.to_string())),
         Err(err) => {
             if args.out.is_some() || args.json.is_some() || args.junit.is_some() {
-                let context = global.context.clone().unwrap_or_default();
+                let context = global
+                    .context
+                    .clone()
+                    .or_else(|| {
+                        connect::read_kubeconfig(global.kubeconfig.as_deref())
+                            .ok()
+                            .flatten()
+                            .and_then(|(config, _)| config.current_context)
+                    })
+                    .unwrap_or_default();
                 let report = unreachable_report(&scenario, &checks, &context, &err.to_string());
                 if let Some(path) = &args.out {
                     write_file(path, &render(&report, args.format, false)?)?;
