@@ -597,6 +597,21 @@ pub fn evaluate_scaffold_compliant(observation: &ScaffoldAdmission) -> Outcome {
                     "neuroscale new-model NAME --owner TEAM --cost-center CC --out /tmp/scaffold && kubectl apply --dry-run=server -f /tmp/scaffold",
                 ),
             ),
+            AdmissionOutcome::OtherError { .. } if message.contains("does not support dry run") => {
+                let webhook = message
+                    .split('"')
+                    .nth(1)
+                    .unwrap_or("a matching webhook")
+                    .to_string();
+                Outcome::fail(
+                    format!("the dry-run could not be admitted: webhook {webhook} does not support dry run"),
+                    Diagnosis::new(
+                        message.clone(),
+                        format!("webhook {webhook} declares sideEffects other than None/NoneOnDryRun, so the API server refuses every dry-run it matches: an admission configuration problem, not a compliance verdict"),
+                        "kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations -o custom-columns=NAME:.metadata.name,SIDE_EFFECTS:.webhooks[*].sideEffects",
+                    ),
+                )
+            }
             AdmissionOutcome::OtherError { .. } => Outcome::fail(
                 "the dry-run create failed before admission decided",
                 Diagnosis::new(
@@ -1069,6 +1084,20 @@ mod tests {
         assert!(diagnosis(&outcome)
             .observed
             .contains("1 predictions for 2 input rows"));
+    }
+
+    #[test]
+    fn c1_fails_when_a_webhook_refuses_dry_runs_and_names_it() {
+        // k8s.io/apiserver pkg/admission/plugin/webhook: "admission webhook %q does not support dry run".
+        let message = r#"admission webhook "legacy.example.com" does not support dry run"#;
+        let outcome = evaluate_scaffold_compliant(&admission(Err(message.into())));
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(
+            outcome.summary.contains("legacy.example.com"),
+            "{}",
+            outcome.summary
+        );
+        assert!(diagnosis(&outcome).likely_cause.contains("sideEffects"));
     }
 
     fn discovery(
