@@ -267,6 +267,11 @@ async fn appset_discovery(run: &CheckRun<'_>) -> Outcome {
             .await
             .ok()
             .flatten();
+        let isvc_exists = observe::get(client, &INFERENCE_SERVICE, Some(namespace), &spec.name)
+            .await
+            .ok()
+            .flatten()
+            .is_some();
         let deadline_passed = started.elapsed() >= discovery_budget;
         let application_set = if deadline_passed {
             observe::get(
@@ -292,6 +297,7 @@ async fn appset_discovery(run: &CheckRun<'_>) -> Outcome {
             application_name: app_name.clone(),
             application: app,
             application_set,
+            isvc_exists,
             elapsed: started.elapsed(),
             deadline_passed,
         };
@@ -635,6 +641,9 @@ pub struct DiscoveryObservation {
     pub application: Option<Value>,
     /// The model-endpoints ApplicationSet (its conditions explain a missing child).
     pub application_set: Option<Value>,
+    /// Whether the model's InferenceService exists: an Application reported Synced+Healthy
+    /// whose resource is absent is the false green of seeds/11 failure 5.
+    pub isvc_exists: bool,
     pub elapsed: Duration,
     pub deadline_passed: bool,
 }
@@ -671,6 +680,19 @@ pub fn evaluate_discovery(observation: &DiscoveryObservation) -> Option<Outcome>
     let name = &observation.application_name;
     if let Some(app) = &observation.application {
         let r = readiness::application(app);
+        if r.ready && !observation.isvc_exists {
+            if !observation.deadline_passed {
+                return None;
+            }
+            return Some(Outcome::fail(
+                format!("application {name} reports Synced+Healthy but its InferenceService does not exist"),
+                Diagnosis::new(
+                    format!("{}; the model's InferenceService is absent", r.observed),
+                    "ArgoCD's status contradicts the cluster: the apply was rejected or the object deleted after the sync (a stale or failing webhook, seeds/11 failure 5)",
+                    format!("kubectl -n argocd get application {name} -o jsonpath='{{.status.conditions}}{{.status.operationState.message}}'"),
+                ),
+            ));
+        }
         if r.ready {
             let seconds = observation.elapsed.as_secs_f64();
             return Some(
@@ -1109,9 +1131,33 @@ mod tests {
             application_name: "model-nscheck-c2-1a2b".into(),
             application: app,
             application_set: appset,
+            isvc_exists: true,
             elapsed: Duration::from_secs(41),
             deadline_passed,
         }
+    }
+
+    #[test]
+    fn c2_discovery_fails_when_a_healthy_application_lacks_its_inference_service() {
+        // seeds/11 failure 5: ArgoCD says synced, the object does not exist.
+        let app = application("model-nscheck-c2-1a2b", "Synced", "Healthy");
+        let mut observation = discovery(Some(app), None, false);
+        observation.isvc_exists = false;
+        assert!(
+            evaluate_discovery(&observation).is_none(),
+            "keeps waiting before the deadline"
+        );
+        observation.deadline_passed = true;
+        let outcome = evaluate_discovery(&observation).expect("verdict");
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(
+            outcome.summary.contains("does not exist"),
+            "{}",
+            outcome.summary
+        );
+        assert!(diagnosis(&outcome)
+            .likely_cause
+            .contains("seeds/11 failure 5"));
     }
 
     fn appset(conditions: Value) -> Value {
