@@ -271,7 +271,7 @@ async fn install(
     let plan = InstallPlan {
         components: selected.to_vec(),
         argocd_manifest: argocd,
-        root_application: harness,
+        harness_objects: harness,
         deadline: scenario.spec.deadlines.install,
     };
     let reports = timeline
