@@ -8,20 +8,33 @@
 //!
 //! Modules: `status` (Status errors), `resources` (served kinds, discovery), `selector` (label
 //! and field selectors), `apply` (patch semantics), `store` (objects, versions, events, hooks),
-//! `server` (HTTP routing).
+//! `server` (HTTP routing); the platform on top: `preset` (the healthy platform's objects),
+//! `controllers` (scripted controller behaviour), `webhooks` (admission: webhook reachability and
+//! Kyverno's policies), `endpoints` (Kourier gateway and OpenCost API), `faults` (one planted
+//! fault per check), `platform` (`SimPlatform`, all of it running).
 
 pub mod apply;
+pub mod appset;
+pub mod controllers;
+pub mod endpoints;
+pub mod faults;
+pub mod k3d_standin;
+pub mod platform;
+pub mod preset;
 pub mod resources;
 pub mod selector;
 pub mod server;
 pub mod status;
 pub mod store;
+pub mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::Value;
 
+pub use faults::Fault;
+pub use platform::SimPlatform;
 pub use status::Status;
 pub use store::{AdmissionRequest, Event, EventType, Operation, State};
 
@@ -34,7 +47,7 @@ pub const DEFAULT_CONTEXT: &str = "k3d-neuroscale";
 pub enum Error {
     #[error("failed to bind the simulated API server on 127.0.0.1")]
     Bind(#[source] std::io::Error),
-    #[error("failed to write the simulated cluster's kubeconfig")]
+    #[error("failed to write the simulated cluster's kubeconfig or read the project's manifests")]
     Kubeconfig(#[source] std::io::Error),
     #[error("failed to build a kube client for the simulated cluster")]
     Client(#[source] kube::Error),
@@ -156,6 +169,10 @@ impl SimCluster {
         hook: impl Fn(&AdmissionRequest, &State) -> Result<(), Status> + Send + Sync + 'static,
     ) {
         self.with_state(|state| state.add_hook(group, kind, Arc::new(hook)));
+    }
+
+    pub(crate) fn shared(&self) -> Arc<server::Shared> {
+        self.shared.clone()
     }
 
     /// Watch events from now on (for scripted controllers).

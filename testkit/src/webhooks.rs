@@ -1,0 +1,363 @@
+//! Admission as the sim's API server performs it: every registered Validating/Mutating
+//! webhook whose rules match a request is "called", which fails the way the real API server
+//! fails when the webhook's Service is missing or has no ready endpoints (k8s.io/apiserver
+//! pkg/admission/plugin/webhook: `failed calling webhook %q: failed to call webhook: Post %q:
+//! no endpoints available for service %q`), and Kyverno's webhooks enforce the five platform
+//! ValidatingPolicies with Kyverno's denial text (kyverno pkg/webhooks/resource/vpol/handler.go:
+//! `Policy <name> failed: <message>` from the `vpol.validate.kyverno.svc-fail-finegrained-<policy>`
+//! webhook; UPSTREAM.md §6).
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+
+use crate::controllers::Behaviour;
+use crate::preset;
+use crate::status::Status;
+use crate::store::{AdmissionRequest, Operation, State};
+
+fn str_at<'a>(value: &'a Value, pointer: &str) -> &'a str {
+    value.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+}
+
+fn list_has(list: Option<&Value>, wanted: &str) -> bool {
+    list.and_then(Value::as_array).is_some_and(|items| {
+        items
+            .iter()
+            .any(|i| i.as_str() == Some("*") || i.as_str() == Some(wanted))
+    })
+}
+
+fn operation_name(operation: Operation) -> &'static str {
+    match operation {
+        Operation::Create => "CREATE",
+        Operation::Update => "UPDATE",
+        Operation::Delete => "DELETE",
+    }
+}
+
+/// Whether a webhook's namespaceSelector (only `kubernetes.io/metadata.name` NotIn/In is
+/// understood) lets a request in `namespace` through to it.
+fn namespace_selected(webhook: &Value, namespace: &str) -> bool {
+    let Some(expressions) = webhook
+        .pointer("/namespaceSelector/matchExpressions")
+        .and_then(Value::as_array)
+    else {
+        return true;
+    };
+    expressions.iter().all(|e| {
+        if str_at(e, "/key") != "kubernetes.io/metadata.name" {
+            return true;
+        }
+        let listed = list_has(e.get("values"), namespace);
+        match str_at(e, "/operator") {
+            "NotIn" => !listed,
+            "In" => listed,
+            _ => true,
+        }
+    })
+}
+
+fn matching_webhooks(state: &State, request: &AdmissionRequest) -> Vec<Value> {
+    let mut hooks = Vec::new();
+    for kind in [
+        "ValidatingWebhookConfiguration",
+        "MutatingWebhookConfiguration",
+    ] {
+        let Ok(resource) = state.resource_for("admissionregistration.k8s.io/v1", kind) else {
+            continue;
+        };
+        for config in state.list(&resource, None, None, None) {
+            for webhook in config
+                .get("webhooks")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let rules = webhook
+                    .get("rules")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let hit = rules.iter().any(|rule| {
+                    list_has(rule.get("apiGroups"), &request.resource.group)
+                        && list_has(rule.get("resources"), &request.resource.plural)
+                        && list_has(rule.get("operations"), operation_name(request.operation))
+                });
+                if hit && namespace_selected(webhook, request.namespace) {
+                    hooks.push(webhook.clone());
+                }
+            }
+        }
+    }
+    hooks
+}
+
+/// Why the API server could not call a webhook's Service, if it could not.
+fn unreachable_cause(state: &State, webhook: &Value) -> Option<(String, String)> {
+    let service = webhook.pointer("/clientConfig/service")?;
+    let ns = str_at(service, "/namespace");
+    let name = str_at(service, "/name");
+    let path = str_at(service, "/path");
+    let url = format!("https://{name}.{ns}.svc:443{path}?timeout=10s");
+    let services = state.resource_for("v1", "Service").ok()?;
+    if state.get(&services, ns, name).is_none() {
+        return Some((url, format!("service \"{name}\" not found")));
+    }
+    let slices = state
+        .resource_for("discovery.k8s.io/v1", "EndpointSlice")
+        .ok()?;
+    let ready = state
+        .list(&slices, Some(ns), None, None)
+        .iter()
+        .filter(|s| str_at(s, "/metadata/labels/kubernetes.io~1service-name") == name)
+        .flat_map(|s| {
+            s.get("endpoints")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        })
+        .any(|e| {
+            e.pointer("/conditions/ready")
+                .and_then(Value::as_bool)
+                .unwrap_or(true)
+        });
+    if !ready {
+        return Some((
+            url,
+            format!("no endpoints available for service \"{name}\""),
+        ));
+    }
+    None
+}
+
+fn labels<'a>(object: &'a Value, key: &str) -> &'a str {
+    object
+        .pointer("/metadata/labels")
+        .and_then(|l| l.get(key))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+/// The containers of a Deployment's pod template or an InferenceService's predictor.
+fn containers(object: &Value) -> Vec<Value> {
+    let mut found: Vec<Value> = Vec::new();
+    for pointer in [
+        "/spec/template/spec/containers",
+        "/spec/predictor/containers",
+    ] {
+        if let Some(list) = object.pointer(pointer).and_then(Value::as_array) {
+            found.extend(list.iter().cloned());
+        }
+    }
+    if let Some(model) = object.pointer("/spec/predictor/model") {
+        found.push(model.clone());
+    }
+    found
+}
+
+fn pod_security(object: &Value) -> Option<&Value> {
+    object
+        .pointer("/spec/template/spec/securityContext")
+        .or_else(|| object.pointer("/spec/predictor/securityContext"))
+}
+
+/// Which of the five platform rules a policy (by its name) carries; the sim evaluates the rule
+/// in Rust rather than the policy's CEL.
+fn rule_of(policy: &str) -> &'static str {
+    if policy.contains("labels-inferenceservice") {
+        "require-standard-labels-inferenceservice"
+    } else if policy.contains("labels-deployment") {
+        "require-standard-labels-deployment"
+    } else if policy.contains("resource") {
+        "require-resource-requests-limits"
+    } else if policy.contains("latest") {
+        "disallow-latest-image-tag"
+    } else if policy.contains("root") {
+        "disallow-root-containers"
+    } else {
+        ""
+    }
+}
+
+/// Whether `object` (a Deployment or InferenceService) violates `policy` (one of the five
+/// platform policies, by name as built in or as `manifests/` names it).
+pub fn violates(policy: &str, object: &Value) -> bool {
+    let kind = str_at(object, "/kind");
+    match rule_of(policy) {
+        "require-standard-labels-inferenceservice" => {
+            kind == "InferenceService"
+                && (labels(object, "owner").is_empty() || labels(object, "cost-center").is_empty())
+        }
+        "require-standard-labels-deployment" => {
+            kind == "Deployment"
+                && (labels(object, "owner").is_empty() || labels(object, "cost-center").is_empty())
+        }
+        "require-resource-requests-limits" => containers(object).iter().any(|c| {
+            ["requests", "limits"].iter().any(|section| {
+                ["cpu", "memory"]
+                    .iter()
+                    .any(|r| c.pointer(&format!("/resources/{section}/{r}")).is_none())
+            })
+        }),
+        "disallow-latest-image-tag" => containers(object).iter().any(|c| {
+            let image = str_at(c, "/image");
+            !image.is_empty() && {
+                let last = image.rsplit('/').next().unwrap_or(image);
+                !last.contains(':') && !last.contains('@') || image.ends_with(":latest")
+            }
+        }),
+        "disallow-root-containers" => {
+            kind == "Deployment" && {
+                let pod_level = pod_security(object)
+                    .and_then(|s| s.get("runAsNonRoot"))
+                    .and_then(Value::as_bool)
+                    == Some(true);
+                !pod_level
+                    && containers(object).iter().any(|c| {
+                        c.pointer("/securityContext/runAsNonRoot")
+                            .and_then(Value::as_bool)
+                            != Some(true)
+                    })
+            }
+        }
+        _ => false,
+    }
+}
+
+fn policy_enforcing(policy: &Value) -> bool {
+    list_has(policy.pointer("/spec/validationActions"), "Deny")
+        && !policy
+            .pointer("/spec/validationActions")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|v| v.as_str() == Some("*")))
+        && policy
+            .pointer("/spec/evaluation/admission/enabled")
+            .and_then(Value::as_bool)
+            != Some(false)
+}
+
+fn policy_resources(policy: &Value) -> Vec<String> {
+    policy
+        .pointer("/spec/matchConstraints/resourceRules")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .flat_map(|r| {
+            r.get("resources")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|r| r.as_str().map(str::to_string))
+        .collect()
+}
+
+/// The admission hook the sim installs for every kind.
+pub fn admission_hook(
+    behaviour: Arc<Mutex<Behaviour>>,
+) -> impl Fn(&AdmissionRequest, &State) -> Result<(), Status> + Send + Sync + 'static {
+    move |request, state| {
+        if request.operation == Operation::Delete {
+            return Ok(());
+        }
+        let hooks = matching_webhooks(state, request);
+        for webhook in &hooks {
+            if let Some((url, cause)) = unreachable_cause(state, webhook) {
+                if str_at(webhook, "/failurePolicy") != "Ignore" {
+                    return Err(Status::webhook_unreachable(
+                        str_at(webhook, "/name"),
+                        &url,
+                        &cause,
+                    ));
+                }
+            }
+        }
+        let Some(object) = request.object else {
+            return Ok(());
+        };
+        let behaviour = behaviour.lock().expect("behaviour lock").clone();
+        let Ok(policies) = state.resource_for("policies.kyverno.io/v1", "ValidatingPolicy") else {
+            return Ok(());
+        };
+        if !matches!(
+            request.resource.kind.as_str(),
+            "Deployment" | "InferenceService"
+        ) {
+            return Ok(());
+        }
+        if preset::PLATFORM_NAMESPACES.contains(&request.namespace) {
+            return Ok(());
+        }
+        for policy in state.list(&policies, None, None, None) {
+            let policy = &policy;
+            let name = str_at(policy, "/metadata/name");
+            let webhook = format!("vpol.validate.kyverno.svc-fail-finegrained-{name}");
+            if !hooks.iter().any(|h| str_at(h, "/name") == webhook) {
+                continue;
+            }
+            let scope = policy
+                .pointer("/spec/matchConstraints")
+                .cloned()
+                .unwrap_or(Value::Null);
+            if !policy_enforcing(policy)
+                || behaviour
+                    .fail_open_policies
+                    .iter()
+                    .any(|p| rule_of(p) == rule_of(name))
+                || !namespace_selected(&scope, request.namespace)
+            {
+                continue;
+            }
+            if !policy_resources(policy)
+                .iter()
+                .any(|r| *r == request.resource.plural || r == "*")
+            {
+                continue;
+            }
+            let unmanaged_isvc = behaviour.deny_unmanaged_isvcs
+                && rule_of(name) == "require-standard-labels-inferenceservice"
+                && request.resource.kind == "InferenceService"
+                && object
+                    .pointer("/metadata/annotations/argocd.argoproj.io~1tracking-id")
+                    .is_none();
+            if violates(name, object) || unmanaged_isvc {
+                let message = policy
+                    .pointer("/spec/validations/0/message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("validation failed");
+                return Err(Status::webhook_denied(
+                    &webhook,
+                    &format!("Policy {name} failed: {message}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn policies_judge_labels_resources_tags_and_root() {
+        let isvc = preset::inference_service("m", "models", "cc", false, false);
+        assert!(!violates("require-standard-labels-inferenceservice", &isvc));
+        let mut unlabeled = isvc.clone();
+        unlabeled["metadata"]["labels"] = json!({"owner": "x"});
+        assert!(violates(
+            "require-standard-labels-inferenceservice",
+            &unlabeled
+        ));
+
+        let mut deployment = preset::deployment("models", "d", &["c"], "nginx:1.27");
+        assert!(!violates("disallow-root-containers", &deployment));
+        assert!(!violates("disallow-latest-image-tag", &deployment));
+        deployment["spec"]["template"]["spec"]["containers"][0]["securityContext"] = json!({});
+        deployment["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:latest");
+        assert!(violates("disallow-root-containers", &deployment));
+        assert!(violates("disallow-latest-image-tag", &deployment));
+    }
+}
