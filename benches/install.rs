@@ -6,21 +6,19 @@
 //!    across components is this benchmark's assumption, listed in `DELAYS`. Modelled seconds run
 //!    as `MS_PER_MODELLED_SECOND` real milliseconds.
 //! 2. How fast a gate notices a status change: the watch-based wait of `install::gates` against
-//!    a `sleep 5` polling loop (the bash smoke test's pattern), both against the in-process fake
-//!    API server of the tests, the change landing at spread offsets within the poll period.
-
-#[path = "../tests/install_support/mod.rs"]
-mod install_support;
+//!    a `sleep 5` polling loop (the bash smoke test's pattern), both against the simulated
+//!    cluster of the tests (neuroscale-testkit), the change landing at spread offsets within the
+//!    poll period.
 
 use std::time::{Duration, Instant};
 
-use install_support::{deployment, FakeApi};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
 use neuroscale::components::{self, Gate};
 use neuroscale::install::dag::{self, Node};
 use neuroscale::install::gates;
 use neuroscale::readiness;
+use neuroscale_testkit::SimCluster;
 use serde_json::json;
 
 const MS_PER_MODELLED_SECOND: u64 = 5;
@@ -113,31 +111,39 @@ fn available() -> serde_json::Value {
            "availableReplicas": 1, "conditions": [{"type": "Available", "status": "True"}]})
 }
 
-fn fresh_cluster() -> FakeApi {
-    let fake = FakeApi::new();
-    fake.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kserve"}}));
-    let mut d = deployment("kserve", "kserve-controller-manager", "kserve");
-    d["status"] = unavailable();
-    fake.insert(d);
-    fake
+/// A simulated cluster holding KServe's controller Deployment, not yet available (apps/v1
+/// Deployment shaped like upstream's, with `spec.replicas` and a pod selector).
+async fn fresh_cluster() -> SimCluster {
+    let sim = SimCluster::start()
+        .await
+        .expect("the simulated cluster starts");
+    sim.put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kserve"}}))
+        .expect("a namespace");
+    sim.put(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "kserve-controller-manager", "namespace": "kserve"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "kserve"}},
+                 "template": {"metadata": {"labels": {"app": "kserve"}}, "spec": {"containers": []}}},
+        "status": unavailable()}))
+    .expect("the controller Deployment");
+    sim
 }
 
 /// Time from the status change to the waiter returning.
 async fn reaction(
-    fake: &FakeApi,
+    sim: &SimCluster,
     offset: Duration,
     waiter: impl std::future::Future<Output = ()>,
 ) -> Duration {
-    let fake = fake.clone();
     let flip = async move {
         tokio::time::sleep(offset).await;
-        fake.set_status(
+        sim.set_status(
             "apps/v1",
             "Deployment",
             "kserve",
             "kserve-controller-manager",
             available(),
-        );
+        )
+        .expect("the Deployment is stored");
         Instant::now()
     };
     let (changed_at, ()) = tokio::join!(flip, waiter);
@@ -151,8 +157,8 @@ async fn watch_vs_poll() {
     };
     let mut watch = Vec::new();
     for i in 0..WATCH_SAMPLES {
-        let fake = fresh_cluster();
-        let client = fake.client();
+        let sim = fresh_cluster().await;
+        let client = sim.client().expect("a client for the sim");
         let offset = POLL_PERIOD.mul_f64((i as f64 + 0.5) / WATCH_SAMPLES as f64) / 10;
         let waiter = async {
             gates::wait(
@@ -164,12 +170,12 @@ async fn watch_vs_poll() {
             .await
             .expect("becomes ready");
         };
-        watch.push(reaction(&fake, offset, waiter).await);
+        watch.push(reaction(&sim, offset, waiter).await);
     }
     let mut poll = Vec::new();
     for i in 0..POLL_SAMPLES {
-        let fake = fresh_cluster();
-        let client = fake.client();
+        let sim = fresh_cluster().await;
+        let client = sim.client().expect("a client for the sim");
         let offset = POLL_PERIOD.mul_f64((i as f64 + 0.5) / POLL_SAMPLES as f64);
         let waiter = async {
             let api: Api<Deployment> = Api::namespaced(client.clone(), "kserve");
@@ -181,7 +187,7 @@ async fn watch_vs_poll() {
                 tokio::time::sleep(POLL_PERIOD).await;
             }
         };
-        poll.push(reaction(&fake, offset, waiter).await);
+        poll.push(reaction(&sim, offset, waiter).await);
     }
     let mean = |v: &[Duration]| v.iter().sum::<Duration>() / v.len() as u32;
     println!("\nReaction to a Deployment becoming Available:");

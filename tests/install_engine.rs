@@ -1,17 +1,16 @@
-//! The install engine against an in-process fake API server (tests/install_support): apply
-//! order and semantics, readiness gates reacting to watch events and timing out with a
-//! diagnosis, and the bootstrap DAG from ArgoCD to the platform.
-
-mod install_support;
+//! The install engine against the simulated cluster (neuroscale-testkit): apply order and
+//! semantics, readiness gates reacting to watch events and timing out with a diagnosis, and the
+//! bootstrap DAG from ArgoCD to the platform.
 
 use std::time::Duration;
 
-use install_support::{deployment, FakeApi, ANNOTATION_LIMIT};
 use neuroscale::components::{self, Component, Gate};
 use neuroscale::install::apply::{parse_manifest, Applier, LAST_APPLIED_ANNOTATION};
 use neuroscale::install::engine::{self, ComponentOutcome, GitopsTarget, InstallPlan};
 use neuroscale::install::gates;
 use neuroscale::install::progress::Silent;
+use neuroscale_testkit::store::TOTAL_ANNOTATION_SIZE_LIMIT_BYTES;
+use neuroscale_testkit::{RecordedRequest, SimCluster};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
@@ -30,8 +29,45 @@ fn crd(group: &str, kind: &str, plural: &str, scope: &str) -> Value {
                                   "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}})
 }
 
-/// Waits (bounded) until the fake has seen a request matching `pred`.
-async fn until_request(fake: &FakeApi, pred: impl Fn(&install_support::Recorded) -> bool) {
+/// A Deployment shaped like upstream's (apps/v1), with `spec.replicas` and a pod selector.
+fn deployment(namespace: &str, name: &str, app_label: &str) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment",
+           "metadata": {"name": name, "namespace": namespace},
+           "spec": {"replicas": 1, "selector": {"matchLabels": {"app": app_label}},
+                    "template": {"metadata": {"labels": {"app": app_label}}, "spec": {"containers": []}}}})
+}
+
+/// Stores an object as a controller would (no admission), emitting a watch event.
+fn put(sim: &SimCluster, object: Value) -> Value {
+    sim.put(object).expect("the sim stores the object")
+}
+
+/// Replaces an object's status, as its controller would.
+fn set_status(
+    sim: &SimCluster,
+    api_version: &str,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+    status: Value,
+) {
+    sim.set_status(api_version, kind, namespace, name, status)
+        .expect("the object is stored");
+}
+
+/// An empty simulated cluster with the namespaces k3s starts with.
+async fn fresh_cluster() -> SimCluster {
+    let sim = SimCluster::start()
+        .await
+        .expect("the simulated cluster starts");
+    for ns in ["default", "kube-system", "kube-public"] {
+        seed_namespace(&sim, ns);
+    }
+    sim
+}
+
+/// Waits (bounded) until the sim has seen a request matching `pred`.
+async fn until_request(fake: &SimCluster, pred: impl Fn(&RecordedRequest) -> bool) {
     let deadline = Instant::now() + LONG;
     while !fake.requests().iter().any(&pred) {
         assert!(
@@ -46,7 +82,7 @@ async fn until_request(fake: &FakeApi, pred: impl Fn(&install_support::Recorded)
     }
 }
 
-fn patches(fake: &FakeApi) -> Vec<install_support::Recorded> {
+fn patches(fake: &SimCluster) -> Vec<RecordedRequest> {
     fake.requests()
         .into_iter()
         .filter(|r| r.method == "PATCH")
@@ -55,8 +91,8 @@ fn patches(fake: &FakeApi) -> Vec<install_support::Recorded> {
 
 #[tokio::test]
 async fn apply_puts_crds_and_namespaces_before_what_needs_them() {
-    let fake = FakeApi::new();
-    let applier = Applier::new(fake.client());
+    let fake = fresh_cluster().await;
+    let applier = Applier::new(fake.client().unwrap());
     // Deliberately in the wrong order: a CR before its CRD, a Deployment before its Namespace.
     let objects = vec![
         json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
@@ -90,8 +126,8 @@ async fn apply_puts_crds_and_namespaces_before_what_needs_them() {
 
 #[tokio::test]
 async fn every_write_is_server_side_apply_by_one_forced_field_manager() {
-    let fake = FakeApi::new();
-    let applier = Applier::new(fake.client());
+    let fake = fresh_cluster().await;
+    let applier = Applier::new(fake.client().unwrap());
     let objects = parse_manifest(
         "install.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: argocd-cm}\ndata: {a: b}\n---\n\
@@ -128,8 +164,8 @@ async fn every_write_is_server_side_apply_by_one_forced_field_manager() {
 
 #[tokio::test]
 async fn a_crd_bigger_than_the_annotation_limit_applies_because_nothing_writes_last_applied() {
-    let fake = FakeApi::new();
-    let applier = Applier::new(fake.client());
+    let fake = fresh_cluster().await;
+    let applier = Applier::new(fake.client().unwrap());
     // ~400 KB, like Knative's services.serving.knative.dev (seeds/08 failure 2).
     let mut big = crd("serving.knative.dev", "Service", "services", "Namespaced");
     big["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["description"] =
@@ -150,11 +186,11 @@ async fn a_crd_bigger_than_the_annotation_limit_applies_because_nothing_writes_l
         .unwrap();
     assert!(stored.pointer("/metadata/annotations").is_none());
 
-    // The fake enforces the limit, so the assertion above can fail: client-side apply's
+    // The sim enforces the API server's limit, so the assertion above can fail: client-side apply's
     // annotation on the same object is refused.
     let mut client_side = big;
     client_side["metadata"]["annotations"] =
-        json!({LAST_APPLIED_ANNOTATION: "y".repeat(ANNOTATION_LIMIT + 1)});
+        json!({LAST_APPLIED_ANNOTATION: "y".repeat(TOTAL_ANNOTATION_SIZE_LIMIT_BYTES + 1)});
     let err = applier.apply(client_side, None).await.unwrap_err();
     let chain = engine::error_chain(&err);
     assert!(chain.contains("Too long"), "{chain}");
@@ -162,9 +198,9 @@ async fn a_crd_bigger_than_the_annotation_limit_applies_because_nothing_writes_l
 
 #[tokio::test]
 async fn custom_resources_wait_until_their_crd_is_established() {
-    let fake = FakeApi::new();
+    let fake = fresh_cluster().await;
     fake.establish_crds(false);
-    let applier = Applier::new(fake.client());
+    let applier = Applier::new(fake.client().unwrap());
     let objects = vec![
         crd("argoproj.io", "AppProject", "appprojects", "Namespaced"),
         json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
@@ -186,7 +222,8 @@ async fn custom_resources_wait_until_their_crd_is_established() {
     assert!(!patches(&fake)
         .iter()
         .any(|r| r.path.contains("/appprojects/")));
-    fake.set_status(
+    set_status(
+        &fake,
         "apiextensions.k8s.io/v1",
         "CustomResourceDefinition",
         "",
@@ -201,8 +238,8 @@ async fn custom_resources_wait_until_their_crd_is_established() {
 
 #[tokio::test]
 async fn applying_twice_changes_nothing() {
-    let fake = FakeApi::new();
-    let applier = Applier::new(fake.client());
+    let fake = fresh_cluster().await;
+    let applier = Applier::new(fake.client().unwrap());
     let objects = vec![
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}}),
         deployment("argocd", "argocd-repo-server", "argocd-repo-server"),
@@ -227,8 +264,11 @@ async fn applying_twice_changes_nothing() {
     );
 }
 
-fn seed_namespace(fake: &FakeApi, name: &str) {
-    fake.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}));
+fn seed_namespace(fake: &SimCluster, name: &str) {
+    put(
+        fake,
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
+    );
 }
 
 /// apps/v1 DeploymentStatus of a rollout that has not become available.
@@ -245,12 +285,12 @@ fn available() -> Value {
 
 #[tokio::test]
 async fn a_deployment_gate_passes_on_the_watch_event_that_makes_it_ready() {
-    let fake = FakeApi::new();
+    let fake = fresh_cluster().await;
     seed_namespace(&fake, "kserve");
     let mut controller = deployment("kserve", "kserve-controller-manager", "kserve");
     controller["status"] = unavailable();
-    fake.insert(controller);
-    let client = fake.client();
+    put(&fake, controller);
+    let client = fake.client().unwrap();
     let gate = Gate::Deployment {
         namespace: "kserve",
         name: "kserve-controller-manager",
@@ -267,7 +307,8 @@ async fn a_deployment_gate_passes_on_the_watch_event_that_makes_it_ready() {
         !wait.is_finished(),
         "an unavailable Deployment must not pass"
     );
-    fake.set_status(
+    set_status(
+        &fake,
         "apps/v1",
         "Deployment",
         "kserve",
@@ -281,31 +322,42 @@ async fn a_deployment_gate_passes_on_the_watch_event_that_makes_it_ready() {
 
 #[tokio::test]
 async fn a_timed_out_gate_names_the_object_its_conditions_containers_and_events() {
-    let fake = FakeApi::new();
+    let fake = fresh_cluster().await;
     seed_namespace(&fake, "kserve");
     let mut controller = deployment("kserve", "kserve-controller-manager", "kserve");
     controller["status"] = unavailable();
-    fake.insert(controller);
+    put(&fake, controller);
     // Shapes: core/v1 Pod and Event (Kubernetes API reference); the 1/2 pod of seeds/11 failure 1.
-    fake.insert(json!({"apiVersion": "v1", "kind": "Pod",
+    put(
+        &fake,
+        json!({"apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "kserve-controller-manager-7d9f", "namespace": "kserve", "labels": {"app": "kserve"}},
         "spec": {"containers": [{"name": "manager"}, {"name": "kube-rbac-proxy"}]},
         "status": {"phase": "Running", "containerStatuses": [
             {"name": "manager", "ready": true, "restartCount": 0, "image": "", "imageID": ""},
             {"name": "kube-rbac-proxy", "ready": false, "restartCount": 7, "image": "", "imageID": "",
-             "state": {"waiting": {"reason": "ImagePullBackOff"}}}]}}));
-    fake.insert(json!({"apiVersion": "v1", "kind": "Event",
+             "state": {"waiting": {"reason": "ImagePullBackOff"}}}]}}),
+    );
+    put(
+        &fake,
+        json!({"apiVersion": "v1", "kind": "Event",
         "metadata": {"name": "kserve-controller-manager-7d9f.1", "namespace": "kserve"},
         "involvedObject": {"kind": "Pod", "name": "kserve-controller-manager-7d9f", "namespace": "kserve"},
         "type": "Warning", "reason": "Failed", "count": 12,
-        "message": "Failed to pull image \"gcr.io/kubebuilder/kube-rbac-proxy:v0.13.1\""}));
+        "message": "Failed to pull image \"gcr.io/kubebuilder/kube-rbac-proxy:v0.13.1\""}),
+    );
     let gate = Gate::Deployment {
         namespace: "kserve",
         name: "kserve-controller-manager",
     };
-    let err = gates::wait(&fake.client(), &gate, Instant::now() + SHORT, &|_| {})
-        .await
-        .unwrap_err();
+    let err = gates::wait(
+        &fake.client().unwrap(),
+        &gate,
+        Instant::now() + SHORT,
+        &|_| {},
+    )
+    .await
+    .unwrap_err();
     let text = err.to_string();
     for expected in [
         "deploy/kserve/kserve-controller-manager",
@@ -322,11 +374,14 @@ async fn a_timed_out_gate_names_the_object_its_conditions_containers_and_events(
 
 #[tokio::test]
 async fn a_webhook_gate_needs_a_ready_endpoint_not_just_a_service() {
-    let fake = FakeApi::new();
+    let fake = fresh_cluster().await;
     seed_namespace(&fake, "kyverno");
-    fake.insert(json!({"apiVersion": "v1", "kind": "Service",
+    put(
+        &fake,
+        json!({"apiVersion": "v1", "kind": "Service",
         "metadata": {"name": "kyverno-svc", "namespace": "kyverno"},
-        "spec": {"selector": {"app.kubernetes.io/component": "admission-controller"}}}));
+        "spec": {"selector": {"app.kubernetes.io/component": "admission-controller"}}}),
+    );
     // Shape: discovery.k8s.io/v1 EndpointSlice, labelled with its Service as the EndpointSlice
     // controller does (kubernetes.io/service-name).
     let slice = |ready: bool| {
@@ -336,21 +391,31 @@ async fn a_webhook_gate_needs_a_ready_endpoint_not_just_a_service() {
         "addressType": "IPv4",
         "endpoints": [{"addresses": ["10.42.0.17"], "conditions": {"ready": ready}}]})
     };
-    fake.insert(slice(false));
+    put(&fake, slice(false));
     let gate = Gate::ServiceEndpoints {
         namespace: "kyverno",
         name: "kyverno-svc",
     };
-    let err = gates::wait(&fake.client(), &gate, Instant::now() + SHORT, &|_| {})
-        .await
-        .unwrap_err();
+    let err = gates::wait(
+        &fake.client().unwrap(),
+        &gate,
+        Instant::now() + SHORT,
+        &|_| {},
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("no ready endpoints"), "{err}");
     assert_eq!(err.target, "endpoints/kyverno/kyverno-svc");
 
-    fake.insert(slice(true));
-    let ready = gates::wait(&fake.client(), &gate, Instant::now() + LONG, &|_| {})
-        .await
-        .expect("a ready endpoint passes");
+    put(&fake, slice(true));
+    let ready = gates::wait(
+        &fake.client().unwrap(),
+        &gate,
+        Instant::now() + LONG,
+        &|_| {},
+    )
+    .await
+    .expect("a ready endpoint passes");
     assert!(
         ready.observed.contains("1 ready endpoint"),
         "{}",
@@ -373,32 +438,43 @@ fn application_crd() -> Value {
 
 #[tokio::test]
 async fn an_application_gate_does_not_pass_on_progressing() {
-    let fake = FakeApi::new();
+    let fake = fresh_cluster().await;
     seed_namespace(&fake, "argocd");
-    fake.insert(application_crd());
-    fake.insert(application("kyverno", "Synced", "Progressing"));
+    put(&fake, application_crd());
+    put(&fake, application("kyverno", "Synced", "Progressing"));
     let gate = Gate::ApplicationHealthy { name: "kyverno" };
     let seen = std::sync::Mutex::new(Vec::new());
     let observe = |o: &str| seen.lock().unwrap().push(o.to_string());
-    let err = gates::wait(&fake.client(), &gate, Instant::now() + SHORT, &observe)
-        .await
-        .unwrap_err();
+    let err = gates::wait(
+        &fake.client().unwrap(),
+        &gate,
+        Instant::now() + SHORT,
+        &observe,
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("Synced/Progressing"), "{err}");
     assert!(seen
         .lock()
         .unwrap()
         .iter()
         .any(|o| o.contains("Progressing")));
-    fake.set_status(
+    set_status(
+        &fake,
         "argoproj.io/v1alpha1",
         "Application",
         "argocd",
         "kyverno",
         json!({"sync": {"status": "Synced"}, "health": {"status": "Healthy"}}),
     );
-    gates::wait(&fake.client(), &gate, Instant::now() + LONG, &|_| {})
-        .await
-        .expect("Synced and Healthy passes");
+    gates::wait(
+        &fake.client().unwrap(),
+        &gate,
+        Instant::now() + LONG,
+        &|_| {},
+    )
+    .await
+    .expect("Synced and Healthy passes");
 }
 
 /// A small install.yaml with ArgoCD's real object names (argo-cd manifests/install.yaml v3.5.1:
@@ -468,14 +544,17 @@ fn three_components() -> Vec<Component> {
 
 /// What ArgoCD would have created for Kyverno once synced: ready controllers, a webhook Service
 /// with an endpoint, and its Application.
-fn seed_synced_kyverno(fake: &FakeApi, endpoint_ready: bool) {
+fn seed_synced_kyverno(fake: &SimCluster, endpoint_ready: bool) {
     seed_namespace(fake, "kyverno");
-    fake.insert(crd(
-        "policies.kyverno.io",
-        "ValidatingPolicy",
-        "validatingpolicies",
-        "Cluster",
-    ));
+    put(
+        fake,
+        crd(
+            "policies.kyverno.io",
+            "ValidatingPolicy",
+            "validatingpolicies",
+            "Cluster",
+        ),
+    );
     for name in [
         "kyverno-admission-controller",
         "kyverno-background-controller",
@@ -484,12 +563,16 @@ fn seed_synced_kyverno(fake: &FakeApi, endpoint_ready: bool) {
     ] {
         let mut d = deployment("kyverno", name, name);
         d["status"] = available();
-        fake.insert(d);
+        put(fake, d);
     }
-    fake.insert(json!({"apiVersion": "v1", "kind": "Service",
+    put(
+        fake,
+        json!({"apiVersion": "v1", "kind": "Service",
         "metadata": {"name": "kyverno-svc", "namespace": "kyverno"},
-        "spec": {"selector": {"app": "kyverno-admission-controller"}}}));
-    fake.insert(
+        "spec": {"selector": {"app": "kyverno-admission-controller"}}}),
+    );
+    put(
+        fake,
         json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
         "metadata": {"name": "kyverno-svc-1", "namespace": "kyverno",
                      "labels": {"kubernetes.io/service-name": "kyverno-svc"}},
@@ -500,7 +583,7 @@ fn seed_synced_kyverno(fake: &FakeApi, endpoint_ready: bool) {
 
 #[tokio::test]
 async fn install_runs_argocd_then_the_root_app_then_each_component_after_its_dependencies() {
-    let fake = FakeApi::new();
+    let fake = fresh_cluster().await;
     fake.workloads_become_ready(true);
     seed_synced_kyverno(&fake, true);
     let plan = InstallPlan {
@@ -509,7 +592,7 @@ async fn install_runs_argocd_then_the_root_app_then_each_component_after_its_dep
         harness_objects: root_application(),
         deadline: LONG,
     };
-    let client = fake.client();
+    let client = fake.client().unwrap();
     let install = tokio::spawn(async move { engine::install(&client, &plan, &Silent).await });
 
     // ArgoCD was applied and the root Application handed the platform to it.
@@ -525,8 +608,8 @@ async fn install_runs_argocd_then_the_root_app_then_each_component_after_its_dep
         "git://host.k3d.internal/neuroscale"
     );
     // Kyverno's Application is Progressing: platform must wait.
-    fake.insert(application("kyverno", "Synced", "Progressing"));
-    fake.insert(application("platform", "Synced", "Healthy"));
+    put(&fake, application("kyverno", "Synced", "Progressing"));
+    put(&fake, application("platform", "Synced", "Healthy"));
     until_request(&fake, |r| {
         r.path.ends_with("/applications")
             && r.query
@@ -542,7 +625,8 @@ async fn install_runs_argocd_then_the_root_app_then_each_component_after_its_dep
             .is_some_and(|f| f == "metadata.name=platform")),
         "platform's gates started before kyverno was ready"
     );
-    fake.set_status(
+    set_status(
+        &fake,
         "argoproj.io/v1alpha1",
         "Application",
         "argocd",
@@ -576,19 +660,19 @@ async fn install_runs_argocd_then_the_root_app_then_each_component_after_its_dep
 
 #[tokio::test]
 async fn a_stuck_component_fails_with_its_diagnosis_and_blocks_only_its_dependents() {
-    let fake = FakeApi::new();
+    let fake = fresh_cluster().await;
     fake.workloads_become_ready(true);
     seed_synced_kyverno(&fake, false); // kyverno-svc never gets a ready endpoint
     seed_namespace(&fake, "argocd");
-    fake.insert(application_crd());
-    fake.insert(application("kyverno", "Synced", "Healthy"));
+    put(&fake, application_crd());
+    put(&fake, application("kyverno", "Synced", "Healthy"));
     let plan = InstallPlan {
         components: three_components(),
         argocd_manifest: argocd_manifest(),
         harness_objects: root_application(),
         deadline: Duration::from_secs(2),
     };
-    let reports = engine::install(&fake.client(), &plan, &Silent)
+    let reports = engine::install(&fake.client().unwrap(), &plan, &Silent)
         .await
         .unwrap();
     let by_name = |name: &str| reports.iter().find(|r| r.name == name).unwrap().clone();
@@ -605,20 +689,20 @@ async fn a_stuck_component_fails_with_its_diagnosis_and_blocks_only_its_dependen
 
 #[tokio::test]
 async fn a_second_install_on_a_converged_cluster_writes_nothing_new() {
-    let fake = FakeApi::new();
+    let fake = fresh_cluster().await;
     fake.workloads_become_ready(true);
     seed_synced_kyverno(&fake, true);
     seed_namespace(&fake, "argocd");
-    fake.insert(application_crd());
-    fake.insert(application("kyverno", "Synced", "Healthy"));
-    fake.insert(application("platform", "Synced", "Healthy"));
+    put(&fake, application_crd());
+    put(&fake, application("kyverno", "Synced", "Healthy"));
+    put(&fake, application("platform", "Synced", "Healthy"));
     let plan = InstallPlan {
         components: three_components(),
         argocd_manifest: argocd_manifest(),
         harness_objects: root_application(),
         deadline: LONG,
     };
-    let first = engine::install(&fake.client(), &plan, &Silent)
+    let first = engine::install(&fake.client().unwrap(), &plan, &Silent)
         .await
         .unwrap();
     assert!(
@@ -632,7 +716,7 @@ async fn a_second_install_on_a_converged_cluster_writes_nothing_new() {
         .get("argoproj.io/v1alpha1", "Application", "argocd", "root")
         .unwrap();
     let cm_before = fake.get("v1", "ConfigMap", "argocd", "argocd-cm").unwrap();
-    let second = engine::install(&fake.client(), &plan, &Silent)
+    let second = engine::install(&fake.client().unwrap(), &plan, &Silent)
         .await
         .unwrap();
     assert!(

@@ -1,7 +1,7 @@
 //! The install engine against the sim engineer's simulated cluster (`neuroscale-testkit`, a real
-//! HTTP API server on loopback with its own server-side apply, watches and scripted controllers),
-//! an implementation independent of tests/install_support: on the healthy platform every
-//! component of the pin table passes its gates, and a second install changes nothing.
+//! HTTP API server on loopback with its own server-side apply, watches and scripted controllers):
+//! on the healthy platform every component of the pin table passes its gates, and a second
+//! install changes nothing. tests/install_engine.rs covers the engine's parts on the same sim.
 
 use std::path::Path;
 use std::time::Duration;

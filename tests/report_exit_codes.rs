@@ -1,6 +1,6 @@
 //! `neuroscale check` through the real binary: the exit code is the contract scripts and CI rely
 //! on (src/exit.rs). No cluster is needed: the unreachable case points a kubeconfig at a closed
-//! loopback port.
+//! loopback port; the failing cases run against the simulated cluster (neuroscale-testkit).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -161,73 +161,37 @@ fn doctor_has_no_junit_format() {
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
 }
 
-/// A loopback stand-in for an API server that answers `/version` and nothing else (404 Status
-/// for every other path), enough for a check to run and fail without a cluster. Shapes: the
-/// `version.Info` of k8s.io/apimachinery pkg/version and a `metav1.Status` NotFound answer.
-fn api_server_that_knows_nothing() -> u16 {
-    use std::io::{BufRead, BufReader, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut writer = stream;
-                loop {
-                    let mut request_line = String::new();
-                    if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let mut length = 0usize;
-                    loop {
-                        let mut header = String::new();
-                        if reader.read_line(&mut header).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        if header == "\r\n" {
-                            break;
-                        }
-                        if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:")
-                        {
-                            length = v.trim().parse().unwrap_or(0);
-                        }
-                    }
-                    let mut body = vec![0; length];
-                    let _ = std::io::Read::read_exact(&mut reader, &mut body);
-                    let path = request_line.split_whitespace().nth(1).unwrap_or("/");
-                    let (status, answer) = if path == "/version" {
-                        (
-                            "200 OK",
-                            r#"{"major":"1","minor":"34","gitVersion":"v1.34.8+k3s1","gitCommit":"0","gitTreeState":"clean","buildDate":"2026-01-01T00:00:00Z","goVersion":"go1.24","compiler":"gc","platform":"linux/amd64"}"#,
-                        )
-                    } else {
-                        (
-                            "404 Not Found",
-                            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"the server could not find the requested resource","reason":"NotFound","details":{},"code":404}"#,
-                        )
-                    };
-                    let response = format!(
-                        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
-                        answer.len()
-                    );
-                    if writer.write_all(response.as_bytes()).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    port
+/// An empty simulated cluster (neuroscale-testkit): it answers `/version` and discovery for
+/// the built-in kinds only, so every platform read is a real API server's 404 `metav1.Status`,
+/// enough for a check to run and fail. The multi-threaded runtime keeps serving while the test
+/// thread waits on the binary.
+fn empty_cluster(context: &str) -> (tokio::runtime::Runtime, neuroscale_testkit::SimCluster) {
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let sim = runtime
+        .block_on(neuroscale_testkit::SimCluster::start_with_context(context))
+        .expect("the simulated cluster starts");
+    (runtime, sim)
 }
 
 #[test]
 fn a_failing_check_exits_1_and_writes_a_bundle() {
     let home = tempfile::tempdir().unwrap();
-    let config = kubeconfig(
-        home.path(),
-        "k3d-neuroscale",
-        api_server_that_knows_nothing(),
-    );
+    let (_runtime, sim) = empty_cluster("k3d-neuroscale");
+    // seeds/11 failure 5: a webhook left behind by an uninstalled controller, calling a Service
+    // that does not exist (admissionregistration.k8s.io/v1 ValidatingWebhookConfiguration,
+    // Kubernetes API reference; names from ingress-nginx's admission webhook).
+    sim.put(serde_json::json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": "ingress-nginx-admission"},
+        "webhooks": [{"name": "validate.nginx.ingress.kubernetes.io",
+            "clientConfig": {"service": {"namespace": "ingress-nginx",
+                "name": "ingress-nginx-controller-admission", "path": "/networking/v1/ingresses"}},
+            "rules": [{"apiGroups": ["networking.k8s.io"], "apiVersions": ["v1"],
+                "operations": ["CREATE", "UPDATE"], "resources": ["ingresses"]}],
+            "failurePolicy": "Fail", "sideEffects": "None", "admissionReviewVersions": ["v1"]}]
+    }))
+    .expect("the stale webhook is stored");
+    let config = sim.kubeconfig_path();
     let json = home.path().join("report.json");
     let bundle = home.path().join("bundle");
     let output = neuroscale(
@@ -242,7 +206,7 @@ fn a_failing_check_exits_1_and_writes_a_bundle() {
             "--bundle",
             bundle.to_str().unwrap(),
         ],
-        Some(&config),
+        Some(config),
         home.path(),
     );
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
@@ -267,10 +231,11 @@ fn a_failing_check_exits_1_and_writes_a_bundle() {
 #[test]
 fn off_the_harness_cluster_the_ingress_is_port_forwarded_or_the_reason_is_said() {
     let home = tempfile::tempdir().unwrap();
-    let config = kubeconfig(home.path(), "gke_lab", api_server_that_knows_nothing());
+    let (_runtime, sim) = empty_cluster("gke_lab");
+    let config = sim.kubeconfig_path();
     let output = neuroscale(
         &["check", "--only", "B4", "--only", "E1"],
-        Some(&config),
+        Some(config),
         home.path(),
     );
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));

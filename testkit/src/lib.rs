@@ -35,6 +35,7 @@ use serde_json::Value;
 
 pub use faults::Fault;
 pub use platform::SimPlatform;
+pub use server::RecordedRequest;
 pub use status::Status;
 pub use store::{AdmissionRequest, Event, EventType, Operation, State};
 
@@ -173,6 +174,42 @@ impl SimCluster {
 
     pub(crate) fn shared(&self) -> Arc<server::Shared> {
         self.shared.clone()
+    }
+
+    /// Every request the sim has received so far, in arrival order.
+    pub fn requests(&self) -> Vec<server::RecordedRequest> {
+        self.shared
+            .requests
+            .lock()
+            .expect("sim request log lock")
+            .clone()
+    }
+
+    /// Whether stored CRDs are Established at once (the default); see
+    /// `State::set_establish_crds`.
+    pub fn establish_crds(&self, on: bool) {
+        self.with_state(|state| state.set_establish_crds(on));
+    }
+
+    /// Whether workloads written through the API become ready at once; see
+    /// `State::set_workloads_become_ready`.
+    pub fn workloads_become_ready(&self, on: bool) {
+        self.with_state(|state| state.set_workloads_become_ready(on));
+    }
+
+    /// Replaces an object's status, as its controller would (bypassing admission).
+    pub fn set_status(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        status: Value,
+    ) -> Result<Value, Status> {
+        self.with_state(|state| {
+            let resource = state.resource_for(api_version, kind)?;
+            state.set_status(&resource, namespace, name, status)
+        })
     }
 
     /// Watch events from now on (for scripted controllers).

@@ -2,7 +2,7 @@
 //! watch) onto `State`, and writes errors as `metav1.Status`. Plain HTTP/1.1 on loopback;
 //! kube-rs accepts an `http://` server URL in a kubeconfig.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -32,6 +32,19 @@ pub const GIT_VERSION: &str = "v1.34.8+k3s1";
 pub struct Shared {
     pub state: Mutex<State>,
     pub address: SocketAddr,
+    /// Every request received, in arrival order (tests assert on what a client sent).
+    pub requests: Mutex<Vec<RecordedRequest>>,
+}
+
+/// One request as the sim received it.
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    pub method: String,
+    pub path: String,
+    /// Decoded query parameters (`dryRun`, `fieldManager`, `force`, `watch`...).
+    pub query: BTreeMap<String, String>,
+    pub content_type: String,
+    pub body: String,
 }
 
 fn full(bytes: impl Into<Bytes>) -> Body {
@@ -58,6 +71,7 @@ pub async fn serve(state: State) -> std::io::Result<(Arc<Shared>, tokio::task::J
     let shared = Arc::new(Shared {
         state: Mutex::new(state),
         address,
+        requests: Mutex::new(Vec::new()),
     });
     let for_loop = shared.clone();
     let task = tokio::spawn(async move {
@@ -138,6 +152,17 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Bod
         Ok(collected) => collected.to_bytes(),
         Err(e) => return status_response(&Status::bad_request(format!("unreadable body: {e}"))),
     };
+    shared
+        .requests
+        .lock()
+        .expect("sim request log lock")
+        .push(RecordedRequest {
+            method: method.to_string(),
+            path: path.clone(),
+            query: query.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            content_type: content_type.clone(),
+            body: String::from_utf8_lossy(&body).into_owned(),
+        });
 
     let state = || shared.state.lock().expect("sim state lock");
     match segments.as_slice() {

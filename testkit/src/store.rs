@@ -82,6 +82,8 @@ pub struct State {
     applied: HashMap<(String, String, String, String, String), Value>,
     hooks: Vec<(String, String, AdmissionHook)>,
     events: broadcast::Sender<Event>,
+    establish_crds: bool,
+    workloads_become_ready: bool,
 }
 
 /// Which write the caller is making.
@@ -117,6 +119,58 @@ fn name_of(object: &Value) -> &str {
         .unwrap_or("")
 }
 
+/// `TotalAnnotationSizeLimitB` of k8s.io/apimachinery pkg/api/validation/objectmeta.go:
+/// 256 KiB over every annotation's key and value.
+pub const TOTAL_ANNOTATION_SIZE_LIMIT_BYTES: usize = 256 * (1 << 10);
+
+/// `ValidateAnnotationsSize` (apimachinery pkg/api/validation/objectmeta.go): the API server
+/// refuses an object whose annotations total more than 256 KiB with a 422 Invalid,
+/// `metadata.annotations: Too long: must have at most 262144 bytes` (`field.TooLong`). This
+/// is what breaks client-side apply of a large CRD (seeds/08 failure 2).
+fn check_annotations_size(
+    resource: &ResourceType,
+    name: &str,
+    object: &Value,
+) -> Result<(), Status> {
+    let total: usize = object
+        .pointer("/metadata/annotations")
+        .and_then(Value::as_object)
+        .map(|annotations| {
+            annotations
+                .iter()
+                .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len))
+                .sum()
+        })
+        .unwrap_or(0);
+    if total > TOTAL_ANNOTATION_SIZE_LIMIT_BYTES {
+        // NewInvalid names the kind qualified by its group (schema.GroupKind).
+        let kind = if resource.group.is_empty() {
+            resource.kind.clone()
+        } else {
+            format!("{}.{}", resource.kind, resource.group)
+        };
+        return Err(Status::invalid(
+            &kind,
+            name,
+            "metadata.annotations",
+            &format!("Too long: must have at most {TOTAL_ANNOTATION_SIZE_LIMIT_BYTES} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a CRD's status carries `Established=True`.
+fn crd_is_established(crd: &Value) -> bool {
+    crd.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|conditions| {
+            conditions.iter().any(|c| {
+                c.get("type").and_then(Value::as_str) == Some("Established")
+                    && c.get("status").and_then(Value::as_str) == Some("True")
+            })
+        })
+}
+
 /// Everything but metadata and status: a change here bumps `metadata.generation`.
 fn desired_part(object: &Value) -> Value {
     let mut copy = object.clone();
@@ -139,6 +193,8 @@ impl State {
             applied: HashMap::new(),
             hooks: Vec::new(),
             events,
+            establish_crds: true,
+            workloads_become_ready: false,
         }
     }
 
@@ -148,6 +204,50 @@ impl State {
 
     pub fn resource_version(&self) -> u64 {
         self.resource_version
+    }
+
+    /// Whether a stored CRD is Established (and its kind served) at once, as the apiextensions
+    /// controllers do within moments on a real server. Off, a CRD's kind is served only once a
+    /// test writes an `Established=True` condition into its status: until then its custom
+    /// resources are a 404 for an unserved resource, as on a real server mid-install.
+    pub fn set_establish_crds(&mut self, on: bool) {
+        self.establish_crds = on;
+    }
+
+    /// A scripted workload controller for install tests: Deployments, StatefulSets and
+    /// DaemonSets written through the API get a ready status for their generation in the same
+    /// write (the sim's own writes and test setup are left as given).
+    pub fn set_workloads_become_ready(&mut self, on: bool) {
+        self.workloads_become_ready = on;
+    }
+
+    /// The ready status a workload controller writes (apps/v1 DeploymentStatus,
+    /// StatefulSetStatus, DaemonSetStatus; Kubernetes API reference).
+    fn mark_workload_ready(&self, resource: &ResourceType, object: &mut Value) {
+        if !self.workloads_become_ready || resource.group != "apps" {
+            return;
+        }
+        let generation = object
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
+        let replicas = object
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
+        object["status"] = match resource.kind.as_str() {
+            "Deployment" => json!({"observedGeneration": generation, "replicas": replicas,
+                "readyReplicas": replicas, "updatedReplicas": replicas, "availableReplicas": replicas,
+                "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable",
+                                "message": "Deployment has minimum availability."}]}),
+            "StatefulSet" => json!({"observedGeneration": generation, "replicas": replicas,
+                "readyReplicas": replicas, "updatedReplicas": replicas, "currentReplicas": replicas,
+                "availableReplicas": replicas}),
+            "DaemonSet" => json!({"observedGeneration": generation, "desiredNumberScheduled": 1,
+                "currentNumberScheduled": 1, "numberReady": 1, "updatedNumberScheduled": 1,
+                "numberAvailable": 1, "numberMisscheduled": 0}),
+            _ => return,
+        };
     }
 
     /// Registers a hook for `kind` in `group` (`"*"` for every kind).
@@ -295,7 +395,13 @@ impl State {
         self.resource_version += 1;
         object["metadata"]["resourceVersion"] = json!(self.resource_version.to_string());
         if resource.group == "apiextensions.k8s.io" && resource.kind == "CustomResourceDefinition" {
-            object = self.establish_crd(object);
+            if self.establish_crds {
+                object = self.establish_crd(object);
+            } else if crd_is_established(&object) {
+                if let Some(served) = resources::from_crd(&object) {
+                    self.registry.register(served);
+                }
+            }
         }
         let namespace = Self::scope(resource, namespace).to_string();
         self.objects
@@ -370,6 +476,7 @@ impl State {
                 }
             }
         }
+        check_annotations_size(resource, &name, &object)?;
         self.check_namespace(resource, &namespace)?;
         if self.get(resource, &namespace, &name).is_some() {
             return Err(Status::already_exists(
@@ -407,6 +514,7 @@ impl State {
                 old_object: None,
                 dry_run: options.dry_run,
             })?;
+            self.mark_workload_ready(resource, &mut object);
         }
         if options.dry_run {
             return Ok(object);
@@ -443,6 +551,9 @@ impl State {
                 }
             }
         }
+        if !status_only {
+            check_annotations_size(resource, name, &object)?;
+        }
         for field in ["uid", "creationTimestamp", "namespace", "name"] {
             if let Some(value) = existing["metadata"].get(field) {
                 object["metadata"][field] = value.clone();
@@ -470,6 +581,7 @@ impl State {
                 old_object: Some(&existing),
                 dry_run: options.dry_run,
             })?;
+            self.mark_workload_ready(resource, &mut object);
         }
         if options.dry_run {
             return Ok(object);
@@ -898,5 +1010,76 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.code, 400);
         assert!(state.get(&resource, "models", "d").is_none());
+    }
+
+    #[test]
+    fn annotations_over_256_kib_are_invalid_on_create_and_update() {
+        let mut state = state_with_namespace("models");
+        let resource = deployments(&state);
+        let mut big = deployment("d");
+        big["metadata"]["annotations"] =
+            json!({"a": "x".repeat(TOTAL_ANNOTATION_SIZE_LIMIT_BYTES)});
+        let err = state
+            .create(&resource, "models", big.clone(), WriteOptions::API)
+            .unwrap_err();
+        assert_eq!((err.code, err.reason.as_str()), (422, "Invalid"));
+        assert_eq!(
+            err.message,
+            "Deployment.apps \"d\" is invalid: metadata.annotations: Too long: must have at most 262144 bytes"
+        );
+        state
+            .create(&resource, "models", deployment("d"), WriteOptions::API)
+            .unwrap();
+        let err = state
+            .replace(&resource, "models", "d", big, None, WriteOptions::API)
+            .unwrap_err();
+        assert_eq!(err.code, 422);
+    }
+
+    #[test]
+    fn a_crd_left_unestablished_serves_its_kind_only_once_established() {
+        let mut state = State::new();
+        state.set_establish_crds(false);
+        let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "appprojects.argoproj.io"},
+            "spec": {"group": "argoproj.io", "scope": "Namespaced",
+                     "names": {"kind": "AppProject", "plural": "appprojects"},
+                     "versions": [{"name": "v1alpha1", "served": true, "storage": true}]}});
+        state.put(crd).unwrap();
+        assert!(state
+            .resource_for("argoproj.io/v1alpha1", "AppProject")
+            .is_err());
+        let crds = state
+            .resource_for("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+            .unwrap();
+        state
+            .set_status(
+                &crds,
+                "",
+                "appprojects.argoproj.io",
+                json!({"conditions": [{"type": "Established", "status": "True"}]}),
+            )
+            .unwrap();
+        assert!(state
+            .resource_for("argoproj.io/v1alpha1", "AppProject")
+            .is_ok());
+    }
+
+    #[test]
+    fn workloads_written_through_the_api_become_ready_when_scripted() {
+        let mut state = state_with_namespace("models");
+        let resource = deployments(&state);
+        state.set_workloads_become_ready(true);
+        let stored = state
+            .create(&resource, "models", deployment("d"), WriteOptions::API)
+            .unwrap();
+        assert_eq!(stored["status"]["readyReplicas"], 1);
+        let mut internal = deployment("e");
+        internal["metadata"]["namespace"] = json!("models");
+        let stored = state.put(internal).unwrap();
+        assert!(
+            stored.get("status").is_none(),
+            "test setup is stored as given"
+        );
     }
 }
