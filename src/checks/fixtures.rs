@@ -1,6 +1,7 @@
 //! Test fixtures for the checks: builders of realistic API objects (as the API server returns
 //! them) that the evaluation functions are tested on. Each builder cites where its shape comes
-//! from. Test-only; checks D-F keep theirs in `fixtures_def.rs`.
+//! from. Test-only; checks D-F keep theirs in `fixtures_def.rs`. The gather loops run against
+//! the project's one simulated API server (neuroscale-testkit's `SimCluster`), set up here.
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
@@ -294,48 +295,50 @@ pub fn set_condition(
     obj
 }
 
-/// A scripted Kubernetes API for the checks' gather loops: `answer(method, path)` returns the
-/// HTTP status and JSON body, as the API server would (objects, lists, and `Status` errors in
-/// the shape of k8s.io/apimachinery pkg/apis/meta/v1 Status). Requests never leave the process.
-pub fn fake_client<F>(answer: F) -> kube::Client
-where
-    F: Fn(&http::Method, &str) -> (u16, Value) + Send + Sync + 'static,
-{
-    fake_client_with_query(move |method, path, _query| answer(method, path))
+/// The simulated cluster (neuroscale-testkit) the checks' gather loops run against: an empty
+/// API server holding only `namespaces`. Tests put the objects a scenario needs with `put` and
+/// `put_crd`, and script controllers and admission through the testkit's own knobs.
+pub async fn sim_cluster(namespaces: &[&str]) -> neuroscale_testkit::SimCluster {
+    let sim = neuroscale_testkit::SimCluster::start()
+        .await
+        .expect("the simulated cluster starts");
+    for namespace in namespaces {
+        put(
+            &sim,
+            &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),
+        );
+    }
+    sim
 }
 
-/// `fake_client` whose script also sees the query string (e.g. `dryRun=All`).
-pub fn fake_client_with_query<F>(answer: F) -> kube::Client
-where
-    F: Fn(&http::Method, &str, &str) -> (u16, Value) + Send + Sync + 'static,
-{
-    let answer = std::sync::Arc::new(answer);
-    let service = tower::service_fn(move |request: http::Request<kube::client::Body>| {
-        let answer = answer.clone();
-        async move {
-            let path = request.uri().path().to_string();
-            let query = request.uri().query().unwrap_or_default().to_string();
-            let (status, body) = answer(request.method(), &path, &query);
-            let response = http::Response::builder()
-                .status(status)
-                .header("content-type", "application/json")
-                .body(kube::client::Body::from(
-                    serde_json::to_vec(&body).expect("JSON"),
-                ))
-                .expect("a response");
-            Ok::<_, std::convert::Infallible>(response)
-        }
-    });
-    kube::Client::new(service, "default")
+/// Stores an object (a builder's typed object or JSON) as its controller would, status as
+/// given. k8s-openapi serialises a resource's apiVersion and kind with it.
+pub fn put<T: serde::Serialize>(sim: &neuroscale_testkit::SimCluster, object: &T) -> Value {
+    let object = serde_json::to_value(object).expect("the fixture serialises");
+    sim.put(object.clone())
+        .unwrap_or_else(|status| panic!("the sim refused {object}: {status:?}"))
 }
 
-/// The API server's answer for an object that does not exist.
-pub fn not_found(kind: &str, name: &str) -> (u16, Value) {
-    (
-        404,
-        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-               "message": format!("{kind} \"{name}\" not found"), "reason": "NotFound",
-               "details": {"name": name, "kind": kind}, "code": 404}),
+/// Serves a custom resource kind: stores its CRD (served, Established at once).
+pub fn put_crd(
+    sim: &neuroscale_testkit::SimCluster,
+    group: &str,
+    kind: &str,
+    plural: &str,
+    version: &str,
+    namespaced: bool,
+) {
+    put(
+        sim,
+        &neuroscale_testkit::preset::crd(group, kind, plural, &[version], namespaced),
+    );
+}
+
+/// A check environment on the simulated cluster, with the smoke scenario.
+pub fn sim_env(sim: &neuroscale_testkit::SimCluster, mutations_allowed: bool) -> super::CheckEnv {
+    check_env(
+        sim.client().expect("a client for the sim"),
+        mutations_allowed,
     )
 }
 

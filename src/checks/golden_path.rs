@@ -1345,51 +1345,64 @@ mod tests {
         assert_eq!(combined.verdict, Verdict::Fail);
     }
 
-    /// The live policies and the answer admission gives a dry-run create of the scaffold.
-    fn admission_api(
-        answer: (u16, Value),
-    ) -> (kube::Client, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let record = seen.clone();
-        let client = crate::checks::fixtures::fake_client_with_query(move |method, path, query| {
-            record
-                .lock()
-                .unwrap()
-                .push(format!("{method} {path}?{query}"));
-            match (method.as_str(), path) {
-                ("GET", "/apis/policies.kyverno.io/v1/validatingpolicies") => (
-                    200,
-                    json!({"apiVersion": "policies.kyverno.io/v1", "kind": "ValidatingPolicyList",
-                           "metadata": {}, "items": live_policies()}),
-                ),
-                (
-                    "GET",
-                    "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
-                ) => (
-                    200,
-                    json!({"apiVersion": "admissionregistration.k8s.io/v1",
-                           "kind": "ValidatingWebhookConfigurationList", "metadata": {},
-                           "items": [kyverno_webhook_configuration()]}),
-                ),
-                ("POST", "/apis/serving.kserve.io/v1beta1/namespaces/models/inferenceservices") => {
-                    answer.clone()
-                }
-                _ => crate::checks::fixtures::not_found("unknown", path),
-            }
-        });
-        (client, seen)
+    /// The live policies and Kyverno's webhook on the simulated cluster; `admission`, when
+    /// given, is the answer admission gives every create of an InferenceService (a webhook
+    /// call failure, say); otherwise the scaffold is admitted.
+    async fn admission_cluster(
+        admission: Option<neuroscale_testkit::Status>,
+    ) -> neuroscale_testkit::SimCluster {
+        use crate::checks::fixtures;
+        let sim = fixtures::sim_cluster(&["models", "kyverno"]).await;
+        fixtures::put_crd(
+            &sim,
+            "policies.kyverno.io",
+            "ValidatingPolicy",
+            "validatingpolicies",
+            "v1",
+            false,
+        );
+        fixtures::put_crd(
+            &sim,
+            "serving.kserve.io",
+            "InferenceService",
+            "inferenceservices",
+            "v1beta1",
+            true,
+        );
+        for policy in live_policies() {
+            fixtures::put(&sim, &policy);
+        }
+        fixtures::put(&sim, &kyverno_webhook_configuration());
+        if let Some(status) = admission {
+            sim.on_admission(
+                "serving.kserve.io",
+                "InferenceService",
+                move |request, _| {
+                    if request.operation == neuroscale_testkit::Operation::Create {
+                        return Err(status.clone());
+                    }
+                    Ok(())
+                },
+            );
+        }
+        sim
+    }
+
+    /// The requests the sim received, as `METHOD path?query`.
+    fn requests_seen(sim: &neuroscale_testkit::SimCluster) -> Vec<String> {
+        sim.requests()
+            .iter()
+            .map(|r| {
+                let query: Vec<String> = r.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("{} {}?{}", r.method, r.path, query.join("&"))
+            })
+            .collect()
     }
 
     #[tokio::test]
     async fn c1_dry_runs_the_scaffold_and_passes_when_admitted() {
-        // An admitted dry-run answers the object as it would have been stored.
-        let admitted = (
-            201,
-            json!({"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
-            "metadata": {"name": "nscheck-c1-000001", "namespace": "models"}}),
-        );
-        let (client, seen) = admission_api(admitted);
-        let env = crate::checks::fixtures::check_env(client, false);
+        let sim = admission_cluster(None).await;
+        let env = crate::checks::fixtures::sim_env(&sim, false);
         let run = CheckRun::new(
             &env,
             crate::checks::catalogue::find("C1").unwrap(),
@@ -1397,7 +1410,7 @@ mod tests {
         );
         let outcome = scaffold_compliant(&run).await;
         assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
-        let requests = seen.lock().unwrap().clone();
+        let requests = requests_seen(&sim);
         let post = requests
             .iter()
             .find(|r| r.starts_with("POST /apis/serving.kserve.io"))
@@ -1410,15 +1423,15 @@ mod tests {
 
     #[tokio::test]
     async fn c1_reports_an_unreachable_webhook_as_infrastructure_after_retrying() {
-        // k8s.io/apimachinery Status for a webhook call failure (InternalError, 500).
-        let unavailable = (
-            500,
-            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-            "message": "Internal error occurred: failed calling webhook \"vpol.validate.kyverno.svc-fail\": failed to call webhook: Post \"https://kyverno-svc.kyverno.svc:443/validate/fail?timeout=10s\": no endpoints available for service \"kyverno-svc\"",
-            "reason": "InternalError", "code": 500}),
+        // k8s.io/apiserver's webhook call failure (InternalError, 500) for a Kyverno webhook
+        // whose Service has no endpoints.
+        let unavailable = neuroscale_testkit::Status::webhook_unreachable(
+            "vpol.validate.kyverno.svc-fail",
+            "https://kyverno-svc.kyverno.svc:443/validate/fail?timeout=10s",
+            "no endpoints available for service \"kyverno-svc\"",
         );
-        let (client, seen) = admission_api(unavailable);
-        let env = crate::checks::fixtures::check_env(client, false);
+        let sim = admission_cluster(Some(unavailable)).await;
+        let env = crate::checks::fixtures::sim_env(&sim, false);
         let run = CheckRun::new(
             &env,
             crate::checks::catalogue::find("C1").unwrap(),
@@ -1431,9 +1444,7 @@ mod tests {
             "{}",
             outcome.summary
         );
-        let posts = seen
-            .lock()
-            .unwrap()
+        let posts = requests_seen(&sim)
             .iter()
             .filter(|r| r.starts_with("POST"))
             .count();
@@ -1467,49 +1478,98 @@ mod tests {
         ok
     }
 
-    /// ArgoCD as C2 sees it, driven by the real repository: a model folder in git yields a
-    /// Synced+Healthy child Application and its InferenceService (when `discovers`); removing
-    /// the folder prunes both.
-    fn appset_api(dir: std::path::PathBuf, discovers: bool) -> kube::Client {
-        crate::checks::fixtures::fake_client(move |_, path| {
-            let committed = GitSource::open(&dir)
-                .and_then(|s| s.models())
-                .unwrap_or_default();
-            let app_prefix = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/model-";
-            let isvc_prefix =
-                "/apis/serving.kserve.io/v1beta1/namespaces/models/inferenceservices/";
-            if let Some(model) = path.strip_prefix(app_prefix) {
-                if discovers && committed.iter().any(|m| m == model) {
-                    return (
-                        200,
-                        application(&format!("model-{model}"), "Synced", "Healthy"),
-                    );
+    /// ArgoCD as C2 sees it on the simulated cluster, driven by the real repository: the
+    /// model ApplicationSet is up to date, and (when `discovers`) a scripted ArgoCD polls the
+    /// repository as its git generator does: a model folder yields a Synced+Healthy child
+    /// Application and its InferenceService; removing the folder prunes both.
+    async fn appset_cluster(
+        dir: std::path::PathBuf,
+        discovers: bool,
+    ) -> std::sync::Arc<neuroscale_testkit::SimCluster> {
+        use crate::checks::fixtures;
+        let sim = std::sync::Arc::new(fixtures::sim_cluster(&["argocd", "models"]).await);
+        fixtures::put_crd(
+            &sim,
+            "argoproj.io",
+            "Application",
+            "applications",
+            "v1alpha1",
+            true,
+        );
+        fixtures::put_crd(
+            &sim,
+            "argoproj.io",
+            "ApplicationSet",
+            "applicationsets",
+            "v1alpha1",
+            true,
+        );
+        fixtures::put_crd(
+            &sim,
+            "serving.kserve.io",
+            "InferenceService",
+            "inferenceservices",
+            "v1beta1",
+            true,
+        );
+        fixtures::put(
+            &sim,
+            &appset(json!([{"type": "ResourcesUpToDate", "status": "True",
+                "reason": "ApplicationSetUpToDate", "message": "All applications have been generated successfully"}])),
+        );
+        if discovers {
+            let argocd = sim.clone();
+            tokio::spawn(async move {
+                loop {
+                    let source = dir.clone();
+                    let committed = tokio::task::spawn_blocking(move || {
+                        GitSource::open(&source)
+                            .and_then(|s| s.models())
+                            .unwrap_or_default()
+                    })
+                    .await
+                    .unwrap_or_default();
+                    for model in &committed {
+                        let app = format!("model-{model}");
+                        if argocd
+                            .get("argoproj.io/v1alpha1", "Application", "argocd", &app)
+                            .is_none()
+                        {
+                            fixtures::put(&argocd, &application(&app, "Synced", "Healthy"));
+                            fixtures::put(
+                                &argocd,
+                                &fixtures::inference_service("models", model, true),
+                            );
+                        }
+                    }
+                    for app in argocd.list("argoproj.io/v1alpha1", "Application", Some("argocd")) {
+                        let name = app["metadata"]["name"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string();
+                        let Some(model) = name.strip_prefix("model-") else {
+                            continue;
+                        };
+                        if !committed.iter().any(|m| m == model) {
+                            let _ = argocd.delete(
+                                "argoproj.io/v1alpha1",
+                                "Application",
+                                "argocd",
+                                &name,
+                            );
+                            let _ = argocd.delete(
+                                "serving.kserve.io/v1beta1",
+                                "InferenceService",
+                                "models",
+                                model,
+                            );
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
-                return crate::checks::fixtures::not_found("applications.argoproj.io", model);
-            }
-            if let Some(model) = path.strip_prefix(isvc_prefix) {
-                if discovers && committed.iter().any(|m| m == model) {
-                    return (
-                        200,
-                        crate::checks::fixtures::inference_service("models", model, true),
-                    );
-                }
-                return crate::checks::fixtures::not_found(
-                    "inferenceservices.serving.kserve.io",
-                    model,
-                );
-            }
-            if path
-                == "/apis/argoproj.io/v1alpha1/namespaces/argocd/applicationsets/model-endpoints"
-            {
-                return (
-                    200,
-                    appset(json!([{"type": "ResourcesUpToDate", "status": "True",
-                    "reason": "ApplicationSetUpToDate", "message": "All applications have been generated successfully"}])),
-                );
-            }
-            crate::checks::fixtures::not_found("unknown", path)
-        })
+            });
+        }
+        sim
     }
 
     #[tokio::test]
@@ -1519,7 +1579,8 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         GitSource::create_or_open(dir.path()).unwrap();
-        let mut env = crate::checks::fixtures::check_env(appset_api(dir.path().into(), true), true);
+        let sim = appset_cluster(dir.path().into(), true).await;
+        let mut env = crate::checks::fixtures::sim_env(&sim, true);
         env.gitops_cache_dir = dir.path().into();
         let run = CheckRun::new(
             &env,
@@ -1552,8 +1613,8 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         GitSource::create_or_open(dir.path()).unwrap();
-        let mut env =
-            crate::checks::fixtures::check_env(appset_api(dir.path().into(), false), true);
+        let sim = appset_cluster(dir.path().into(), false).await;
+        let mut env = crate::checks::fixtures::sim_env(&sim, true);
         env.gitops_cache_dir = dir.path().into();
         let run = CheckRun::new(
             &env,
@@ -1603,53 +1664,108 @@ mod tests {
 
     use super::kserve_peer;
 
-    /// KServe as C3 sees it: the created InferenceService turns Ready at once (reported under
-    /// the peer's model name, which the request path uses), and goes away when deleted.
-    fn serving_api(
-        model: &'static str,
-    ) -> (kube::Client, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-        use std::sync::atomic::{AtomicBool, Ordering};
-        let created = AtomicBool::new(false);
-        let deleted = AtomicBool::new(false);
-        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let record = seen.clone();
-        let client = crate::checks::fixtures::fake_client(move |method, path| {
-            record.lock().unwrap().push(format!("{method} {path}"));
-            let collection = "/apis/serving.kserve.io/v1beta1/namespaces/models/inferenceservices";
-            let mut isvc = crate::checks::fixtures::inference_service("models", model, true);
-            match method.as_str() {
-                "POST" if path == collection => {
-                    created.store(true, Ordering::SeqCst);
-                    (201, isvc)
-                }
-                "DELETE" if path.starts_with(collection) => {
-                    deleted.store(true, Ordering::SeqCst);
-                    isvc["metadata"]["deletionTimestamp"] = json!("2026-12-01T10:00:00Z");
-                    (200, isvc)
-                }
-                "GET"
-                    if path.starts_with(collection)
-                        && created.load(Ordering::SeqCst)
-                        && !deleted.load(Ordering::SeqCst) =>
+    /// The KServe model server C3's scaffold gets, once KServe has started it.
+    type ModelServer = std::sync::Arc<std::sync::Mutex<Option<kserve_peer::KserveServer>>>;
+
+    /// KServe and Kourier as C3 sees them, on the simulated cluster: a scripted KServe starts
+    /// the real KServe model server (the Python peer) for each InferenceService created, under
+    /// the InferenceService's name as KServe does, then reports it Ready; deleting it is the
+    /// API server's own. The gateway stand-in forwards every connection to that server, as
+    /// Kourier routes the predictor's Host to it. `None` when the peer is missing (skipped).
+    async fn serving_cluster(
+        faults: &'static [(&'static str, &'static str)],
+    ) -> Option<(
+        std::sync::Arc<neuroscale_testkit::SimCluster>,
+        String,
+        ModelServer,
+    )> {
+        use crate::checks::fixtures;
+        if let Err(reason) = kserve_peer::python() {
+            kserve_peer::skip(&reason);
+            return None;
+        }
+        let sim = std::sync::Arc::new(fixtures::sim_cluster(&["models"]).await);
+        fixtures::put_crd(
+            &sim,
+            "serving.kserve.io",
+            "InferenceService",
+            "inferenceservices",
+            "v1beta1",
+            true,
+        );
+        let server: ModelServer = Default::default();
+
+        let mut events = sim.subscribe();
+        let kserve = sim.clone();
+        let started = server.clone();
+        tokio::spawn(async move {
+            while let Ok(event) = events.recv().await {
+                if event.event_type != neuroscale_testkit::EventType::Added
+                    || event.plural != "inferenceservices"
                 {
-                    (200, isvc)
+                    continue;
                 }
-                _ => {
-                    crate::checks::fixtures::not_found("inferenceservices.serving.kserve.io", path)
-                }
+                let name = event.object["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                let model = name.clone();
+                let peer = tokio::task::spawn_blocking(move || kserve_peer::start(&model, faults))
+                    .await
+                    .expect("the model server start does not panic");
+                *started.lock().unwrap() = peer;
+                let ready = fixtures::inference_service("models", &name, true);
+                let _ = kserve.set_status(
+                    "serving.kserve.io/v1beta1",
+                    "InferenceService",
+                    "models",
+                    &name,
+                    ready["status"].clone(),
+                );
             }
         });
-        (client, seen)
+
+        let gateway = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ingress_url = format!("http://{}", gateway.local_addr().unwrap());
+        let routes = server.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = gateway.accept().await {
+                let port = routes.lock().unwrap().as_ref().map(|s| {
+                    s.base_url()
+                        .rsplit(':')
+                        .next()
+                        .unwrap_or_default()
+                        .to_string()
+                });
+                let Some(port) = port else { continue };
+                tokio::spawn(async move {
+                    if let Ok(mut outbound) =
+                        tokio::net::TcpStream::connect(format!("127.0.0.1:{port}")).await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Some((sim, ingress_url, server))
+    }
+
+    fn server_log(server: &ModelServer) -> String {
+        server
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|s| s.log_tail())
+            .unwrap_or_else(|| "(no model server started)".into())
     }
 
     #[tokio::test]
     async fn c3_creates_the_scaffold_probes_it_through_the_gateway_and_deletes_it() {
-        let Some(server) = kserve_peer::start("sklearn-iris", &[]) else {
+        let Some((sim, ingress_url, server)) = serving_cluster(&[]).await else {
             return;
         };
-        let (client, seen) = serving_api("sklearn-iris");
-        let mut env = crate::checks::fixtures::check_env(client, true);
-        env.ingress_url = Some(server.base_url());
+        let mut env = crate::checks::fixtures::sim_env(&sim, true);
+        env.ingress_url = Some(ingress_url);
         let run = CheckRun::new(
             &env,
             crate::checks::catalogue::find("C3").unwrap(),
@@ -1660,10 +1776,10 @@ mod tests {
             outcome.verdict,
             Verdict::Pass,
             "{outcome:?}\n{}",
-            server.log_tail()
+            server_log(&server)
         );
         assert_eq!(outcome.figures[0].name, "ready_seconds");
-        let requests = seen.lock().unwrap().clone();
+        let requests = requests_seen(&sim);
         assert!(
             requests.iter().any(|r| r.starts_with("DELETE")),
             "{requests:?}"
@@ -1677,14 +1793,13 @@ mod tests {
 
     #[tokio::test]
     async fn c3_fails_on_a_wrong_answer_and_still_deletes_the_scaffold() {
-        let Some(server) =
-            kserve_peer::start("sklearn-iris", &[("NEUROSCALE_PEER_DROP_PREDICTION", "1")])
+        let Some((sim, ingress_url, _server)) =
+            serving_cluster(&[("NEUROSCALE_PEER_DROP_PREDICTION", "1")]).await
         else {
             return;
         };
-        let (client, seen) = serving_api("sklearn-iris");
-        let mut env = crate::checks::fixtures::check_env(client, true);
-        env.ingress_url = Some(server.base_url());
+        let mut env = crate::checks::fixtures::sim_env(&sim, true);
+        env.ingress_url = Some(ingress_url);
         let run = CheckRun::new(
             &env,
             crate::checks::catalogue::find("C3").unwrap(),
@@ -1699,7 +1814,7 @@ mod tests {
             "{:?}",
             outcome.diagnosis
         );
-        assert!(seen.lock().unwrap().iter().any(|r| r.starts_with("DELETE")));
+        assert!(requests_seen(&sim).iter().any(|r| r.starts_with("DELETE")));
         assert!(run.tracked().is_empty());
     }
 }

@@ -1366,69 +1366,71 @@ mod tests {
             .contains("wrong Host header"));
     }
 
-    fn list(kind: &str, items: Vec<Value>) -> (u16, Value) {
-        (
-            200,
-            json!({"apiVersion": "v1", "kind": kind, "metadata": {"resourceVersion": "7"}, "items": items}),
-        )
-    }
-
-    /// The KServe control plane as the API serves it, the controller pod at `containers`.
-    fn kserve_api(pod_containers: Vec<(&'static str, bool)>) -> kube::Client {
-        fixtures::fake_client(move |_, path| {
-            let deploy = fixtures::deployment(KSERVE_NAMESPACE, KSERVE_CONTROLLER, 1, 1);
-            match path {
-                "/apis/apps/v1/namespaces/kserve/deployments/kserve-controller-manager" => {
-                    (200, serde_json::to_value(deploy).unwrap())
+    /// The KServe control plane on the simulated cluster, the controller pod at `containers`
+    /// (its webhook endpoint ready only when every container is).
+    async fn kserve_cluster(
+        pod_containers: Vec<(&'static str, bool)>,
+    ) -> neuroscale_testkit::SimCluster {
+        let sim = fixtures::sim_cluster(&[KSERVE_NAMESPACE]).await;
+        fixtures::put(
+            &sim,
+            &fixtures::deployment(KSERVE_NAMESPACE, KSERVE_CONTROLLER, 1, 1),
+        );
+        let states: Vec<fixtures::ContainerState> = pod_containers
+            .iter()
+            .map(|(name, ready)| {
+                if *ready {
+                    container(name, true)
+                } else {
+                    waiting(name, "ImagePullBackOff", 0)
                 }
-                "/api/v1/namespaces/kserve/pods" => {
-                    let states: Vec<fixtures::ContainerState> = pod_containers
-                        .iter()
-                        .map(|(name, ready)| {
-                            if *ready {
-                                container(name, true)
-                            } else {
-                                waiting(name, "ImagePullBackOff", 0)
-                            }
-                        })
-                        .collect();
-                    let pod = fixtures::pod(
-                        KSERVE_NAMESPACE,
-                        "kserve-controller-manager-8d7c5b9f4-xr2lm",
-                        &states,
-                    );
-                    list("PodList", vec![serde_json::to_value(pod).unwrap()])
-                }
-                "/apis/discovery.k8s.io/v1/namespaces/kserve/endpointslices" => {
-                    let ready = pod_containers.iter().all(|(_, r)| *r);
-                    let slice = fixtures::endpoint_slice(
-                        KSERVE_NAMESPACE,
-                        KSERVE_WEBHOOK_SERVICE,
-                        &[("10.42.0.23", ready)],
-                    );
-                    list(
-                        "EndpointSliceList",
-                        vec![serde_json::to_value(slice).unwrap()],
-                    )
-                }
-                p if p.starts_with("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/") => {
-                    let name = p.rsplit('/').next().unwrap();
-                    (
-                        200,
-                        serde_json::to_value(fixtures::crd(name, true)).unwrap(),
-                    )
-                }
-                _ => fixtures::not_found("unknown", path),
-            }
-        })
+            })
+            .collect();
+        let mut pod = serde_json::to_value(fixtures::pod(
+            KSERVE_NAMESPACE,
+            "kserve-controller-manager-8d7c5b9f4-xr2lm",
+            &states,
+        ))
+        .unwrap();
+        // The pod template's labels, which the Deployment's selector matches.
+        pod["metadata"]["labels"] = json!({"app.kubernetes.io/name": KSERVE_CONTROLLER});
+        fixtures::put(&sim, &pod);
+        let ready = pod_containers.iter().all(|(_, r)| *r);
+        fixtures::put(
+            &sim,
+            &fixtures::endpoint_slice(
+                KSERVE_NAMESPACE,
+                KSERVE_WEBHOOK_SERVICE,
+                &[("10.42.0.23", ready)],
+            ),
+        );
+        for name in KSERVE_CRDS {
+            let (plural, group) = name.split_once('.').unwrap();
+            let kind = match plural {
+                "inferenceservices" => "InferenceService",
+                "servingruntimes" => "ServingRuntime",
+                "clusterservingruntimes" => "ClusterServingRuntime",
+                other => other,
+            };
+            // kserve config/crd: ClusterServingRuntime is cluster-scoped.
+            let namespaced = plural != "clusterservingruntimes";
+            let version = if plural == "inferenceservices" {
+                "v1beta1"
+            } else {
+                "v1alpha1"
+            };
+            fixtures::put(
+                &sim,
+                &neuroscale_testkit::preset::crd(group, kind, plural, &[version], namespaced),
+            );
+        }
+        sim
     }
 
     #[tokio::test]
     async fn b1_gathers_the_control_plane_and_passes_when_ready() {
-        let env = fixtures::check_env(
-            kserve_api(vec![("manager", true), ("kube-rbac-proxy", true)]),
-            true,
-        );
+        let sim = kserve_cluster(vec![("manager", true), ("kube-rbac-proxy", true)]).await;
+        let env = fixtures::sim_env(&sim, true);
         let run = CheckRun::new(
             &env,
             crate::checks::catalogue::find("B1").unwrap(),
@@ -1440,10 +1442,8 @@ mod tests {
 
     #[tokio::test]
     async fn b1_gathers_a_half_ready_controller_and_fails_at_the_deadline() {
-        let env = fixtures::check_env(
-            kserve_api(vec![("manager", true), ("kube-rbac-proxy", false)]),
-            true,
-        );
+        let sim = kserve_cluster(vec![("manager", true), ("kube-rbac-proxy", false)]).await;
+        let env = fixtures::sim_env(&sim, true);
         let run = CheckRun::new(
             &env,
             crate::checks::catalogue::find("B1").unwrap(),
@@ -1463,7 +1463,8 @@ mod tests {
 
     #[tokio::test]
     async fn b4_without_a_route_to_the_gateway_fails_and_never_port_forwards() {
-        let env = fixtures::check_env(kserve_api(vec![]), true);
+        let sim = kserve_cluster(vec![]).await;
+        let env = fixtures::sim_env(&sim, true);
         let run = CheckRun::new(
             &env,
             crate::checks::catalogue::find("B4").unwrap(),

@@ -1003,49 +1003,53 @@ mod tests {
         assert_eq!(tracking_application(None), None);
     }
 
-    /// The drift canary's API path (apps/v1, namespaced).
-    const CANARY_PATH: &str = "/apis/apps/v1/namespaces/neuroscale-canary/deployments/drift-canary";
-
-    /// A scripted API: the canary exists (uid-old) until deleted; then it is absent for
-    /// `absent_reads` reads and comes back as uid-new, Ready, unless `heals` is false.
-    fn drift_api(absent_reads: usize, heals: bool, self_heal: bool) -> kube::Client {
-        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-        let deleted = AtomicBool::new(false);
-        let reads_after_delete = AtomicUsize::new(0);
-        fixtures::fake_client(move |method, path| {
-            let mut old = canary("uid-old", 1);
-            old.metadata.annotations = Some(
-                [(
-                    TRACKING_ID_ANNOTATION.to_string(),
-                    "platform:apps/Deployment:neuroscale-canary/drift-canary".to_string(),
-                )]
-                .into(),
-            );
-            match (method.as_str(), path) {
-                ("DELETE", CANARY_PATH) => {
-                    deleted.store(true, Ordering::SeqCst);
-                    (200, serde_json::to_value(&old).unwrap())
-                }
-                ("GET", CANARY_PATH) if !deleted.load(Ordering::SeqCst) => {
-                    (200, serde_json::to_value(&old).unwrap())
-                }
-                ("GET", CANARY_PATH) => {
-                    let n = reads_after_delete.fetch_add(1, Ordering::SeqCst);
-                    if heals && n >= absent_reads {
-                        (200, serde_json::to_value(canary("uid-new", 1)).unwrap())
-                    } else {
-                        fixtures::not_found("deployments.apps", "drift-canary")
+    /// The drift canary on the simulated cluster, tracked by Application `platform`
+    /// (self-heal `self_heal`). When `heals`, a scripted ArgoCD recreates the canary (a new
+    /// uid, Ready) a moment after it is deleted, as self-heal does; otherwise it stays gone.
+    async fn drift_cluster(
+        heals: bool,
+        self_heal: bool,
+    ) -> std::sync::Arc<neuroscale_testkit::SimCluster> {
+        let sim = std::sync::Arc::new(
+            fixtures::sim_cluster(&[DRIFT_CANARY_NAMESPACE, ARGOCD_NAMESPACE]).await,
+        );
+        fixtures::put_crd(
+            &sim,
+            "argoproj.io",
+            "Application",
+            "applications",
+            "v1alpha1",
+            true,
+        );
+        let mut app = application("platform", "OutOfSync", "Missing");
+        app["spec"]["syncPolicy"]["automated"]["selfHeal"] = serde_json::json!(self_heal);
+        fixtures::put(&sim, &app);
+        let mut old = canary("uid-old", 1);
+        old.metadata.annotations = Some(
+            [(
+                TRACKING_ID_ANNOTATION.to_string(),
+                "platform:apps/Deployment:neuroscale-canary/drift-canary".to_string(),
+            )]
+            .into(),
+        );
+        fixtures::put(&sim, &old);
+        if heals {
+            let mut events = sim.subscribe();
+            let argocd = sim.clone();
+            tokio::spawn(async move {
+                while let Ok(event) = events.recv().await {
+                    let gone = event.event_type == neuroscale_testkit::EventType::Deleted
+                        && event.plural == "deployments"
+                        && event.object["metadata"]["name"] == DRIFT_CANARY_DEPLOYMENT;
+                    if gone {
+                        // Absent for a few of the check's reads before ArgoCD notices.
+                        tokio::time::sleep(Duration::from_millis(600)).await;
+                        fixtures::put(&argocd, &canary("uid-new", 1));
                     }
                 }
-                ("GET", "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/platform") => {
-                    let mut app = application("platform", "OutOfSync", "Missing");
-                    app["spec"]["syncPolicy"]["automated"]["selfHeal"] =
-                        serde_json::json!(self_heal);
-                    (200, app)
-                }
-                _ => fixtures::not_found("unknown", path),
-            }
-        })
+            });
+        }
+        sim
     }
 
     fn a4_spec() -> &'static crate::checks::catalogue::CheckSpec {
@@ -1054,7 +1058,8 @@ mod tests {
 
     #[tokio::test]
     async fn a4_deletes_the_canary_and_measures_the_heal() {
-        let env = fixtures::check_env(drift_api(2, true, true), true);
+        let sim = drift_cluster(true, true).await;
+        let env = fixtures::sim_env(&sim, true);
         let run = CheckRun::new(&env, a4_spec(), Duration::from_secs(30));
         let outcome = drift_self_heal(&run).await;
         assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
@@ -1064,7 +1069,8 @@ mod tests {
 
     #[tokio::test]
     async fn a4_fails_when_argocd_never_recreates_the_canary() {
-        let env = fixtures::check_env(drift_api(0, false, false), true);
+        let sim = drift_cluster(false, false).await;
+        let env = fixtures::sim_env(&sim, true);
         let run = CheckRun::new(&env, a4_spec(), Duration::from_secs(2));
         let outcome = drift_self_heal(&run).await;
         assert_eq!(outcome.verdict, Verdict::Fail, "{outcome:?}");
@@ -1080,7 +1086,8 @@ mod tests {
 
     #[tokio::test]
     async fn a4_refuses_a_context_where_mutations_are_not_allowed() {
-        let env = fixtures::check_env(drift_api(0, true, true), false);
+        let sim = drift_cluster(true, true).await;
+        let env = fixtures::sim_env(&sim, false);
         let run = CheckRun::new(&env, a4_spec(), Duration::from_secs(2));
         let outcome = drift_self_heal(&run).await;
         assert_eq!(outcome.verdict, Verdict::Fail);
@@ -1089,21 +1096,22 @@ mod tests {
 
     #[tokio::test]
     async fn a2_gathers_applications_and_fails_on_one_still_progressing() {
-        let client = fixtures::fake_client(|_, path| {
-            if path == "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications" {
-                let scenario = Scenario::parse(Path::new("smoke.yaml"), BUILTIN_SMOKE).unwrap();
-                let mut items = healthy_apps(&expected_applications(&scenario));
-                items[0] = application("cert-manager", "Synced", "Progressing");
-                (
-                    200,
-                    serde_json::json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationList",
-                    "metadata": {"resourceVersion": "1"}, "items": items}),
-                )
-            } else {
-                fixtures::not_found("unknown", path)
-            }
-        });
-        let env = fixtures::check_env(client, true);
+        let sim = fixtures::sim_cluster(&[ARGOCD_NAMESPACE]).await;
+        fixtures::put_crd(
+            &sim,
+            "argoproj.io",
+            "Application",
+            "applications",
+            "v1alpha1",
+            true,
+        );
+        let scenario = Scenario::parse(Path::new("smoke.yaml"), BUILTIN_SMOKE).unwrap();
+        let mut items = healthy_apps(&expected_applications(&scenario));
+        items[0] = application("cert-manager", "Synced", "Progressing");
+        for app in &items {
+            fixtures::put(&sim, app);
+        }
+        let env = fixtures::sim_env(&sim, true);
         let spec = crate::checks::catalogue::find("A2").unwrap();
         let run = CheckRun::new(&env, spec, Duration::from_secs(2));
         let outcome = apps_synced_healthy(&run).await;
