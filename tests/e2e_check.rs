@@ -1,19 +1,16 @@
-//! End to end against the simulated cluster (shared/DESIGN.md §7): the real checks run against
-//! `neuroscale-testkit`'s SimPlatform through a kube client, once healthy (every check PASSes)
-//! and once per planted fault (the fault's target check FAILs, the checks it also breaks are
-//! not PASS, and every other check still PASSes, so the fault is caught by the right check).
+//! End to end against the simulated cluster (shared/DESIGN.md §7): the real `neuroscale` binary
+//! runs `check --format json` against `neuroscale-testkit`'s SimPlatform through a kubeconfig,
+//! once healthy (every check PASSes, exit 0) and once per planted fault (exit 1, the fault's
+//! target check FAILs, the checks it also breaks are not PASS, and every other check still
+//! PASSes, so the fault is caught by the right check and nothing is falsely green).
 //!
-//! Driver: `neuroscale check` does not accept a kubeconfig and run the checks yet (its CLI says
-//! "not built"), so these tests drive the same runner and check implementations the command will
-//! call (`neuroscale::checks::runner::run`). Checks without an implementation in this build are
-//! left out and named in the test output; faults whose target check is not built say so and
-//! assert nothing about it.
+//! Checks without an implementation in this build are skipped with `--skip` and named in the
+//! test output; faults whose target check is not built say so and assert nothing about it.
 
 use std::path::Path;
 
-use neuroscale::checks::{self, catalogue, runner, CheckEnv, Verdict};
+use neuroscale::checks::{self, catalogue};
 use neuroscale::gitops::GitSource;
-use neuroscale::scenario::Scenario;
 use neuroscale_testkit::{Fault, SimPlatform};
 
 /// A scenario sized for the sim: the smoke models, short deadlines (a failing check waits for
@@ -101,61 +98,86 @@ fn gitops_source(dir: &Path, platform: &SimPlatform) -> Option<std::path::PathBu
     Some(source_dir)
 }
 
-/// Runs every built check against `platform`; (id, verdict, summary) in catalogue order.
-async fn run_checks(platform: &SimPlatform) -> Vec<(&'static str, Verdict, String)> {
-    let scenario =
-        Scenario::parse(Path::new("sim.yaml"), SIM_SCENARIO).expect("the sim scenario parses");
-    let client = platform.cluster.client().expect("client");
-    let env = CheckEnv {
-        client: client.clone(),
-        scenario,
-        http: reqwest::Client::new(),
-        context_name: platform.cluster.context().to_string(),
-        mutations_allowed: true,
-        ingress_url: Some(platform.ingress_url()),
-        opencost_url: Some(platform.opencost_url()),
-        gitops_cache_dir: gitops_source(platform.cluster.scratch_dir(), platform)
-            .unwrap_or_else(|| platform.cluster.scratch_dir().join("no-gitops")),
-    };
-    let specs = built_checks();
-    let cleanup = runner::KubeCleanup { client };
-    let results = runner::run(
-        &env,
-        &specs,
-        checks::implementation,
-        &cleanup,
-        4,
-        futures::future::pending::<()>(),
-        |_| {},
-    )
-    .await;
-    results
-        .results
-        .into_iter()
-        .map(|r| {
-            let detail = match &r.diagnosis {
-                Some(d) => format!("{} [observed: {}]", r.summary, d.observed),
-                None => r.summary.clone(),
+/// Runs `neuroscale check --format json` for every built check against `platform`; the exit
+/// code and (id, verdict, summary with what was observed) in catalogue order.
+async fn run_checks(platform: &SimPlatform) -> (i32, Vec<(String, String, String)>) {
+    let scratch = platform.cluster.scratch_dir();
+    let cache = scratch.join("cache");
+    std::fs::create_dir_all(&cache).expect("cache dir");
+    gitops_source(&cache, platform);
+    let scenario = scratch.join("sim.yaml");
+    std::fs::write(&scenario, SIM_SCENARIO).expect("scenario");
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_neuroscale"));
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NEUROSCALE_CACHE_DIR", &cache)
+        .env("NO_COLOR", "1")
+        .env_remove("KUBECONFIG")
+        .arg("check")
+        .arg("--format")
+        .arg("json")
+        .arg("--quiet")
+        .arg("--kubeconfig")
+        .arg(platform.kubeconfig_path())
+        .arg("--scenario")
+        .arg(&scenario)
+        .arg("--ingress-url")
+        .arg(platform.ingress_url())
+        .arg("--opencost-url")
+        .arg(platform.opencost_url());
+    for spec in catalogue::CATALOGUE
+        .iter()
+        .filter(|s| checks::implementation(s.id).is_none())
+    {
+        command.arg("--skip").arg(spec.id);
+    }
+    let output = command.output().await.expect("the neuroscale binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "`neuroscale check --format json` printed no JSON report ({e}); exit {:?}\nstdout: {stdout}\nstderr: {}",
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let results = report["checks"]
+        .as_array()
+        .expect("the report lists checks")
+        .iter()
+        .map(|c| {
+            let text = |p: &str| {
+                c.pointer(p)
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
             };
-            (r.id, r.verdict, detail)
+            let observed = text("/diagnosis/observed");
+            let detail = if observed.is_empty() {
+                text("/summary")
+            } else {
+                format!("{} [observed: {observed}]", text("/summary"))
+            };
+            (text("/id"), text("/verdict"), detail)
         })
-        .collect()
+        .collect();
+    (output.status.code().unwrap_or(-1), results)
 }
 
-fn report(results: &[(&str, Verdict, String)]) -> String {
+fn report(results: &[(String, String, String)]) -> String {
     results
         .iter()
-        .map(|(id, verdict, summary)| format!("{id} {verdict:?}: {summary}"))
+        .map(|(id, verdict, summary)| format!("{id} {verdict}: {summary}"))
         .collect::<Vec<_>>()
         .join("\n")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthy_platform_passes_every_built_check() {
-    let platform = SimPlatform::for_project(Path::new(env!("CARGO_MANIFEST_DIR")), None)
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let platform = SimPlatform::for_project(root, None)
         .await
         .expect("sim starts");
-    let results = run_checks(&platform).await;
+    let (code, results) = run_checks(&platform).await;
     let missing: Vec<&str> = catalogue::CATALOGUE
         .iter()
         .filter(|s| checks::implementation(s.id).is_none())
@@ -165,14 +187,13 @@ async fn healthy_platform_passes_every_built_check() {
         println!("not built in this build, so not run: {}", missing.join(" "));
     }
     println!("{}", report(&results));
-    assert!(!results.is_empty());
+    assert_eq!(results.len(), built_checks().len(), "{}", report(&results));
     assert!(
-        results
-            .iter()
-            .all(|(_, verdict, _)| *verdict == Verdict::Pass),
+        results.iter().all(|(_, verdict, _)| verdict == "PASS"),
         "a healthy platform must pass every check:\n{}",
         report(&results)
     );
+    assert_eq!(code, 0, "exit code 0 when everything passed");
 }
 
 async fn planted(fault: Fault) {
@@ -184,37 +205,44 @@ async fn planted(fault: Fault) {
         );
         return;
     }
-    let platform = SimPlatform::for_project(Path::new(env!("CARGO_MANIFEST_DIR")), Some(fault))
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let platform = SimPlatform::for_project(root, Some(fault))
         .await
         .expect("sim starts");
-    let results = run_checks(&platform).await;
+    let (code, results) = run_checks(&platform).await;
     let verdict = |id: &str| {
         results
             .iter()
-            .find(|(i, _, _)| *i == id)
-            .map(|(_, v, _)| *v)
+            .find(|(i, _, _)| i == id)
+            .map(|(_, v, _)| v.as_str())
     };
     assert_eq!(
         verdict(fault.target()),
-        Some(Verdict::Fail),
+        Some("FAIL"),
         "{fault} must fail its check:\n{}",
         report(&results)
     );
+    assert_eq!(
+        code,
+        1,
+        "exit code 1 when a check failed:\n{}",
+        report(&results)
+    );
     for (id, v, _) in &results {
-        if *id == fault.target() {
+        if id == fault.target() {
             continue;
         }
-        if fault.also_breaks().contains(id) {
+        if fault.also_breaks().contains(&id.as_str()) {
             assert_ne!(
-                *v,
-                Verdict::Pass,
+                v,
+                "PASS",
                 "{fault} breaks {id} too; it must not pass:\n{}",
                 report(&results)
             );
         } else {
             assert_eq!(
-                *v,
-                Verdict::Pass,
+                v,
+                "PASS",
                 "{fault} must not fail {id}:\n{}",
                 report(&results)
             );

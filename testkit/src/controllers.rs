@@ -27,15 +27,18 @@ pub struct Behaviour {
     pub application_overrides: BTreeMap<String, ApplicationOverride>,
     /// InferenceServices (namespace/name) KServe never makes Ready.
     pub isvc_not_ready: BTreeSet<String>,
-    /// Only InferenceServices the preset delivered become Ready (scaffolded ones do not).
+    /// Only the InferenceServices the platform started with become Ready (scaffolded ones, by
+    /// `new-model` or the checks, never do).
     pub only_platform_isvcs_ready: bool,
+    /// The InferenceServices (namespace/name) the platform started with.
+    pub initial_isvcs: BTreeSet<String>,
     /// Services (namespace/name) whose EndpointSlice lists no ready endpoint.
     pub services_without_endpoints: BTreeSet<String>,
     /// Policies Kyverno's webhook lets through although they report ready (fail-open).
     pub fail_open_policies: BTreeSet<String>,
-    /// Kyverno denies every InferenceService ArgoCD does not manage (a live policy the
-    /// scaffold does not satisfy).
-    pub deny_unmanaged_isvcs: bool,
+    /// Kyverno's InferenceService label policy also requires this label, which the scaffold
+    /// does not carry (applies from the start; see `webhooks::AdmissionBehaviour`).
+    pub extra_isvc_label: Option<String>,
     /// The model ApplicationSet generates nothing for new model folders.
     pub appset_stalled: bool,
     /// GPU pods are scheduled onto the server node, which has no GPU.
@@ -52,6 +55,8 @@ pub struct Behaviour {
     pub managed: BTreeMap<String, Value>,
     /// The bare GitOps repository the model ApplicationSet reads (None: no generator runs).
     pub gitops_repo: Option<std::path::PathBuf>,
+    /// Applications whose last sync failed, with the API server's message.
+    pub sync_failures: BTreeMap<String, String>,
     /// The model folders last read from `gitops_repo`.
     pub model_folders: Option<crate::appset::ModelFolders>,
 }
@@ -82,7 +87,7 @@ pub fn reconcile(state: &mut State, behaviour: &mut Behaviour) {
     for _ in 0..6 {
         let before = state.resource_version();
         if let (Some(folders), false) = (&behaviour.model_folders, behaviour.appset_stalled) {
-            crate::appset::reconcile(state, folders);
+            behaviour.sync_failures = crate::appset::reconcile(state, folders);
         }
         remember_managed(state, behaviour);
         inference_services(state, behaviour);
@@ -451,11 +456,9 @@ fn inference_services(state: &mut State, behaviour: &Behaviour) {
                     .unwrap_or(0)
                     >= 1
             });
-        let managed = isvc
-            .pointer("/metadata/annotations/argocd.argoproj.io~1tracking-id")
-            .is_some();
         let planted = behaviour.isvc_not_ready.contains(&format!("{ns}/{name}"))
-            || (behaviour.only_platform_isvcs_ready && !managed);
+            || (behaviour.only_platform_isvcs_ready
+                && !behaviour.initial_isvcs.contains(&format!("{ns}/{name}")));
         // With disableIstioVirtualHost KServe publishes the predictor's Knative route as the
         // InferenceService URL: http://<name>-predictor.<namespace>.<domain>.
         let url = format!("http://{predictor}.{ns}.{DOMAIN}");
@@ -515,9 +518,18 @@ fn applications(state: &mut State, behaviour: &Behaviour) {
                 "Progressing"
             }
         });
-        let (sync, health, error) = match behaviour.application_overrides.get(&name) {
-            Some(o) => (o.sync.clone(), o.health.clone(), o.condition.clone()),
-            None => (
+        let failure = behaviour.sync_failures.get(&name);
+        let (sync, health, error) = match (behaviour.application_overrides.get(&name), failure) {
+            (Some(o), _) => (o.sync.clone(), o.health.clone(), o.condition.clone()),
+            (None, Some(message)) => (
+                "OutOfSync".to_string(),
+                "Missing".to_string(),
+                Some((
+                    "SyncError".to_string(),
+                    format!("Failed sync attempt: one or more objects failed to apply, reason: {message}"),
+                )),
+            ),
+            (None, None) => (
                 "Synced".to_string(),
                 model_health.unwrap_or("Healthy").to_string(),
                 None,
@@ -537,6 +549,12 @@ fn applications(state: &mut State, behaviour: &Behaviour) {
                                "operation": {"sync": {"revision": revision}},
                                "syncResult": {"revision": revision}}
         });
+        if let Some(message) = failure {
+            status["operationState"]["phase"] = json!("Failed");
+            status["operationState"]["message"] = json!(format!(
+                "one or more objects failed to apply, reason: {message}"
+            ));
+        }
         if let Some((kind, message)) = error {
             status["conditions"] =
                 json!([{"type": kind, "message": message, "lastTransitionTime": SINCE}]);
