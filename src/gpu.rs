@@ -151,6 +151,92 @@ pub async fn simulate_on_agent(client: Client) -> Result<String, GpuError> {
     Ok(name)
 }
 
+/// Undoes `simulate_on_agent` on `node`: removes the advertised GPUs, the labels and the taint.
+/// Refuses (returns `Ok(false)`) on a node without the simulated label, so a real GPU node's
+/// device-plugin resource is never touched. `Ok(true)` when something was removed.
+pub async fn clear_simulation(client: Client, node: &str) -> Result<bool, GpuError> {
+    let nodes: Api<Node> = Api::all(client);
+    let current = nodes.get(node).await.map_err(|source| GpuError::Kube {
+        action: format!("read node {node}"),
+        source,
+    })?;
+    let simulated = current
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(SIMULATED_LABEL))
+        .is_some_and(|v| v == SIMULATED_LABEL_VALUE);
+    if !simulated {
+        return Ok(false);
+    }
+    let removal = capacity_removal_patch(&current);
+    if !removal.as_array().is_some_and(Vec::is_empty) {
+        let patch: json_patch::Patch =
+            serde_json::from_value(removal).expect("the removal patch is a valid JSON patch");
+        nodes
+            .patch_status(node, &PatchParams::default(), &Patch::Json::<()>(patch))
+            .await
+            .map_err(|source| GpuError::Kube {
+                action: format!("remove {GPU_RESOURCE} from the status of node {node}"),
+                source,
+            })?;
+    }
+    let taints = without_gpu_taint(
+        current
+            .spec
+            .as_ref()
+            .and_then(|s| s.taints.clone())
+            .unwrap_or_default(),
+    );
+    // A null label value deletes the label in a merge patch (RFC 7386).
+    let metadata_patch = json!({
+        "metadata": {"labels": {GPU_NODE_LABEL: null, SIMULATED_LABEL: null}},
+        "spec": {"taints": taints},
+    });
+    nodes
+        .patch(
+            node,
+            &PatchParams::default(),
+            &Patch::Merge(&metadata_patch),
+        )
+        .await
+        .map_err(|source| GpuError::Kube {
+            action: format!("remove the GPU label and taint from node {node}"),
+            source,
+        })?;
+    Ok(true)
+}
+
+/// JSON-patch `remove` operations for the GPU entries the node's status has (a `remove` of an
+/// absent path would fail the whole patch, so only present ones are listed).
+pub fn capacity_removal_patch(node: &Node) -> serde_json::Value {
+    let status = node.status.as_ref();
+    let has = |map: Option<
+        &std::collections::BTreeMap<
+            String,
+            k8s_openapi::apimachinery::pkg::api::resource::Quantity,
+        >,
+    >| { map.is_some_and(|m| m.contains_key(GPU_RESOURCE)) };
+    let mut ops = Vec::new();
+    if has(status.and_then(|s| s.capacity.as_ref())) {
+        ops.push(
+            json!({"op": "remove", "path": format!("/status/capacity/{GPU_RESOURCE_POINTER}")}),
+        );
+    }
+    if has(status.and_then(|s| s.allocatable.as_ref())) {
+        ops.push(
+            json!({"op": "remove", "path": format!("/status/allocatable/{GPU_RESOURCE_POINTER}")}),
+        );
+    }
+    serde_json::Value::Array(ops)
+}
+
+/// The node's taints without the GPU taint.
+pub fn without_gpu_taint(mut taints: Vec<Taint>) -> Vec<Taint> {
+    taints.retain(|t| !(t.key == GPU_TAINT_KEY && t.effect == GPU_TAINT_EFFECT));
+    taints
+}
+
 /// The agent to use: one already labelled as the GPU node, else the first (by name) node that
 /// is not a control-plane node.
 pub fn choose_agent(nodes: &[Node]) -> Result<&Node, GpuError> {
@@ -200,8 +286,8 @@ pub fn capacity_patch(count: u32) -> serde_json::Value {
 }
 
 /// The node's taints with the GPU taint present exactly once.
-pub fn with_gpu_taint(mut taints: Vec<Taint>) -> Vec<Taint> {
-    taints.retain(|t| !(t.key == GPU_TAINT_KEY && t.effect == GPU_TAINT_EFFECT));
+pub fn with_gpu_taint(taints: Vec<Taint>) -> Vec<Taint> {
+    let mut taints = without_gpu_taint(taints);
     taints.push(Taint {
         key: GPU_TAINT_KEY.into(),
         effect: GPU_TAINT_EFFECT.into(),
@@ -292,6 +378,22 @@ mod tests {
         assert_eq!(allocatable_gpus(&patched), 1);
         let capacity = patched.status.unwrap().capacity.unwrap();
         assert_eq!(capacity.get(GPU_RESOURCE).map(|q| q.0.as_str()), Some("1"));
+    }
+
+    #[test]
+    fn removal_undoes_the_capacity_patch_and_only_lists_present_entries() {
+        let bare = node("k3d-neuroscale-agent-0", false, &[]);
+        assert_eq!(capacity_removal_patch(&bare), json!([]));
+        let mut doc = serde_json::to_value(&bare).unwrap();
+        let add: json_patch::Patch = serde_json::from_value(capacity_patch(1)).unwrap();
+        json_patch::patch(&mut doc, &add).unwrap();
+        let simulated: Node = serde_json::from_value(doc.clone()).unwrap();
+        let removal: json_patch::Patch =
+            serde_json::from_value(capacity_removal_patch(&simulated)).unwrap();
+        json_patch::patch(&mut doc, &removal).unwrap();
+        let cleared: Node = serde_json::from_value(doc).unwrap();
+        assert_eq!(allocatable_gpus(&cleared), 0);
+        assert_eq!(cleared.status, bare.status);
     }
 
     #[test]

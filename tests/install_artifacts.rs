@@ -278,3 +278,39 @@ async fn downloaded_manifests_are_vendored_for_argocd() {
         b"kind: Deployment\n"
     );
 }
+
+#[tokio::test]
+async fn a_mirror_serves_the_bytes_but_the_lock_keys_and_verifies_the_upstream_url() {
+    let files = Files::default();
+    files.set(
+        "/mirror/github.com/cert-manager/cert-manager.yaml",
+        MANIFEST,
+    );
+    let base = files.serve();
+    let cache = tempfile::tempdir().unwrap();
+    let store = ArtifactStore::at(cache.path(), http()).with_mirror(format!("{base}/mirror"));
+    let upstream = request(
+        "https://github.com",
+        "/cert-manager/cert-manager.yaml",
+        None,
+    );
+    let fetched = store
+        .fetch_all(std::slice::from_ref(&upstream))
+        .await
+        .unwrap();
+    assert_eq!(fetched[0].url, upstream.url);
+    let lock = Lock::read(&cache.path().join(LOCK_FILE_NAME)).unwrap();
+    assert!(lock.artifacts.contains_key(&upstream.url));
+
+    // A mirror serving other bytes for a locked URL is refused.
+    files.set(
+        "/mirror/github.com/cert-manager/cert-manager.yaml",
+        b"kind: Substituted\n",
+    );
+    std::fs::remove_file(&fetched[0].path).unwrap();
+    let err = store.fetch_all(&[upstream]).await.unwrap_err();
+    assert!(
+        matches!(err, ArtifactError::ChecksumMismatch { .. }),
+        "{err}"
+    );
+}

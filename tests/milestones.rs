@@ -28,6 +28,8 @@ struct Live {
     cleanup: KubeCleanup,
     /// Read for read-only checks, write for mutating ones.
     exclusive: RwLock<()>,
+    /// Port-forwards to Kourier and OpenCost, open for the whole suite.
+    _forwards: connect::Forwards,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -66,7 +68,15 @@ fn live() -> Result<Live, String> {
         .ok()
         .and_then(|c| c.ingress_host_port),
     };
-    let env = connect::check_env(&connection, scenario, &endpoints);
+    let (env, forwards, notes) = runtime.block_on(connect::check_env(
+        &connection,
+        scenario,
+        &endpoints,
+        &CATALOGUE.iter().collect::<Vec<_>>(),
+    ));
+    for note in notes {
+        eprintln!("note: {note}");
+    }
     Ok(Live {
         runtime,
         env,
@@ -74,6 +84,7 @@ fn live() -> Result<Live, String> {
             client: connection.client.clone(),
         },
         exclusive: RwLock::new(()),
+        _forwards: forwards,
     })
 }
 

@@ -33,6 +33,7 @@ fn slo(p95_ms: f64) -> Latency {
 
 #[tokio::test]
 async fn a_healthy_server_answers_known_inputs_over_v1_and_v2() {
+    let _slot = kserve_peer::exclusive().await;
     let Some(server) = kserve_peer::start("sklearn-iris", &[]) else {
         return;
     };
@@ -76,6 +77,7 @@ async fn a_healthy_server_answers_known_inputs_over_v1_and_v2() {
 
 #[tokio::test]
 async fn cold_start_waits_for_readiness_and_times_the_first_request() {
+    let _slot = kserve_peer::exclusive().await;
     let Some(server) = kserve_peer::start("sklearn-iris", &[]) else {
         return;
     };
@@ -102,6 +104,7 @@ async fn cold_start_waits_for_readiness_and_times_the_first_request() {
 
 #[tokio::test]
 async fn an_unknown_model_is_a_404_that_says_so() {
+    let _slot = kserve_peer::exclusive().await;
     let Some(server) = kserve_peer::start("sklearn-iris", &[]) else {
         return;
     };
@@ -118,6 +121,7 @@ async fn an_unknown_model_is_a_404_that_says_so() {
 
 #[tokio::test]
 async fn an_injected_server_delay_breaks_the_latency_slo() {
+    let _slot = kserve_peer::exclusive().await;
     let Some(server) = kserve_peer::start("sklearn-iris", &[("NEUROSCALE_PEER_DELAY_MS", "300")])
     else {
         return;
@@ -143,6 +147,7 @@ async fn an_injected_server_delay_breaks_the_latency_slo() {
 
 #[tokio::test]
 async fn injected_http_500s_are_counted_and_fail_the_error_check() {
+    let _slot = kserve_peer::exclusive().await;
     let Some(server) = kserve_peer::start("sklearn-iris", &[("NEUROSCALE_PEER_FAIL_EVERY", "2")])
     else {
         return;
@@ -159,21 +164,28 @@ async fn injected_http_500s_are_counted_and_fail_the_error_check() {
     )
     .await
     .unwrap();
-    // Every second predict call raises, which KServe answers with HTTP 500.
-    assert_eq!(report.errors, 5);
-    assert!((report.error_rate - 0.5).abs() < f64::EPSILON);
+    // Every second predict call raises, which KServe answers with HTTP 500. The exception then
+    // escapes to uvicorn, which closes that keep-alive connection ("Exception in ASGI
+    // application" in the server log; seen on kserve 0.21), so a request sent on it before the
+    // client notices the close fails without reaching the model: a real failure a client sees,
+    // counted like any other. Of 10 requests, r reach
+    // the model (calls 1..=r, every even one fails) and 10 - r are lost on a closed connection,
+    // so errors = (10 - r) + r/2, which is at least 5 whatever r is.
+    assert!(report.errors >= 5, "{report:?}");
+    assert!((report.error_rate - f64::from(report.errors) / 10.0).abs() < f64::EPSILON);
     let first = report.first_error.clone().unwrap();
     assert!(first.contains("HTTP 500"), "{first}");
     let violations = report.violations(&slo(60_000.0));
     assert_eq!(violations.len(), 1, "{violations:?}");
     assert!(
-        violations[0].contains("5 of 10 requests failed"),
+        violations[0].contains(&format!("{} of 10 requests failed", report.errors)),
         "{violations:?}"
     );
 }
 
 #[tokio::test]
 async fn a_missing_prediction_is_a_count_error() {
+    let _slot = kserve_peer::exclusive().await;
     let Some(server) =
         kserve_peer::start("sklearn-iris", &[("NEUROSCALE_PEER_DROP_PREDICTION", "1")])
     else {
@@ -211,6 +223,7 @@ async fn a_missing_prediction_is_a_count_error() {
 
 #[tokio::test]
 async fn wrong_classes_are_named_row_by_row() {
+    let _slot = kserve_peer::exclusive().await;
     let Some(server) = kserve_peer::start("sklearn-iris", &[("NEUROSCALE_PEER_WRONG_CLASS", "1")])
     else {
         return;
@@ -229,6 +242,7 @@ async fn wrong_classes_are_named_row_by_row() {
 
 #[tokio::test]
 async fn the_probe_command_passes_and_fails_on_its_verdict() {
+    let _slot = kserve_peer::exclusive().await;
     let Some(healthy) = kserve_peer::start("sklearn-iris", &[]) else {
         return;
     };

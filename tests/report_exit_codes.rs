@@ -139,3 +139,147 @@ fn allowing_a_context_that_is_not_in_use_exits_2() {
     );
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
 }
+
+#[test]
+fn doctor_on_an_unreachable_cluster_exits_3() {
+    let home = tempfile::tempdir().unwrap();
+    let config = kubeconfig(home.path(), "k3d-neuroscale", closed_port());
+    let output = neuroscale(&["doctor"], Some(&config), home.path());
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("unreachable"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn doctor_has_no_junit_format() {
+    let home = tempfile::tempdir().unwrap();
+    let output = neuroscale(&["doctor", "--format", "junit"], None, home.path());
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+}
+
+/// A loopback stand-in for an API server that answers `/version` and nothing else (404 Status
+/// for every other path), enough for a check to run and fail without a cluster. Shapes: the
+/// `version.Info` of k8s.io/apimachinery pkg/version and a `metav1.Status` NotFound answer.
+fn api_server_that_knows_nothing() -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut writer = stream;
+                loop {
+                    let mut request_line = String::new();
+                    if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut length = 0usize;
+                    loop {
+                        let mut header = String::new();
+                        if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if header == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:")
+                        {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    let _ = std::io::Read::read_exact(&mut reader, &mut body);
+                    let path = request_line.split_whitespace().nth(1).unwrap_or("/");
+                    let (status, answer) = if path == "/version" {
+                        (
+                            "200 OK",
+                            r#"{"major":"1","minor":"34","gitVersion":"v1.34.8+k3s1","gitCommit":"0","gitTreeState":"clean","buildDate":"2026-01-01T00:00:00Z","goVersion":"go1.24","compiler":"gc","platform":"linux/amd64"}"#,
+                        )
+                    } else {
+                        (
+                            "404 Not Found",
+                            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"the server could not find the requested resource","reason":"NotFound","details":{},"code":404}"#,
+                        )
+                    };
+                    let response = format!(
+                        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                    if writer.write_all(response.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn a_failing_check_exits_1_and_writes_a_bundle() {
+    let home = tempfile::tempdir().unwrap();
+    let config = kubeconfig(
+        home.path(),
+        "k3d-neuroscale",
+        api_server_that_knows_nothing(),
+    );
+    let json = home.path().join("report.json");
+    let bundle = home.path().join("bundle");
+    let output = neuroscale(
+        &[
+            "check",
+            "--only",
+            "F2",
+            "--only",
+            "C1",
+            "--json",
+            json.to_str().unwrap(),
+            "--bundle",
+            bundle.to_str().unwrap(),
+        ],
+        Some(&config),
+        home.path(),
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("FAIL  F2"), "{stdout}");
+    assert!(stdout.contains("FAIL  C1"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["verdict"], "FAIL");
+    assert_eq!(report["environment"]["kubernetesVersion"], "v1.34.8+k3s1");
+    assert_eq!(report["environment"]["harnessContext"], true);
+    assert!(
+        bundle.join("report.json").is_file(),
+        "the bundle has the report"
+    );
+    assert!(
+        bundle.join("errors.txt").is_file(),
+        "what could not be read is listed"
+    );
+}
+
+#[test]
+fn off_the_harness_cluster_the_ingress_is_port_forwarded_or_the_reason_is_said() {
+    let home = tempfile::tempdir().unwrap();
+    let config = kubeconfig(home.path(), "gke_lab", api_server_that_knows_nothing());
+    let output = neuroscale(
+        &["check", "--only", "B4", "--only", "E1"],
+        Some(&config),
+        home.path(),
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains("no port-forward to kourier-system/kourier:80: failed to read service kourier-system/kourier"),
+        "{message}"
+    );
+    assert!(
+        message.contains("no port-forward to opencost/opencost:9003"),
+        "{message}"
+    );
+}

@@ -588,4 +588,91 @@ mod tests {
         .unwrap();
         assert_eq!(expected_cost_centers(&scenario), centers());
     }
+    /// A stand-in for OpenCost's API on loopback: answers every request with `status` and
+    /// `body` and records the request lines it got.
+    async fn opencost_stand_in(
+        status: u16,
+        body: String,
+    ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buffer = vec![0u8; 8192];
+                let n = socket.read(&mut buffer).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&buffer[..n]).to_string();
+                record
+                    .lock()
+                    .unwrap()
+                    .push(head.lines().next().unwrap_or_default().to_string());
+                let response = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            }
+        });
+        (url, seen)
+    }
+
+    fn env_with_opencost(url: Option<String>) -> crate::checks::CheckEnv {
+        // The kube client points at a closed port: E2 reads only the OpenCost API.
+        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
+        crate::checks::CheckEnv {
+            client: kube::Client::try_from(config).unwrap(),
+            scenario: crate::scenario::Scenario::parse(
+                std::path::Path::new("scenarios/smoke.yaml"),
+                crate::scenario::BUILTIN_SMOKE,
+            )
+            .unwrap(),
+            http: reqwest::Client::new(),
+            context_name: "k3d-neuroscale".into(),
+            mutations_allowed: false,
+            ingress_url: None,
+            opencost_url: url,
+            gitops_cache_dir: std::env::temp_dir(),
+        }
+    }
+
+    async fn run_e2(env: &crate::checks::CheckEnv) -> Outcome {
+        let spec = crate::checks::catalogue::find("E2").unwrap();
+        let run = CheckRun::new(env, spec, Duration::from_secs(30));
+        cost_attribution(&run).await
+    }
+
+    #[tokio::test]
+    async fn e2_asks_opencost_by_cost_center_over_http() {
+        let body =
+            fx::allocation_response(vec![vec![("ml-research", 0.0312), ("ml-platform", 0.0101)]]);
+        let (url, seen) = opencost_stand_in(200, body).await;
+        let outcome = run_e2(&env_with_opencost(Some(url))).await;
+        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+        let request = seen.lock().unwrap()[0].clone();
+        assert!(request.starts_with("GET /allocation/compute?"), "{request}");
+        for part in [
+            "window=1h",
+            "aggregate=label%3Acost-center",
+            "accumulate=true",
+        ] {
+            assert!(request.contains(part), "{part} missing from {request}");
+        }
+    }
+
+    #[tokio::test]
+    async fn e2_stops_at_a_rejected_query_and_fails_without_a_url() {
+        let (url, seen) =
+            opencost_stand_in(400, "Invalid 'window' parameter: bad".to_string()).await;
+        let outcome = run_e2(&env_with_opencost(Some(url))).await;
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert_eq!(seen.lock().unwrap().len(), 1, "a 400 is not asked again");
+        assert!(diagnosis(&outcome).observed.contains("Invalid 'window'"));
+        let outcome = run_e2(&env_with_opencost(None)).await;
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(diagnosis(&outcome)
+            .next_command
+            .contains("port-forward svc/opencost"));
+    }
 }

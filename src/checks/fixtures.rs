@@ -293,3 +293,66 @@ pub fn set_condition(
     conditions.push(json!({"type": kind, "status": status, "reason": reason, "message": message}));
     obj
 }
+
+/// A scripted Kubernetes API for the checks' gather loops: `answer(method, path)` returns the
+/// HTTP status and JSON body, as the API server would (objects, lists, and `Status` errors in
+/// the shape of k8s.io/apimachinery pkg/apis/meta/v1 Status). Requests never leave the process.
+pub fn fake_client<F>(answer: F) -> kube::Client
+where
+    F: Fn(&http::Method, &str) -> (u16, Value) + Send + Sync + 'static,
+{
+    fake_client_with_query(move |method, path, _query| answer(method, path))
+}
+
+/// `fake_client` whose script also sees the query string (e.g. `dryRun=All`).
+pub fn fake_client_with_query<F>(answer: F) -> kube::Client
+where
+    F: Fn(&http::Method, &str, &str) -> (u16, Value) + Send + Sync + 'static,
+{
+    let answer = std::sync::Arc::new(answer);
+    let service = tower::service_fn(move |request: http::Request<kube::client::Body>| {
+        let answer = answer.clone();
+        async move {
+            let path = request.uri().path().to_string();
+            let query = request.uri().query().unwrap_or_default().to_string();
+            let (status, body) = answer(request.method(), &path, &query);
+            let response = http::Response::builder()
+                .status(status)
+                .header("content-type", "application/json")
+                .body(kube::client::Body::from(
+                    serde_json::to_vec(&body).expect("JSON"),
+                ))
+                .expect("a response");
+            Ok::<_, std::convert::Infallible>(response)
+        }
+    });
+    kube::Client::new(service, "default")
+}
+
+/// The API server's answer for an object that does not exist.
+pub fn not_found(kind: &str, name: &str) -> (u16, Value) {
+    (
+        404,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+               "message": format!("{kind} \"{name}\" not found"), "reason": "NotFound",
+               "details": {"name": name, "kind": kind}, "code": 404}),
+    )
+}
+
+/// A check environment around `client`, with the smoke scenario.
+pub fn check_env(client: kube::Client, mutations_allowed: bool) -> super::CheckEnv {
+    super::CheckEnv {
+        client,
+        scenario: crate::scenario::Scenario::parse(
+            std::path::Path::new("smoke.yaml"),
+            crate::scenario::BUILTIN_SMOKE,
+        )
+        .expect("the built-in scenario parses"),
+        http: crate::probe::http_client().expect("an HTTP client"),
+        context_name: "k3d-neuroscale".into(),
+        mutations_allowed,
+        ingress_url: None,
+        opencost_url: None,
+        gitops_cache_dir: std::env::temp_dir(),
+    }
+}

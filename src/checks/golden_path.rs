@@ -864,6 +864,12 @@ pub fn evaluate_scaffold_serves(observation: &ServeObservation) -> Outcome {
     outcome
 }
 
+/// The real KServe model server (tests/peers) stands in for the predictor behind Kourier in
+/// C3's tests.
+#[cfg(test)]
+#[path = "../../tests/peers/kserve.rs"]
+mod kserve_peer;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1164,5 +1170,354 @@ mod tests {
             .contains("resources-finalizer"));
         let combined = combine_discovery_and_prune(Outcome::pass("found"), outcome);
         assert_eq!(combined.verdict, Verdict::Fail);
+    }
+
+    /// The live policies and the answer admission gives a dry-run create of the scaffold.
+    fn admission_api(
+        answer: (u16, Value),
+    ) -> (kube::Client, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = seen.clone();
+        let client = crate::checks::fixtures::fake_client_with_query(move |method, path, query| {
+            record
+                .lock()
+                .unwrap()
+                .push(format!("{method} {path}?{query}"));
+            match (method.as_str(), path) {
+                ("GET", "/apis/policies.kyverno.io/v1/validatingpolicies") => (
+                    200,
+                    json!({"apiVersion": "policies.kyverno.io/v1", "kind": "ValidatingPolicyList",
+                           "metadata": {}, "items": live_policies()}),
+                ),
+                ("POST", "/apis/serving.kserve.io/v1beta1/namespaces/models/inferenceservices") => {
+                    answer.clone()
+                }
+                _ => crate::checks::fixtures::not_found("unknown", path),
+            }
+        });
+        (client, seen)
+    }
+
+    #[tokio::test]
+    async fn c1_dry_runs_the_scaffold_and_passes_when_admitted() {
+        // An admitted dry-run answers the object as it would have been stored.
+        let admitted = (
+            201,
+            json!({"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+            "metadata": {"name": "nscheck-c1-000001", "namespace": "models"}}),
+        );
+        let (client, seen) = admission_api(admitted);
+        let env = crate::checks::fixtures::check_env(client, false);
+        let run = CheckRun::new(
+            &env,
+            crate::checks::catalogue::find("C1").unwrap(),
+            Duration::from_secs(10),
+        );
+        let outcome = scaffold_compliant(&run).await;
+        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+        let requests = seen.lock().unwrap().clone();
+        let post = requests
+            .iter()
+            .find(|r| r.starts_with("POST /apis/serving.kserve.io"))
+            .expect("the scaffold was sent");
+        assert!(
+            post.contains("dryRun=All"),
+            "a server-side dry-run, nothing persisted: {post}"
+        );
+    }
+
+    #[tokio::test]
+    async fn c1_reports_an_unreachable_webhook_as_infrastructure_after_retrying() {
+        // k8s.io/apimachinery Status for a webhook call failure (InternalError, 500).
+        let unavailable = (
+            500,
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "Internal error occurred: failed calling webhook \"vpol.validate.kyverno.svc-fail\": failed to call webhook: Post \"https://kyverno-svc.kyverno.svc:443/validate/fail?timeout=10s\": no endpoints available for service \"kyverno-svc\"",
+            "reason": "InternalError", "code": 500}),
+        );
+        let (client, seen) = admission_api(unavailable);
+        let env = crate::checks::fixtures::check_env(client, false);
+        let run = CheckRun::new(
+            &env,
+            crate::checks::catalogue::find("C1").unwrap(),
+            Duration::from_secs(30),
+        );
+        let outcome = scaffold_compliant(&run).await;
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(
+            outcome.summary.contains("not a compliance verdict"),
+            "{}",
+            outcome.summary
+        );
+        let posts = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.starts_with("POST"))
+            .count();
+        assert_eq!(posts, C1_ATTEMPTS, "an unavailable webhook is retried");
+    }
+
+    #[test]
+    fn probe_model_names_are_dns_labels_with_room_for_kserve_suffixes() {
+        let name = probe_model_name("C2");
+        assert!(crate::scenario::is_dns1123_label(&name), "{name}");
+        assert!(name.starts_with("nscheck-c2-"), "{name}");
+        assert!(
+            name.len() + "-predictor-00001-deployment".len() <= 63,
+            "{name}"
+        );
+    }
+
+    /// Real git is the peer C2 commits to; skip with the reason when it is missing.
+    fn git_available() -> bool {
+        let ok = std::process::Command::new("git")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !ok {
+            let reason = "git is not on PATH: C2's GitOps source cannot be exercised";
+            if std::env::var("NEUROSCALE_REQUIRE_PEERS").is_ok_and(|v| v == "1") {
+                panic!("NEUROSCALE_REQUIRE_PEERS=1 but {reason}");
+            }
+            eprintln!("SKIP: {reason}");
+        }
+        ok
+    }
+
+    /// ArgoCD as C2 sees it, driven by the real repository: a model folder in git yields a
+    /// Synced+Healthy child Application and its InferenceService (when `discovers`); removing
+    /// the folder prunes both.
+    fn appset_api(dir: std::path::PathBuf, discovers: bool) -> kube::Client {
+        crate::checks::fixtures::fake_client(move |_, path| {
+            let committed = GitSource::open(&dir)
+                .and_then(|s| s.models())
+                .unwrap_or_default();
+            let app_prefix = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/model-";
+            let isvc_prefix =
+                "/apis/serving.kserve.io/v1beta1/namespaces/models/inferenceservices/";
+            if let Some(model) = path.strip_prefix(app_prefix) {
+                if discovers && committed.iter().any(|m| m == model) {
+                    return (
+                        200,
+                        application(&format!("model-{model}"), "Synced", "Healthy"),
+                    );
+                }
+                return crate::checks::fixtures::not_found("applications.argoproj.io", model);
+            }
+            if let Some(model) = path.strip_prefix(isvc_prefix) {
+                if discovers && committed.iter().any(|m| m == model) {
+                    return (
+                        200,
+                        crate::checks::fixtures::inference_service("models", model, true),
+                    );
+                }
+                return crate::checks::fixtures::not_found(
+                    "inferenceservices.serving.kserve.io",
+                    model,
+                );
+            }
+            if path
+                == "/apis/argoproj.io/v1alpha1/namespaces/argocd/applicationsets/model-endpoints"
+            {
+                return (
+                    200,
+                    appset(json!([{"type": "ResourcesUpToDate", "status": "True",
+                    "reason": "ApplicationSetUpToDate", "message": "All applications have been generated successfully"}])),
+                );
+            }
+            crate::checks::fixtures::not_found("unknown", path)
+        })
+    }
+
+    #[tokio::test]
+    async fn c2_commits_the_scaffold_waits_for_discovery_then_removes_it_and_waits_for_the_prune() {
+        if !git_available() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        GitSource::create_or_open(dir.path()).unwrap();
+        let mut env = crate::checks::fixtures::check_env(appset_api(dir.path().into(), true), true);
+        env.gitops_cache_dir = dir.path().into();
+        let run = CheckRun::new(
+            &env,
+            crate::checks::catalogue::find("C2").unwrap(),
+            Duration::from_secs(30),
+        );
+        let outcome = appset_discovery(&run).await;
+        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+        let names: Vec<&str> = outcome.figures.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["discovery_seconds", "prune_seconds"]);
+        assert!(
+            GitSource::open(dir.path())
+                .unwrap()
+                .models()
+                .unwrap()
+                .is_empty(),
+            "the model folder is removed again"
+        );
+        assert!(
+            run.tracked().is_empty(),
+            "pruned objects are untracked: {:?}",
+            run.tracked()
+        );
+    }
+
+    #[tokio::test]
+    async fn c2_fails_when_no_application_is_generated_and_still_removes_its_folder() {
+        if !git_available() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        GitSource::create_or_open(dir.path()).unwrap();
+        let mut env =
+            crate::checks::fixtures::check_env(appset_api(dir.path().into(), false), true);
+        env.gitops_cache_dir = dir.path().into();
+        let run = CheckRun::new(
+            &env,
+            crate::checks::catalogue::find("C2").unwrap(),
+            Duration::from_secs(3),
+        );
+        let outcome = appset_discovery(&run).await;
+        assert_eq!(outcome.verdict, Verdict::Fail, "{outcome:?}");
+        assert!(
+            outcome.summary.contains("never generated"),
+            "{}",
+            outcome.summary
+        );
+        assert!(diagnosis(&outcome)
+            .likely_cause
+            .contains("has not seen the commit"));
+        assert!(
+            GitSource::open(dir.path())
+                .unwrap()
+                .models()
+                .unwrap()
+                .is_empty(),
+            "the model folder is removed on failure too"
+        );
+    }
+
+    #[test]
+    fn an_interrupted_c2_removes_its_model_folder_when_dropped() {
+        if !git_available() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let source = GitSource::create_or_open(dir.path()).unwrap();
+        let spec = ModelSpec::new("nscheck-c2-abcdef", PROBE_OWNER, "ml-research").unwrap();
+        source.add_model(&spec).unwrap();
+        assert_eq!(
+            source.models().unwrap(),
+            vec!["nscheck-c2-abcdef".to_string()]
+        );
+        drop(CommittedModel {
+            dir: dir.path().into(),
+            name: spec.name.clone(),
+            removed: false,
+        });
+        assert!(source.models().unwrap().is_empty());
+    }
+
+    use super::kserve_peer;
+
+    /// KServe as C3 sees it: the created InferenceService turns Ready at once (reported under
+    /// the peer's model name, which the request path uses), and goes away when deleted.
+    fn serving_api(
+        model: &'static str,
+    ) -> (kube::Client, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let created = AtomicBool::new(false);
+        let deleted = AtomicBool::new(false);
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = seen.clone();
+        let client = crate::checks::fixtures::fake_client(move |method, path| {
+            record.lock().unwrap().push(format!("{method} {path}"));
+            let collection = "/apis/serving.kserve.io/v1beta1/namespaces/models/inferenceservices";
+            let mut isvc = crate::checks::fixtures::inference_service("models", model, true);
+            match method.as_str() {
+                "POST" if path == collection => {
+                    created.store(true, Ordering::SeqCst);
+                    (201, isvc)
+                }
+                "DELETE" if path.starts_with(collection) => {
+                    deleted.store(true, Ordering::SeqCst);
+                    isvc["metadata"]["deletionTimestamp"] = json!("2026-12-01T10:00:00Z");
+                    (200, isvc)
+                }
+                "GET"
+                    if path.starts_with(collection)
+                        && created.load(Ordering::SeqCst)
+                        && !deleted.load(Ordering::SeqCst) =>
+                {
+                    (200, isvc)
+                }
+                _ => {
+                    crate::checks::fixtures::not_found("inferenceservices.serving.kserve.io", path)
+                }
+            }
+        });
+        (client, seen)
+    }
+
+    #[tokio::test]
+    async fn c3_creates_the_scaffold_probes_it_through_the_gateway_and_deletes_it() {
+        let Some(server) = kserve_peer::start("sklearn-iris", &[]) else {
+            return;
+        };
+        let (client, seen) = serving_api("sklearn-iris");
+        let mut env = crate::checks::fixtures::check_env(client, true);
+        env.ingress_url = Some(server.base_url());
+        let run = CheckRun::new(
+            &env,
+            crate::checks::catalogue::find("C3").unwrap(),
+            Duration::from_secs(60),
+        );
+        let outcome = scaffold_serves(&run).await;
+        assert_eq!(
+            outcome.verdict,
+            Verdict::Pass,
+            "{outcome:?}\n{}",
+            server.log_tail()
+        );
+        assert_eq!(outcome.figures[0].name, "ready_seconds");
+        let requests = seen.lock().unwrap().clone();
+        assert!(
+            requests.iter().any(|r| r.starts_with("DELETE")),
+            "{requests:?}"
+        );
+        assert!(
+            run.tracked().is_empty(),
+            "deleted and confirmed gone: {:?}",
+            run.tracked()
+        );
+    }
+
+    #[tokio::test]
+    async fn c3_fails_on_a_wrong_answer_and_still_deletes_the_scaffold() {
+        let Some(server) =
+            kserve_peer::start("sklearn-iris", &[("NEUROSCALE_PEER_DROP_PREDICTION", "1")])
+        else {
+            return;
+        };
+        let (client, seen) = serving_api("sklearn-iris");
+        let mut env = crate::checks::fixtures::check_env(client, true);
+        env.ingress_url = Some(server.base_url());
+        let run = CheckRun::new(
+            &env,
+            crate::checks::catalogue::find("C3").unwrap(),
+            Duration::from_secs(60),
+        );
+        let outcome = scaffold_serves(&run).await;
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(
+            diagnosis(&outcome)
+                .observed
+                .contains("predictions for 4 input rows"),
+            "{:?}",
+            outcome.diagnosis
+        );
+        assert!(seen.lock().unwrap().iter().any(|r| r.starts_with("DELETE")));
+        assert!(run.tracked().is_empty());
     }
 }

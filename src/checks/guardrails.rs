@@ -49,18 +49,13 @@ pub const KYVERNO_VALIDATING_CONFIGS: &[&str] = &[
 ];
 pub const KYVERNO_MUTATING_CONFIGS: &[&str] = &["kyverno-resource-mutating-webhook-cfg"];
 
-// gitops: switch to crate::gitops::POLICY_NAMES (and the label keys) once it lands on main.
-/// The five platform ValidatingPolicies (seeds/10, DESIGN.md §5 D2).
-pub const POLICY_NAMES: &[&str] = &[
-    "require-standard-labels-inferenceservice",
-    "require-standard-labels-deployment",
-    "require-resource-requests-limits",
-    "disallow-latest-image-tag",
-    "disallow-root-containers",
-];
+/// The five platform ValidatingPolicies (`manifests/platform/policies/`).
+pub const POLICY_NAMES: [&str; 5] = crate::gitops::POLICY_NAMES;
+/// The policy D3's probe must be denied by.
 pub const LABELS_POLICY: &str = "require-standard-labels-inferenceservice";
+/// The policy D4's probe must be denied by.
 pub const ROOT_POLICY: &str = "disallow-root-containers";
-// gitops: the label keys the policies require.
+/// The label keys the label policies require.
 pub const OWNER_LABEL: &str = "owner";
 pub const COST_CENTER_LABEL: &str = "cost-center";
 
@@ -303,7 +298,7 @@ fn policies_enforced<'a>(run: &'a CheckRun<'a>) -> CheckFuture<'a> {
     async move {
         run.saw("listing validatingpolicies.policies.kyverno.io");
         match observe::list(&run.env.client, &observe::VALIDATING_POLICY, None).await {
-            Ok(policies) => evaluate_policies(&policies, POLICY_NAMES),
+            Ok(policies) => evaluate_policies(&policies, &POLICY_NAMES),
             Err(e) if observe::error_code(&e) == Some(404) => Outcome::fail(
                 "the ValidatingPolicy API is not served",
                 Diagnosis::new(
@@ -959,7 +954,7 @@ mod tests {
 
     #[test]
     fn d2_passes_when_all_five_are_ready_and_deny() {
-        let outcome = evaluate_policies(&five_policies(), POLICY_NAMES);
+        let outcome = evaluate_policies(&five_policies(), &POLICY_NAMES);
         assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
         assert!(outcome.summary.starts_with("5/5"), "{}", outcome.summary);
     }
@@ -968,7 +963,7 @@ mod tests {
     fn d2_fails_on_an_audit_policy() {
         let mut policies = five_policies();
         policies[4] = fx::validating_policy("disallow-root-containers", &["Audit"], true);
-        let outcome = evaluate_policies(&policies, POLICY_NAMES);
+        let outcome = evaluate_policies(&policies, &POLICY_NAMES);
         assert_eq!(outcome.verdict, Verdict::Fail);
         assert!(outcome.summary.starts_with("4/5"));
         let d = diagnosis(&outcome);
@@ -985,7 +980,7 @@ mod tests {
         let mut policies = five_policies();
         policies.remove(1);
         policies[0] = fx::validating_policy(LABELS_POLICY, &["Deny"], false);
-        let outcome = evaluate_policies(&policies, POLICY_NAMES);
+        let outcome = evaluate_policies(&policies, &POLICY_NAMES);
         assert_eq!(outcome.verdict, Verdict::Fail);
         let d = diagnosis(&outcome);
         assert!(
@@ -1004,11 +999,9 @@ mod tests {
     fn d2_does_not_trust_the_deprecated_ready_field() {
         let mut policies = five_policies();
         policies[2]["status"] = json!({"ready": true});
-        let outcome = evaluate_policies(&policies, POLICY_NAMES);
+        let outcome = evaluate_policies(&policies, &POLICY_NAMES);
         assert_eq!(outcome.verdict, Verdict::Fail);
-        assert!(diagnosis(&outcome)
-            .observed
-            .contains("require-resource-requests-limits"));
+        assert!(diagnosis(&outcome).observed.contains(POLICY_NAMES[2]));
     }
 
     fn d3_probe() -> DenialProbe {
@@ -1147,6 +1140,35 @@ mod tests {
     }
 
     #[test]
+    fn the_expected_policies_are_platform_policies() {
+        assert!(POLICY_NAMES.contains(&LABELS_POLICY));
+        assert!(POLICY_NAMES.contains(&ROOT_POLICY));
+    }
+
+    #[test]
+    fn the_policies_rules_deny_each_probe_for_its_own_policy_only() {
+        // gitops::conformance states the five policies' rules in Rust (tested there against
+        // their CEL): each probe must break exactly the policy its check expects.
+        let denied_by = |probe: &DenialProbe| -> Vec<&'static str> {
+            let mut policies: Vec<&'static str> =
+                crate::gitops::conformance::violations(&probe.manifest)
+                    .into_iter()
+                    .map(|v| v.policy)
+                    .collect();
+            policies.dedup();
+            policies
+        };
+        assert_eq!(
+            denied_by(&unlabeled_isvc_probe("models", "p")),
+            [LABELS_POLICY]
+        );
+        assert_eq!(
+            denied_by(&root_deployment_probe("models", "p")),
+            [ROOT_POLICY]
+        );
+    }
+
+    #[test]
     fn the_probes_violate_only_their_own_policy() {
         let isvc = unlabeled_isvc_probe("models", "p");
         let labels = isvc.manifest.pointer("/metadata/labels").unwrap();
@@ -1176,5 +1198,110 @@ mod tests {
                 *code = Some(500);
             }
         }
+    }
+    // The probes against the simulated API server (neuroscale-testkit): the real create, delete
+    // and wait-gone path, with admission planted as a hook returning the API server's Status.
+    const ISVC_CRD: &str = r#"{
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "inferenceservices.serving.kserve.io"},
+        "spec": {"group": "serving.kserve.io", "scope": "Namespaced",
+                 "names": {"kind": "InferenceService", "plural": "inferenceservices", "singular": "inferenceservice"},
+                 "versions": [{"name": "v1beta1", "served": true, "storage": true, "subresources": {"status": {}}}]}
+    }"#;
+
+    async fn sim() -> neuroscale_testkit::SimCluster {
+        let sim = neuroscale_testkit::SimCluster::start()
+            .await
+            .expect("sim starts");
+        sim.put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "models"}}))
+            .unwrap();
+        sim.put(serde_json::from_str(ISVC_CRD).unwrap()).unwrap();
+        sim
+    }
+
+    fn sim_env(sim: &neuroscale_testkit::SimCluster) -> crate::checks::CheckEnv {
+        crate::checks::CheckEnv {
+            client: sim.client().unwrap(),
+            scenario: crate::scenario::Scenario::parse(
+                std::path::Path::new("scenarios/smoke.yaml"),
+                crate::scenario::BUILTIN_SMOKE,
+            )
+            .unwrap(),
+            http: reqwest::Client::new(),
+            context_name: "k3d-neuroscale".into(),
+            mutations_allowed: true,
+            ingress_url: None,
+            opencost_url: None,
+            gitops_cache_dir: std::env::temp_dir(),
+        }
+    }
+
+    async fn run_probe_check(
+        env: &crate::checks::CheckEnv,
+        id: &str,
+    ) -> (Outcome, Vec<CreatedObject>) {
+        let spec = crate::checks::catalogue::find(id).unwrap();
+        let check = crate::checks::implementation(id).unwrap();
+        let run = CheckRun::new(env, spec, Duration::from_secs(60));
+        let outcome = check(&run).await;
+        (outcome, run.tracked())
+    }
+
+    #[tokio::test]
+    async fn d3_passes_against_a_cluster_whose_kyverno_denies() {
+        let sim = sim().await;
+        sim.on_admission("serving.kserve.io", "InferenceService", |request, _| {
+            let labels = request.object.and_then(|o| o.pointer("/metadata/labels/cost-center"));
+            match labels {
+                None => Err(neuroscale_testkit::Status::webhook_denied(
+                    "vpol.validate.kyverno.svc-fail",
+                    "Policy require-standard-labels-inferenceservice failed: label `cost-center` is required and must be kebab-case",
+                )),
+                Some(_) => Ok(()),
+            }
+        });
+        let (outcome, tracked) = run_probe_check(&sim_env(&sim), "D3").await;
+        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+        assert!(tracked.is_empty(), "nothing left to clean up: {tracked:?}");
+        assert!(sim
+            .list(
+                "serving.kserve.io/v1beta1",
+                "InferenceService",
+                Some("models")
+            )
+            .is_empty());
+    }
+
+    #[tokio::test]
+    async fn d3_fails_against_a_cluster_whose_kserve_webhook_has_no_endpoints() {
+        let sim = sim().await;
+        sim.on_admission("serving.kserve.io", "InferenceService", |_, _| {
+            Err(neuroscale_testkit::Status::webhook_unreachable(
+                "inferenceservice.kserve-webhook-server.validator",
+                "https://kserve-webhook-server-service.kserve.svc:443/validate-serving-kserve-io-v1beta1-inferenceservice?timeout=10s",
+                "no endpoints available for service \"kserve-webhook-server-service\"",
+            ))
+        });
+        let (outcome, _) = run_probe_check(&sim_env(&sim), "D3").await;
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(
+            outcome.summary.contains("not a policy denial"),
+            "{}",
+            outcome.summary
+        );
+        assert!(diagnosis(&outcome).observed.contains("after 3 attempt(s)"));
+    }
+
+    #[tokio::test]
+    async fn d4_fails_and_cleans_up_when_the_root_deployment_is_admitted() {
+        let sim = sim().await;
+        let (outcome, tracked) = run_probe_check(&sim_env(&sim), "D4").await;
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(outcome.summary.contains("ADMITTED"), "{}", outcome.summary);
+        assert!(
+            tracked.is_empty(),
+            "the admitted probe was deleted: {tracked:?}"
+        );
+        assert!(sim.list("apps/v1", "Deployment", Some("models")).is_empty());
     }
 }

@@ -4,27 +4,32 @@
 //! Service and that Service's ready endpoints (seeds/11 failure 5).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration, WebhookClientConfig,
 };
-use k8s_openapi::api::core::v1::{LimitRange, ResourceQuota, Service};
+use k8s_openapi::api::core::v1::{LimitRange, Node, Pod, ResourceQuota, Service};
 use kube::api::{Api, ListParams};
 use serde_json::Value;
 
 use super::admission;
-use super::env::{CheckFn, CheckFuture, CheckRun};
+use super::env::{CheckFn, CheckFuture, CheckRun, CreatedObject};
 use super::guardrails::endpoint_slices;
 use super::observe;
 use super::outcome::{Diagnosis, Outcome};
 use crate::readiness;
-use crate::scenario::Latency;
+use crate::scenario::{GpuMode, Latency};
+use crate::{gpu, probe};
 
 /// This milestone's checks by id (see `super::catalogue`).
-pub const CHECKS: &[(&str, CheckFn)] = &[("F1", namespace_governance), ("F2", no_stale_webhooks)];
+pub const CHECKS: &[(&str, CheckFn)] = &[
+    ("F1", namespace_governance),
+    ("F2", no_stale_webhooks),
+    ("F3", gpu_node_inference),
+    ("F4", latency_slo),
+];
 
 fn api_failure(what: &str, error: &kube::Error) -> Outcome {
     Outcome::fail(
@@ -40,86 +45,39 @@ fn api_failure(what: &str, error: &kube::Error) -> Outcome {
 // ---------------------------------------------------------------------------------------------
 // F1 namespace-governance
 
-/// The governance objects the GitOps source declares for one namespace.
+/// The governance objects the platform declares for the model namespace.
 #[derive(Debug, Clone, Default)]
 pub struct DeclaredGovernance {
-    /// Where they were read from.
-    pub source: PathBuf,
+    /// Where they are declared.
+    pub source: String,
+    pub namespace: String,
     pub quotas: Vec<ResourceQuota>,
     pub limit_ranges: Vec<LimitRange>,
 }
 
-/// Where the declared manifests are looked for, in order: the local GitOps source ArgoCD syncs
-/// (it mirrors the project layout, `manifests/` at its root), then the project's own
-/// `manifests/` (the binary run from a checkout, or against a remote GitOps source).
-// gitops: switch to the gitops module's manifest reader once it lands.
-pub fn manifest_roots(gitops_source: &Path) -> Vec<PathBuf> {
-    vec![
-        gitops_source.join("manifests"),
-        PathBuf::from("manifests"),
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests"),
-    ]
-}
+/// Where the declaration lives (built into the binary by `gitops::governance`).
+pub const GOVERNANCE_FILE: &str = "manifests/platform/governance.yaml";
 
-fn yaml_files(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            yaml_files(&path, found)?;
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml")
-        ) {
-            found.push(path);
-        }
+impl DeclaredGovernance {
+    /// The platform's declaration as API objects, for comparison with the live ones.
+    pub fn from_gitops(declared: &crate::gitops::governance::Governance) -> Result<Self, String> {
+        let quota: ResourceQuota = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": declared.resource_quota, "namespace": declared.namespace},
+            "spec": {"hard": declared.quota_hard}
+        }))
+        .map_err(|e| format!("{GOVERNANCE_FILE}: the ResourceQuota is malformed: {e}"))?;
+        let limit_range: LimitRange = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": declared.limit_range, "namespace": declared.namespace},
+            "spec": {"limits": declared.limits}
+        }))
+        .map_err(|e| format!("{GOVERNANCE_FILE}: the LimitRange is malformed: {e}"))?;
+        Ok(DeclaredGovernance {
+            source: GOVERNANCE_FILE.to_string(),
+            namespace: declared.namespace.clone(),
+            quotas: vec![quota],
+            limit_ranges: vec![limit_range],
+        })
     }
-    Ok(())
-}
-
-/// The ResourceQuotas and LimitRanges under `root` for `namespace` (documents naming that
-/// namespace, or none: ArgoCD then places them in the Application's destination namespace).
-pub fn declared_governance(root: &Path, namespace: &str) -> Result<DeclaredGovernance, String> {
-    let mut files = Vec::new();
-    yaml_files(root, &mut files).map_err(|e| format!("reading {}: {e}", root.display()))?;
-    files.sort();
-    let mut declared = DeclaredGovernance {
-        source: root.to_path_buf(),
-        ..Default::default()
-    };
-    for file in files {
-        let text = std::fs::read_to_string(&file)
-            .map_err(|e| format!("reading {}: {e}", file.display()))?;
-        // Multi-document YAML; documents that are not Kubernetes objects are ignored here (the
-        // manifests' own schema tests cover their validity).
-        for document in serde_yaml::Deserializer::from_str(&text) {
-            let Ok(value) = <serde_json::Value as serde::Deserialize>::deserialize(document) else {
-                continue;
-            };
-            let kind = value
-                .get("kind")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            let in_namespace = match value.pointer("/metadata/namespace").and_then(Value::as_str) {
-                Some(ns) => ns == namespace,
-                None => true,
-            };
-            if !in_namespace {
-                continue;
-            }
-            let parse_error =
-                |e: serde_json::Error| format!("{}: {kind:?} is malformed: {e}", file.display());
-            match kind.as_deref() {
-                Some("ResourceQuota") => declared
-                    .quotas
-                    .push(serde_json::from_value(value).map_err(parse_error)?),
-                Some("LimitRange") => declared
-                    .limit_ranges
-                    .push(serde_json::from_value(value).map_err(parse_error)?),
-                _ => {}
-            }
-        }
-    }
-    Ok(declared)
 }
 
 /// A Kubernetes quantity ("500m", "4Gi", "1.5", "2e3") as a number, for comparing values the
@@ -202,12 +160,12 @@ pub fn evaluate_governance(
             Diagnosis::new(
                 format!(
                     "{} declares {} ResourceQuota(s) and {} LimitRange(s) for {namespace}",
-                    declared.source.display(),
+                    declared.source,
                     declared.quotas.len(),
                     declared.limit_ranges.len()
                 ),
-                "the GitOps source lacks the namespace governance manifests (or the scenario's modelNamespace differs from the manifests')",
-                format!("grep -rlE 'kind: (ResourceQuota|LimitRange)' {}", declared.source.display()),
+                "the platform manifests declare no quota and limits for this namespace (the scenario's modelNamespace differs from the governed namespace?)",
+                format!("grep -nE 'kind: (ResourceQuota|LimitRange)' {}", declared.source),
             ),
         );
     }
@@ -310,31 +268,28 @@ pub fn evaluate_governance(
 fn namespace_governance<'a>(run: &'a CheckRun<'a>) -> CheckFuture<'a> {
     async move {
         let namespace = run.env.scenario.spec.model_namespace.clone();
-        let roots = manifest_roots(&run.env.gitops_cache_dir);
-        let Some(root) = roots.iter().find(|r| r.is_dir()) else {
-            return Outcome::fail(
-                "the declared governance manifests cannot be found",
-                Diagnosis::new(
-                    format!(
-                        "none of {} is a directory",
-                        roots.iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(", ")
-                    ),
-                    "the local GitOps source has not been created (run `neuroscale up`) and the binary does not run from a checkout",
-                    "neuroscale up",
-                ),
-            );
-        };
-        run.saw(format!("reading declared governance under {}", root.display()));
-        let declared = match declared_governance(root, &namespace) {
-            Ok(d) => d,
-            Err(e) => {
-                return Outcome::fail(
-                    "the declared governance manifests cannot be read",
-                    Diagnosis::new(e, "a manifest under manifests/ is unreadable or malformed", "neuroscale plan"),
-                )
-            }
-        };
-        run.saw(format!("reading resourcequotas and limitranges in {namespace}"));
+        let mut declared =
+            match DeclaredGovernance::from_gitops(&crate::gitops::governance::declared()) {
+                Ok(d) => d,
+                Err(e) => {
+                    return Outcome::fail(
+                        "the declared governance cannot be read",
+                        Diagnosis::new(
+                            e,
+                            "a build defect in the platform manifests",
+                            "cargo test gitops",
+                        ),
+                    )
+                }
+            };
+        if declared.namespace != namespace {
+            // The scenario's models live in a namespace the platform does not govern.
+            declared.quotas.clear();
+            declared.limit_ranges.clear();
+        }
+        run.saw(format!(
+            "reading resourcequotas and limitranges in {namespace}"
+        ));
         let quotas: Api<ResourceQuota> = Api::namespaced(run.env.client.clone(), &namespace);
         let live_quotas = match quotas.list(&ListParams::default()).await {
             Ok(l) => l.items,
@@ -876,6 +831,349 @@ pub fn evaluate_gpu_inference(obs: &GpuObservation) -> Outcome {
     .with_figure("predict latency", ms(prediction.latency), "ms")
 }
 
+// ---------------------------------------------------------------------------------------------
+// F4 gather
+
+impl LatencyRun {
+    /// The figures of a probe load run against `model` with Host `host`.
+    pub fn from_report(model: &str, host: &str, report: &probe::LoadReport) -> LatencyRun {
+        LatencyRun {
+            model: model.to_string(),
+            host: host.to_string(),
+            requests: report.requests,
+            errors: report.errors,
+            p50: report.p50,
+            p95: report.p95,
+            p99: report.p99,
+            max: report.max,
+            throughput_rps: report.throughput_rps,
+            first_error: report.first_error.clone(),
+        }
+    }
+}
+
+fn no_ingress() -> Outcome {
+    Outcome::fail(
+        "the Kourier gateway is not reachable from the harness",
+        Diagnosis::new(
+            "no ingress URL: the runner could not reach service kourier-system/kourier",
+            "the Kourier gateway Service is missing or has no ready endpoints, so neither the k3d port mapping nor a port-forward reaches it",
+            "kubectl -n kourier-system get pods,svc",
+        ),
+    )
+}
+
+/// Reads a model's InferenceService and returns its Host header, or the FAIL that explains why
+/// there is none.
+async fn model_host(run: &CheckRun<'_>, namespace: &str, name: &str) -> Result<String, Outcome> {
+    run.saw(format!("reading inferenceservice {namespace}/{name}"));
+    let isvc = observe::get(
+        &run.env.client,
+        &observe::INFERENCE_SERVICE,
+        Some(namespace),
+        name,
+    )
+    .await
+    .map_err(|e| api_failure(&format!("inferenceservice {namespace}/{name}"), &e))?;
+    let Some(isvc) = isvc else {
+        return Err(Outcome::fail(
+            format!("inferenceservice {namespace}/{name} does not exist"),
+            Diagnosis::new(
+                format!("no inferenceservice {name} in {namespace}"),
+                "the model's Application has not synced (ApplicationSet model-endpoints)",
+                "kubectl -n argocd get applications",
+            ),
+        ));
+    };
+    isvc_host(&isvc).map_err(|observed| {
+        Outcome::fail(
+            format!("inferenceservice {namespace}/{name} is not ready to serve"),
+            Diagnosis::new(
+                observed,
+                super::serving::isvc_likely_cause(&isvc),
+                format!("kubectl -n {namespace} describe inferenceservice {name}"),
+            ),
+        )
+    })
+}
+
+fn latency_slo<'a>(run: &'a CheckRun<'a>) -> CheckFuture<'a> {
+    async move {
+        let scenario = &run.env.scenario;
+        let Some(model) = scenario.cpu_models().next() else {
+            return Outcome::fail(
+                "the scenario names no CPU model to load",
+                Diagnosis::new(
+                    "spec.models has no model without gpu: true",
+                    "the scenario is incomplete",
+                    "neuroscale check --list",
+                ),
+            );
+        };
+        let Some(ingress) = run.env.ingress_url.clone() else {
+            return no_ingress();
+        };
+        let host = match model_host(run, &model.namespace, &model.name).await {
+            Ok(h) => h,
+            Err(outcome) => return outcome,
+        };
+        let target = probe::Target {
+            base_url: ingress.clone(),
+            host: Some(host.clone()),
+            model: model.name.clone(),
+            protocol: model.protocol,
+        };
+        let slo = &scenario.spec.latency;
+        run.saw(format!(
+            "sending {} requests ({} warm-up) at concurrency {} to {ingress} with Host {host}",
+            slo.requests, slo.warmup, slo.concurrency
+        ));
+        match probe::run_load(&run.env.http, &target, &probe::LoadSpec::from(slo)).await {
+            Ok(report) => {
+                evaluate_latency(slo, &LatencyRun::from_report(&model.name, &host, &report))
+            }
+            Err(e) => Outcome::fail(
+                "the load run could not start",
+                Diagnosis::new(
+                    probe::error_chain(&e),
+                    "the scenario's load settings are invalid",
+                    "neuroscale check --list",
+                ),
+            ),
+        }
+    }
+    .boxed()
+}
+
+// ---------------------------------------------------------------------------------------------
+// F3 gather
+
+/// The GPU model manifest F3 applies (`gitops::GPU_MODEL_FILE`), built into the binary.
+pub const GPU_MODEL_MANIFEST: &str =
+    include_str!("../../manifests/gpu/sklearn-iris-gpu/inferenceservice.yaml");
+/// Part of the deadline kept for deleting the GPU model after the wait.
+const GPU_CLEANUP_RESERVE: Duration = Duration::from_secs(30);
+/// How often F3 looks at the GPU model while it starts.
+const GPU_POLL: Duration = Duration::from_secs(1);
+
+/// The GPU model as F3 creates it: the manifest, plus `runtimeClassName: nvidia` when a real
+/// device plugin provides the GPU (k3d-io/k3d docs/usage/advanced/cuda.md).
+pub fn gpu_model_manifest(source: GpuSource) -> Result<Value, String> {
+    let mut manifest: Value = serde_yaml::from_str(GPU_MODEL_MANIFEST)
+        .map_err(|e| format!("{}: {e}", crate::gitops::GPU_MODEL_FILE))?;
+    if manifest.get("kind").and_then(Value::as_str) != Some("InferenceService") {
+        return Err(format!(
+            "{} is not an InferenceService",
+            crate::gitops::GPU_MODEL_FILE
+        ));
+    }
+    if source == GpuSource::DevicePlugin {
+        manifest["spec"]["predictor"]["runtimeClassName"] = Value::from("nvidia");
+    }
+    Ok(manifest)
+}
+
+/// The nodes a manifest's `spec.predictor.nodeSelector` selects.
+pub fn selected_nodes<'a>(manifest: &Value, nodes: &'a [Node]) -> Vec<&'a Node> {
+    let selector: BTreeMap<String, String> = manifest
+        .pointer("/spec/predictor/nodeSelector")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    nodes
+        .iter()
+        .filter(|n| {
+            let labels = n.metadata.labels.clone().unwrap_or_default();
+            selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+        })
+        .collect()
+}
+
+/// A predictor pod as F3 reports it: phase, why it is not scheduled, container readiness.
+pub fn gpu_pod(pod: &Pod) -> GpuPod {
+    let status = pod.status.as_ref();
+    let phase = status
+        .and_then(|s| s.phase.clone())
+        .unwrap_or_else(|| "Unknown".into());
+    let unscheduled = status
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten()
+        .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+        .map(|c| c.message.clone().unwrap_or_default());
+    let state = match unscheduled {
+        Some(message) => format!("{phase}: {message}"),
+        None => format!("{phase}, {}", readiness::pod_containers(pod).observed),
+    };
+    GpuPod {
+        name: pod.metadata.name.clone().unwrap_or_default(),
+        node: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
+        state,
+    }
+}
+
+fn gpu_node_inference<'a>(run: &'a CheckRun<'a>) -> CheckFuture<'a> {
+    async move {
+        let scenario = &run.env.scenario;
+        if scenario.spec.gpu == GpuMode::Off {
+            return Outcome::skip("the scenario sets gpu: off, so GPU-node inference is not part of this run");
+        }
+        if !run.env.mutations_allowed {
+            return super::guardrails::mutations_refused(run, "creating the GPU model");
+        }
+        let Some(model) = scenario.gpu_model() else {
+            return Outcome::fail(
+                "the scenario names no GPU model",
+                Diagnosis::new("spec.models has no model with gpu: true", "the scenario is incomplete: F3 needs the GPU model and its known inputs", "neuroscale check --list"),
+            );
+        };
+        let client = &run.env.client;
+        let nodes_api: Api<Node> = Api::all(client.clone());
+        let nodes = match nodes_api.list(&ListParams::default()).await {
+            Ok(l) => l.items,
+            Err(e) => return api_failure("nodes", &e),
+        };
+        let simulated = |n: &Node| {
+            n.metadata.labels.as_ref().and_then(|l| l.get(gpu::SIMULATED_LABEL)).map(String::as_str)
+                == Some(gpu::SIMULATED_LABEL_VALUE)
+        };
+        let plugin_node = nodes
+            .iter()
+            .find(|n| gpu::allocatable_gpus(n) > 0 && !simulated(n))
+            .and_then(|n| n.metadata.name.clone());
+        let (source, gpu_node) = match (scenario.spec.gpu, plugin_node) {
+            (GpuMode::Real | GpuMode::Auto, Some(node)) => (GpuSource::DevicePlugin, node),
+            (GpuMode::Real, None) => {
+                return Outcome::fail(
+                    "no node advertises nvidia.com/gpu",
+                    Diagnosis::new(
+                        format!("{} node(s), none with allocatable nvidia.com/gpu from a device plugin", nodes.len()),
+                        "the NVIDIA device plugin is not running or not advertising (missing runtimeClassName nvidia or the CUDA k3s image, or the node lacks nvidia.com/gpu.present=true; UPSTREAM.md §10 item 13)",
+                        "kubectl -n kube-system get pods -l name=nvidia-device-plugin-ds -o wide",
+                    ),
+                )
+            }
+            _ => {
+                run.saw("advertising a simulated nvidia.com/gpu on an agent node");
+                match gpu::simulate_on_agent(client.clone()).await {
+                    Ok(node) => (GpuSource::Simulated, node),
+                    Err(e) => {
+                        return Outcome::fail(
+                            "could not simulate a GPU node",
+                            Diagnosis::new(probe::error_chain(&e), "no agent node, or this identity may not patch node status", "kubectl get nodes"),
+                        )
+                    }
+                }
+            }
+        };
+        let manifest = match gpu_model_manifest(source) {
+            Ok(m) => m,
+            Err(e) => return Outcome::fail("the GPU model manifest is unusable", Diagnosis::new(e, "a build defect in manifests/gpu/", "cargo test gitops")),
+        };
+        // The manifest pins the model to the GPU node by label; it must select the node that has
+        // the GPU, or the pod can never be scheduled.
+        let selected: Vec<String> = selected_nodes(&manifest, &nodes)
+            .iter()
+            .filter_map(|n| n.metadata.name.clone())
+            .collect();
+        if !selected.contains(&gpu_node) {
+            return Outcome::fail(
+                format!("the GPU model cannot land on the GPU node {gpu_node}"),
+                Diagnosis::new(
+                    format!(
+                        "nvidia.com/gpu is on {gpu_node}; the GPU model's nodeSelector {} selects {}",
+                        manifest.pointer("/spec/predictor/nodeSelector").cloned().unwrap_or_default(),
+                        if selected.is_empty() { "no node".to_string() } else { selected.join(", ") }
+                    ),
+                    "the node labelled as the GPU node (k3d config nodeLabels) is not the node the GPU is advertised on",
+                    "kubectl get nodes --show-labels",
+                ),
+            );
+        }
+        let namespace = manifest.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or(&model.namespace).to_string();
+        let name = manifest.pointer("/metadata/name").and_then(Value::as_str).unwrap_or(&model.name).to_string();
+        let object = CreatedObject {
+            api_version: observe::INFERENCE_SERVICE.api_version(),
+            kind: observe::INFERENCE_SERVICE.kind.to_string(),
+            namespace: Some(namespace.clone()),
+            name: name.clone(),
+        };
+        run.track(object.clone());
+        run.saw(format!("creating inferenceservice {namespace}/{name} (nvidia.com/gpu: 1)"));
+        let started = Instant::now();
+        if let Err(e) = observe::create(client, &observe::INFERENCE_SERVICE, Some(&namespace), &manifest, false).await {
+            let message = observe::error_message(&e);
+            let _ = super::guardrails::remove_probe(run, &observe::INFERENCE_SERVICE, &object).await;
+            let cause = match admission::classify(&message) {
+                admission::AdmissionOutcome::OtherDenial { webhook, .. } if message.contains("must not set the field") => format!("Knative's webhook {webhook} rejects the podspec field: the matching config-features flag is disabled (a config problem, not a GPU problem; UPSTREAM.md §10 item 4)"),
+                admission::AdmissionOutcome::KyvernoDenial { policies, .. } => format!("the GPU model violates {}", policies.join(", ")),
+                admission::AdmissionOutcome::WebhookUnavailable { webhook, .. } => format!("webhook {webhook} could not be called (no endpoints): an infrastructure failure"),
+                _ => "the API server refused the GPU model".to_string(),
+            };
+            return Outcome::fail(
+                format!("inferenceservice {namespace}/{name} was not created"),
+                Diagnosis::new(message, cause, "neuroscale doctor"),
+            );
+        }
+        let pods_api: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+        let selector = format!("serving.kserve.io/inferenceservice={name}");
+        let mut pods = Vec::new();
+        let mut last_isvc = Value::Null;
+        let ready = loop {
+            let ready = match observe::get(client, &observe::INFERENCE_SERVICE, Some(&namespace), &name).await {
+                Ok(Some(isvc)) => {
+                    let ready = readiness::inference_service(&isvc);
+                    last_isvc = isvc;
+                    ready
+                }
+                Ok(None) => readiness::Readiness::not_ready(format!("inferenceservice {name} disappeared")),
+                Err(e) => readiness::Readiness::not_ready(observe::error_message(&e)),
+            };
+            if let Ok(list) = pods_api.list(&ListParams::default().labels(&selector)).await {
+                pods = list.items.iter().filter(|p| p.metadata.deletion_timestamp.is_none()).map(gpu_pod).collect();
+            }
+            run.saw(format!("{}; {} predictor pod(s)", ready.observed, pods.len()));
+            if ready.ready || run.remaining() <= GPU_CLEANUP_RESERVE + GPU_POLL {
+                break ready;
+            }
+            tokio::time::sleep(GPU_POLL).await;
+        };
+        let waited = started.elapsed();
+        let prediction = if ready.ready {
+            match (&run.env.ingress_url, isvc_host(&last_isvc)) {
+                (Some(base), Ok(host)) => {
+                    let target = probe::Target { base_url: base.clone(), host: Some(host), model: name.clone(), protocol: model.protocol };
+                    run.saw(format!("predicting through {base}"));
+                    Some(match probe::verify(&run.env.http, &target, &model.instances, &model.expected).await {
+                        Ok(v) => Ok(GpuPrediction { correct: v.is_correct(), summary: v.summary(), latency: v.latency }),
+                        Err(e) => Err(probe::error_chain(&e)),
+                    })
+                }
+                (None, _) => Some(Err("no ingress URL: the runner could not reach the Kourier gateway".to_string())),
+                (_, Err(e)) => Some(Err(e)),
+            }
+        } else {
+            None
+        };
+        let gone_afterwards = super::guardrails::remove_probe(run, &observe::INFERENCE_SERVICE, &object).await;
+        evaluate_gpu_inference(&GpuObservation {
+            source,
+            gpu_node,
+            isvc: format!("{namespace}/{name}"),
+            ready,
+            waited,
+            pods,
+            prediction,
+            gone_afterwards,
+        })
+    }
+    .boxed()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -902,90 +1200,43 @@ mod tests {
         assert_eq!(quantity("lots"), None);
     }
 
-    // Declared the way the original platform did (sodiq-code/neuroscale-platform
-    // infrastructure/namespaces/default/{resource-quota,limit-range}.yaml), in namespace models.
-    const DECLARED: &str = r#"
-apiVersion: v1
-kind: ResourceQuota
-metadata:
-  name: models-quota
-  namespace: models
-spec:
-  hard:
-    requests.cpu: "4"
-    requests.memory: 8Gi
-    limits.cpu: "8"
-    limits.memory: 16Gi
-    pods: "20"
----
-apiVersion: v1
-kind: LimitRange
-metadata:
-  name: models-limits
-  namespace: models
-spec:
-  limits:
-    - type: Container
-      default: {cpu: 500m, memory: 512Mi}
-      defaultRequest: {cpu: 100m, memory: 128Mi}
-      max: {cpu: "2", memory: 4Gi}
-      min: {cpu: 10m, memory: 32Mi}
----
-apiVersion: v1
-kind: ResourceQuota
-metadata:
-  name: other-quota
-  namespace: elsewhere
-spec:
-  hard: {pods: "1"}
-"#;
-
     fn declared() -> DeclaredGovernance {
-        let dir = tempfile::tempdir().unwrap();
-        let sub = dir.path().join("namespaces");
-        std::fs::create_dir_all(&sub).unwrap();
-        std::fs::write(sub.join("governance.yaml"), DECLARED).unwrap();
-        std::fs::write(dir.path().join("README.md"), "not yaml").unwrap();
-        let d = declared_governance(dir.path(), "models").unwrap();
-        assert_eq!(
-            d.quotas.len(),
-            1,
-            "the quota of another namespace is not ours"
-        );
-        assert_eq!(d.limit_ranges.len(), 1);
-        d
+        DeclaredGovernance::from_gitops(&crate::gitops::governance::declared()).unwrap()
     }
 
-    // The live objects as the API server returns them: quantities in canonical form and the
-    // LimitRange item with a defaulted field (core/v1 LimitRange defaulting).
-    fn live() -> (Vec<ResourceQuota>, Vec<LimitRange>) {
+    /// The live objects for the shipped declaration, as the API server returns them: quantities
+    /// rewritten into another canonical form ("4" as "4000m", "8Gi" as "8192Mi") and the
+    /// LimitRange item with fields the API server defaults (core/v1 LimitRange defaulting).
+    fn live_from_declaration() -> (Vec<ResourceQuota>, Vec<LimitRange>) {
+        let g = crate::gitops::governance::declared();
+        let mut hard = serde_json::Map::new();
+        for (key, value) in &g.quota_hard {
+            let rewritten = match value.as_str() {
+                "4" => "4000m".to_string(),
+                "8Gi" => "8192Mi".to_string(),
+                other => other.to_string(),
+            };
+            hard.insert(key.clone(), Value::from(rewritten));
+        }
+        let mut item = g.limits[0].clone();
+        item["maxLimitRequestRatio"] = json!({"cpu": "10"});
         (
             vec![fx::resource_quota(
-                "models",
-                "models-quota",
-                json!({"requests.cpu": "4", "requests.memory": "8Gi", "limits.cpu": "8",
-                       "limits.memory": "16Gi", "pods": "20"}),
+                &g.namespace,
+                &g.resource_quota,
+                Value::Object(hard),
             )],
-            vec![fx::limit_range(
-                "models",
-                "models-limits",
-                json!({"type": "Container",
-                       "default": {"cpu": "500m", "memory": "512Mi"},
-                       "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
-                       "max": {"cpu": "2", "memory": "4Gi"},
-                       "min": {"cpu": "10m", "memory": "32Mi"},
-                       "maxLimitRequestRatio": {"cpu": "10"}}),
-            )],
+            vec![fx::limit_range(&g.namespace, &g.limit_range, item)],
         )
     }
 
     #[test]
-    fn f1_passes_when_the_declared_limits_are_in_force() {
-        let (quotas, ranges) = live();
+    fn f1_passes_on_the_shipped_declaration_in_canonical_form() {
+        let (quotas, ranges) = live_from_declaration();
         let outcome = evaluate_governance("models", &declared(), &quotas, &ranges);
         assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
         assert!(
-            outcome.summary.contains("13/13 declared limits"),
+            outcome.summary.contains("models-quota"),
             "{}",
             outcome.summary
         );
@@ -993,12 +1244,11 @@ spec:
 
     #[test]
     fn f1_fails_on_a_drifted_limit() {
-        let (mut quotas, ranges) = live();
-        quotas[0] = fx::resource_quota(
-            "models",
-            "models-quota",
-            json!({"requests.cpu": "40", "requests.memory": "8Gi", "limits.cpu": "8",
-                   "limits.memory": "16Gi", "pods": "20"}),
+        let (mut quotas, ranges) = live_from_declaration();
+        let hard = quotas[0].spec.as_mut().unwrap().hard.as_mut().unwrap();
+        hard.insert(
+            "requests.cpu".into(),
+            k8s_openapi::apimachinery::pkg::api::resource::Quantity("40".into()),
         );
         let outcome = evaluate_governance("models", &declared(), &quotas, &ranges);
         assert_eq!(outcome.verdict, Verdict::Fail);
@@ -1011,8 +1261,20 @@ spec:
     }
 
     #[test]
+    fn f1_fails_on_a_missing_quota_key_and_on_another_namespace() {
+        let (mut quotas, ranges) = live_from_declaration();
+        let hard = quotas[0].spec.as_mut().unwrap().hard.as_mut().unwrap();
+        hard.remove("pods");
+        let outcome = evaluate_governance("models", &declared(), &quotas, &ranges);
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(diagnosis(&outcome)
+            .observed
+            .contains("hard pods is not set"));
+    }
+
+    #[test]
     fn f1_fails_when_the_limit_range_is_missing() {
-        let (quotas, _) = live();
+        let (quotas, _) = live_from_declaration();
         let outcome = evaluate_governance("models", &declared(), &quotas, &[]);
         assert_eq!(outcome.verdict, Verdict::Fail);
         let d = diagnosis(&outcome);
@@ -1026,7 +1288,7 @@ spec:
 
     #[test]
     fn f1_fails_when_nothing_is_declared() {
-        let (quotas, ranges) = live();
+        let (quotas, ranges) = live_from_declaration();
         let outcome =
             evaluate_governance("models", &DeclaredGovernance::default(), &quotas, &ranges);
         assert_eq!(outcome.verdict, Verdict::Fail);
@@ -1308,5 +1570,224 @@ spec:
         let mut obs = gpu_ok();
         obs.gone_afterwards = Ok(false);
         assert_eq!(evaluate_gpu_inference(&obs).verdict, Verdict::Fail);
+    }
+    fn test_env(gpu: GpuMode, mutations_allowed: bool) -> crate::checks::CheckEnv {
+        // The kube client points at a closed port: these paths must decide before any read.
+        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
+        let mut scenario = crate::scenario::Scenario::parse(
+            std::path::Path::new("scenarios/smoke.yaml"),
+            crate::scenario::BUILTIN_SMOKE,
+        )
+        .unwrap();
+        scenario.spec.gpu = gpu;
+        crate::checks::CheckEnv {
+            client: kube::Client::try_from(config).unwrap(),
+            scenario,
+            http: reqwest::Client::new(),
+            context_name: "k3d-neuroscale".into(),
+            mutations_allowed,
+            ingress_url: None,
+            opencost_url: None,
+            gitops_cache_dir: std::env::temp_dir(),
+        }
+    }
+
+    async fn run_check(env: &crate::checks::CheckEnv, id: &str, check: CheckFn) -> Outcome {
+        let spec = crate::checks::catalogue::find(id).unwrap();
+        let run = CheckRun::new(env, spec, Duration::from_secs(30));
+        check(&run).await
+    }
+
+    #[tokio::test]
+    async fn f3_skips_with_the_reason_only_when_the_scenario_turns_gpus_off() {
+        let outcome = run_check(&test_env(GpuMode::Off, true), "F3", gpu_node_inference).await;
+        assert_eq!(outcome.verdict, Verdict::Skip);
+        assert!(outcome.summary.contains("gpu: off"), "{}", outcome.summary);
+        let refused = run_check(
+            &test_env(GpuMode::Simulate, false),
+            "F3",
+            gpu_node_inference,
+        )
+        .await;
+        assert_eq!(refused.verdict, Verdict::Fail);
+        assert!(diagnosis(&refused).next_command.contains("--allow-context"));
+    }
+
+    #[tokio::test]
+    async fn f4_fails_without_a_gateway_to_send_through() {
+        let outcome = run_check(&test_env(GpuMode::Simulate, true), "F4", latency_slo).await;
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(diagnosis(&outcome).next_command.contains("kourier-system"));
+    }
+
+    #[test]
+    fn the_gpu_model_is_the_shipped_manifest_with_runtime_class_only_for_a_real_gpu() {
+        let simulated = gpu_model_manifest(GpuSource::Simulated).unwrap();
+        assert_eq!(
+            simulated.pointer("/spec/predictor/model/resources/limits/nvidia.com~1gpu"),
+            Some(&json!("1"))
+        );
+        assert!(simulated
+            .pointer("/spec/predictor/runtimeClassName")
+            .is_none());
+        let real = gpu_model_manifest(GpuSource::DevicePlugin).unwrap();
+        assert_eq!(real["spec"]["predictor"]["runtimeClassName"], "nvidia");
+        assert!(crate::gitops::GPU_MODEL_FILE.ends_with("sklearn-iris-gpu/inferenceservice.yaml"));
+        // The scenario's GPU model is the one the manifest deploys.
+        let scenario = crate::scenario::Scenario::parse(
+            std::path::Path::new("scenarios/smoke.yaml"),
+            crate::scenario::BUILTIN_SMOKE,
+        )
+        .unwrap();
+        assert_eq!(
+            simulated["metadata"]["name"],
+            scenario.gpu_model().unwrap().name.as_str()
+        );
+    }
+
+    // Node and pod shapes as k3s reports them (core/v1 Node labels from k3d nodeLabels; a Pending
+    // pod's PodScheduled=False condition carries the scheduler's message).
+    fn node(name: &str, labels: Value) -> Node {
+        serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}})).unwrap()
+    }
+
+    #[test]
+    fn the_gpu_model_selects_only_the_labelled_gpu_node() {
+        let nodes = vec![
+            node(
+                "k3d-neuroscale-server-0",
+                json!({"node-role.kubernetes.io/control-plane": "true"}),
+            ),
+            node("k3d-neuroscale-agent-0", json!({})),
+            node(
+                "k3d-neuroscale-agent-1",
+                json!({"neuroscale.dev/gpu-node": "true"}),
+            ),
+        ];
+        let manifest = gpu_model_manifest(GpuSource::Simulated).unwrap();
+        let selected: Vec<_> = selected_nodes(&manifest, &nodes)
+            .iter()
+            .filter_map(|n| n.metadata.name.clone())
+            .collect();
+        assert_eq!(selected, ["k3d-neuroscale-agent-1"]);
+    }
+
+    #[test]
+    fn a_pending_gpu_pod_reports_the_schedulers_message() {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "sklearn-iris-gpu-predictor-00001-deployment-5d8"},
+            "spec": {"containers": [{"name": "kserve-container"}, {"name": "queue-proxy"}]},
+            "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+                "reason": "Unschedulable",
+                "message": "0/3 nodes are available: 1 Insufficient nvidia.com/gpu, 2 node(s) didn't match Pod's node affinity/selector."}]}
+        }))
+        .unwrap();
+        let p = gpu_pod(&pod);
+        assert_eq!(p.node, None);
+        assert!(p.state.starts_with("Pending: 0/3 nodes"), "{}", p.state);
+        assert!(p.state.contains("Insufficient nvidia.com/gpu"));
+    }
+
+    #[test]
+    fn latency_figures_come_from_the_probe_report() {
+        let report = probe::LoadReport {
+            requests: 200,
+            errors: 0,
+            error_rate: 0.0,
+            p50: Duration::from_millis(3),
+            p95: Duration::from_millis(7),
+            p99: Duration::from_millis(11),
+            max: Duration::from_millis(15),
+            throughput_rps: 900.0,
+            first_error: None,
+        };
+        let run = LatencyRun::from_report("sklearn-iris", "h", &report);
+        assert_eq!(run.p99, Duration::from_millis(11));
+        assert_eq!(evaluate_latency(&slo(), &run).verdict, Verdict::Pass);
+    }
+    // F1 and F2 against the simulated API server (neuroscale-testkit): the real reads.
+    async fn sim_env(sim: &neuroscale_testkit::SimCluster) -> crate::checks::CheckEnv {
+        let mut env = test_env(GpuMode::Simulate, true);
+        env.client = sim.client().unwrap();
+        env
+    }
+
+    fn put_json<T: serde::Serialize>(
+        sim: &neuroscale_testkit::SimCluster,
+        kind: &str,
+        api_version: &str,
+        object: &T,
+    ) {
+        let mut value = serde_json::to_value(object).unwrap();
+        value["apiVersion"] = json!(api_version);
+        value["kind"] = json!(kind);
+        sim.put(value).unwrap();
+    }
+
+    #[tokio::test]
+    async fn f1_and_f2_read_a_live_cluster() {
+        let sim = neuroscale_testkit::SimCluster::start().await.unwrap();
+        for ns in ["models", "kserve", "ingress-nginx"] {
+            sim.put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))
+                .unwrap();
+        }
+        let (quotas, ranges) = live_from_declaration();
+        put_json(&sim, "ResourceQuota", "v1", &quotas[0]);
+        put_json(&sim, "LimitRange", "v1", &ranges[0]);
+        put_json(
+            &sim,
+            "ValidatingWebhookConfiguration",
+            "admissionregistration.k8s.io/v1",
+            &fx::validating_config(
+                "inferenceservice.serving.kserve.io",
+                &[(
+                    "inferenceservice.kserve-webhook-server.validator",
+                    "kserve",
+                    "kserve-webhook-server-service",
+                )],
+            ),
+        );
+        put_json(
+            &sim,
+            "Service",
+            "v1",
+            &fx::service("kserve", "kserve-webhook-server-service"),
+        );
+        put_json(
+            &sim,
+            "EndpointSlice",
+            "discovery.k8s.io/v1",
+            &fx::endpoint_slice(
+                "kserve",
+                "kserve-webhook-server-service",
+                &["10.42.0.23"],
+                &[],
+            ),
+        );
+        let env = sim_env(&sim).await;
+        let f1 = run_check(&env, "F1", namespace_governance).await;
+        assert_eq!(f1.verdict, Verdict::Pass, "{f1:?}");
+        let f2 = run_check(&env, "F2", no_stale_webhooks).await;
+        assert_eq!(f2.verdict, Verdict::Pass, "{f2:?}");
+
+        // seeds/11 failure 5: a webhook whose controller was uninstalled.
+        put_json(
+            &sim,
+            "ValidatingWebhookConfiguration",
+            "admissionregistration.k8s.io/v1",
+            &fx::validating_config(
+                "ingress-nginx-admission",
+                &[(
+                    "validate.nginx.ingress.kubernetes.io",
+                    "ingress-nginx",
+                    "ingress-nginx-controller-admission",
+                )],
+            ),
+        );
+        let f2 = run_check(&env, "F2", no_stale_webhooks).await;
+        assert_eq!(f2.verdict, Verdict::Fail);
+        assert!(diagnosis(&f2)
+            .observed
+            .contains("ingress-nginx-controller-admission, which does not exist"));
     }
 }

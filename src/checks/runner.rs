@@ -109,11 +109,19 @@ impl Cleanup for KubeCleanup {
                 None => ("", object.api_version.as_str()),
             };
             let gvk = GroupVersionKind::gvk(group, version, &object.kind);
-            let (resource, _) = kube::discovery::pinned_kind(&self.client, &gvk)
-                .await
-                .map_err(|e| {
-                    format!("cannot resolve {}/{}: {e}", object.api_version, object.kind)
-                })?;
+            let resource = match kube::discovery::pinned_kind(&self.client, &gvk).await {
+                Ok((resource, _)) => resource,
+                // The server does not serve this kind, so no such object can exist.
+                Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
+                Err(e) => {
+                    return Err(format!(
+                        "cannot resolve {}/{}: {}",
+                        object.api_version,
+                        object.kind,
+                        super::observe::error_message(&e)
+                    ))
+                }
+            };
             let api: Api<DynamicObject> = match &object.namespace {
                 Some(ns) => Api::namespaced_with(self.client.clone(), ns, &resource),
                 None => Api::all_with(self.client.clone(), &resource),
@@ -121,7 +129,7 @@ impl Cleanup for KubeCleanup {
             match api.delete(&object.name, &DeleteParams::background()).await {
                 Ok(_) => Ok(()),
                 Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(super::observe::error_message(&e)),
             }
         }
         .boxed()

@@ -1365,4 +1365,112 @@ mod tests {
             .likely_cause
             .contains("wrong Host header"));
     }
+
+    fn list(kind: &str, items: Vec<Value>) -> (u16, Value) {
+        (
+            200,
+            json!({"apiVersion": "v1", "kind": kind, "metadata": {"resourceVersion": "7"}, "items": items}),
+        )
+    }
+
+    /// The KServe control plane as the API serves it, the controller pod at `containers`.
+    fn kserve_api(pod_containers: Vec<(&'static str, bool)>) -> kube::Client {
+        fixtures::fake_client(move |_, path| {
+            let deploy = fixtures::deployment(KSERVE_NAMESPACE, KSERVE_CONTROLLER, 1, 1);
+            match path {
+                "/apis/apps/v1/namespaces/kserve/deployments/kserve-controller-manager" => {
+                    (200, serde_json::to_value(deploy).unwrap())
+                }
+                "/api/v1/namespaces/kserve/pods" => {
+                    let states: Vec<fixtures::ContainerState> = pod_containers
+                        .iter()
+                        .map(|(name, ready)| {
+                            if *ready {
+                                container(name, true)
+                            } else {
+                                waiting(name, "ImagePullBackOff", 0)
+                            }
+                        })
+                        .collect();
+                    let pod = fixtures::pod(
+                        KSERVE_NAMESPACE,
+                        "kserve-controller-manager-8d7c5b9f4-xr2lm",
+                        &states,
+                    );
+                    list("PodList", vec![serde_json::to_value(pod).unwrap()])
+                }
+                "/apis/discovery.k8s.io/v1/namespaces/kserve/endpointslices" => {
+                    let ready = pod_containers.iter().all(|(_, r)| *r);
+                    let slice = fixtures::endpoint_slice(
+                        KSERVE_NAMESPACE,
+                        KSERVE_WEBHOOK_SERVICE,
+                        &[("10.42.0.23", ready)],
+                    );
+                    list(
+                        "EndpointSliceList",
+                        vec![serde_json::to_value(slice).unwrap()],
+                    )
+                }
+                p if p.starts_with("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/") => {
+                    let name = p.rsplit('/').next().unwrap();
+                    (
+                        200,
+                        serde_json::to_value(fixtures::crd(name, true)).unwrap(),
+                    )
+                }
+                _ => fixtures::not_found("unknown", path),
+            }
+        })
+    }
+
+    #[tokio::test]
+    async fn b1_gathers_the_control_plane_and_passes_when_ready() {
+        let env = fixtures::check_env(
+            kserve_api(vec![("manager", true), ("kube-rbac-proxy", true)]),
+            true,
+        );
+        let run = CheckRun::new(
+            &env,
+            crate::checks::catalogue::find("B1").unwrap(),
+            Duration::from_secs(5),
+        );
+        let outcome = kserve_control_plane(&run).await;
+        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+    }
+
+    #[tokio::test]
+    async fn b1_gathers_a_half_ready_controller_and_fails_at_the_deadline() {
+        let env = fixtures::check_env(
+            kserve_api(vec![("manager", true), ("kube-rbac-proxy", false)]),
+            true,
+        );
+        let run = CheckRun::new(
+            &env,
+            crate::checks::catalogue::find("B1").unwrap(),
+            Duration::from_secs(2),
+        );
+        let outcome = kserve_control_plane(&run).await;
+        assert_eq!(outcome.verdict, Verdict::Fail, "{outcome:?}");
+        assert!(diagnosis(&outcome)
+            .observed
+            .contains("1/2 containers ready"));
+        assert!(
+            run.last_seen().contains("kube-rbac-proxy ImagePullBackOff"),
+            "{}",
+            run.last_seen()
+        );
+    }
+
+    #[tokio::test]
+    async fn b4_without_a_route_to_the_gateway_fails_and_never_port_forwards() {
+        let env = fixtures::check_env(kserve_api(vec![]), true);
+        let run = CheckRun::new(
+            &env,
+            crate::checks::catalogue::find("B4").unwrap(),
+            Duration::from_secs(2),
+        );
+        let outcome = inference_request(&run).await;
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert_eq!(diagnosis(&outcome).next_command, "neuroscale doctor");
+    }
 }

@@ -1002,4 +1002,124 @@ mod tests {
         );
         assert_eq!(tracking_application(None), None);
     }
+
+    /// The drift canary's API path (apps/v1, namespaced).
+    const CANARY_PATH: &str = "/apis/apps/v1/namespaces/neuroscale-canary/deployments/drift-canary";
+
+    /// A scripted API: the canary exists (uid-old) until deleted; then it is absent for
+    /// `absent_reads` reads and comes back as uid-new, Ready, unless `heals` is false.
+    fn drift_api(absent_reads: usize, heals: bool, self_heal: bool) -> kube::Client {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let deleted = AtomicBool::new(false);
+        let reads_after_delete = AtomicUsize::new(0);
+        fixtures::fake_client(move |method, path| {
+            let mut old = canary("uid-old", 1);
+            old.metadata.annotations = Some(
+                [(
+                    TRACKING_ID_ANNOTATION.to_string(),
+                    "platform:apps/Deployment:neuroscale-canary/drift-canary".to_string(),
+                )]
+                .into(),
+            );
+            match (method.as_str(), path) {
+                ("DELETE", CANARY_PATH) => {
+                    deleted.store(true, Ordering::SeqCst);
+                    (200, serde_json::to_value(&old).unwrap())
+                }
+                ("GET", CANARY_PATH) if !deleted.load(Ordering::SeqCst) => {
+                    (200, serde_json::to_value(&old).unwrap())
+                }
+                ("GET", CANARY_PATH) => {
+                    let n = reads_after_delete.fetch_add(1, Ordering::SeqCst);
+                    if heals && n >= absent_reads {
+                        (200, serde_json::to_value(canary("uid-new", 1)).unwrap())
+                    } else {
+                        fixtures::not_found("deployments.apps", "drift-canary")
+                    }
+                }
+                ("GET", "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/platform") => {
+                    let mut app = application("platform", "OutOfSync", "Missing");
+                    app["spec"]["syncPolicy"]["automated"]["selfHeal"] =
+                        serde_json::json!(self_heal);
+                    (200, app)
+                }
+                _ => fixtures::not_found("unknown", path),
+            }
+        })
+    }
+
+    fn a4_spec() -> &'static crate::checks::catalogue::CheckSpec {
+        crate::checks::catalogue::find("A4").unwrap()
+    }
+
+    #[tokio::test]
+    async fn a4_deletes_the_canary_and_measures_the_heal() {
+        let env = fixtures::check_env(drift_api(2, true, true), true);
+        let run = CheckRun::new(&env, a4_spec(), Duration::from_secs(30));
+        let outcome = drift_self_heal(&run).await;
+        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+        assert_eq!(outcome.figures[0].name, "heal_seconds");
+        assert!(outcome.figures[0].value > 0.0);
+    }
+
+    #[tokio::test]
+    async fn a4_fails_when_argocd_never_recreates_the_canary() {
+        let env = fixtures::check_env(drift_api(0, false, false), true);
+        let run = CheckRun::new(&env, a4_spec(), Duration::from_secs(2));
+        let outcome = drift_self_heal(&run).await;
+        assert_eq!(outcome.verdict, Verdict::Fail, "{outcome:?}");
+        assert!(
+            outcome.summary.contains("never recreated"),
+            "{}",
+            outcome.summary
+        );
+        assert!(diagnosis(&outcome)
+            .likely_cause
+            .contains("selfHeal is off for application platform"));
+    }
+
+    #[tokio::test]
+    async fn a4_refuses_a_context_where_mutations_are_not_allowed() {
+        let env = fixtures::check_env(drift_api(0, true, true), false);
+        let run = CheckRun::new(&env, a4_spec(), Duration::from_secs(2));
+        let outcome = drift_self_heal(&run).await;
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(outcome.summary.contains("refused"), "{}", outcome.summary);
+    }
+
+    #[tokio::test]
+    async fn a2_gathers_applications_and_fails_on_one_still_progressing() {
+        let client = fixtures::fake_client(|_, path| {
+            if path == "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications" {
+                let scenario = Scenario::parse(Path::new("smoke.yaml"), BUILTIN_SMOKE).unwrap();
+                let mut items = healthy_apps(&expected_applications(&scenario));
+                items[0] = application("cert-manager", "Synced", "Progressing");
+                (
+                    200,
+                    serde_json::json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationList",
+                    "metadata": {"resourceVersion": "1"}, "items": items}),
+                )
+            } else {
+                fixtures::not_found("unknown", path)
+            }
+        });
+        let env = fixtures::check_env(client, true);
+        let spec = crate::checks::catalogue::find("A2").unwrap();
+        let run = CheckRun::new(&env, spec, Duration::from_secs(2));
+        let outcome = apps_synced_healthy(&run).await;
+        assert_eq!(outcome.verdict, Verdict::Fail, "{outcome:?}");
+        assert!(
+            outcome.summary.contains("at the 2s deadline"),
+            "{}",
+            outcome.summary
+        );
+        assert!(diagnosis(&outcome)
+            .observed
+            .contains("cert-manager Synced/Progressing"));
+        assert!(
+            run.last_seen().contains("Applications Synced+Healthy"),
+            "{}",
+            run.last_seen()
+        );
+    }
 }

@@ -210,12 +210,12 @@ pub async fn run(global: &GlobalArgs, args: CheckArgs) -> Result<u8, CliError> {
         .ok()
         .and_then(|c| c.ingress_host_port),
     };
-    let env = connect::check_env(&connection, scenario.clone(), &endpoints);
-    if !global.quiet && env.ingress_url.is_none() {
-        eprintln!(
-            "note: no ingress URL for context `{}`; pass --ingress-url (port-forwarding to kourier-system/kourier is not built in this build)",
-            connection.context
-        );
+    let (env, forwards, notes) =
+        connect::check_env(&connection, scenario.clone(), &endpoints, &checks).await;
+    if !global.quiet {
+        for note in &notes {
+            eprintln!("note: {note}");
+        }
     }
     let environment = environment(&scenario, Some(&connection), &connection.context);
     let cleanup = KubeCleanup {
@@ -250,6 +250,7 @@ pub async fn run(global: &GlobalArgs, args: CheckArgs) -> Result<u8, CliError> {
     )
     .await;
 
+    forwards.close().await;
     let mut report = Report::new(started_at, environment, results);
     if report.summary().failed > 0 {
         let dir = args.bundle.clone().unwrap_or_else(bundle::default_dir);

@@ -104,7 +104,27 @@ pub async fn run(global: &GlobalArgs, args: DownArgs) -> Result<u8, CliError> {
     let cache = cache::cache_dir();
     // Docker first: k3d's own message for an unreachable daemon does not say what to do.
     let docker = docker::connect().await?;
-    let k3d = K3d::locate_or_fetch(&cache).await?;
+    let k3d = match K3d::locate_or_fetch(&cache).await {
+        Ok(k3d) => k3d,
+        Err(err) => {
+            // Without k3d nothing can be deleted, but when Docker holds nothing of neuroscale's
+            // there is nothing to delete either, and that is not an error.
+            let cache_registries: Vec<String> = registry::plan(&config)?
+                .into_iter()
+                .map(|r| r.container)
+                .collect();
+            if k3d_containers(&docker, name, &cache_registries)
+                .await?
+                .is_empty()
+            {
+                say(format!(
+                    "no cluster `{name}` and no image cache: nothing to delete"
+                ));
+                return Ok(exit::SUCCESS);
+            }
+            return Err(err.into());
+        }
+    };
 
     match k3d.delete(name).await? {
         Deleted::Deleted => say(format!("deleted cluster `{name}`")),
@@ -142,6 +162,40 @@ pub async fn run(global: &GlobalArgs, args: DownArgs) -> Result<u8, CliError> {
         say(format!("removed the downloaded k3d {}", cached.display()));
     }
     Ok(exit::SUCCESS)
+}
+
+/// The names of k3d containers (label `app=k3d`, k3d pkg/types/types.go DefaultRuntimeLabels)
+/// that belong to cluster `name` or are one of its cache registries, running or not.
+async fn k3d_containers(
+    docker: &bollard::Docker,
+    name: &str,
+    cache_registries: &[String],
+) -> Result<Vec<String>, CliError> {
+    let options = bollard::query_parameters::ListContainersOptions {
+        all: true,
+        filters: Some(std::collections::HashMap::from([(
+            "label".to_string(),
+            vec!["app=k3d".to_string()],
+        )])),
+        ..Default::default()
+    };
+    let containers = docker.list_containers(Some(options)).await.map_err(|err| {
+        CliError::Environment(format!(
+            "Docker answered but listing containers failed: {err}"
+        ))
+    })?;
+    Ok(containers
+        .into_iter()
+        .filter_map(|c| {
+            let container = c.names?.first()?.trim_start_matches('/').to_string();
+            let cluster = c
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("k3d.cluster"))
+                .map(String::as_str);
+            (cluster == Some(name) || cache_registries.contains(&container)).then_some(container)
+        })
+        .collect())
 }
 
 fn remove_file_if_present(path: &Path) -> Result<bool, CliError> {

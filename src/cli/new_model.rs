@@ -139,7 +139,7 @@ fn commit(spec: &ModelSpec) -> Result<u8, CliError> {
          1. ArgoCD's {set} ApplicationSet polls the repository (every 30 s) and creates Application {app}.\n  \
          2. {app} syncs InferenceService {ns}/{name}; Kyverno admits it (labels owner={owner}, cost-center={cc}).\n  \
          3. KServe serves it at http://{host} through Kourier once Ready.\n\n\
-         Watch it:  kubectl -n argocd get application {app}\n            \
+         Watch it:  kubectl -n argocd get application {app}\n           \
          kubectl -n {ns} get inferenceservice {name}\n\
          Undo it:   neuroscale new-model --remove {name}",
         set = gitops::MODEL_APPLICATIONSET,

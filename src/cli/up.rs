@@ -2,35 +2,41 @@
 //! ArgoCD, the root Application, then every component's readiness gates as a DAG, and a
 //! summary with per-phase timings (`--format json` for machines).
 
-use std::path::PathBuf;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
 
 use super::{CliError, Format, GlobalArgs};
+use crate::cluster::bootstrap::{self, BootstrapInput, ClusterReady};
 use crate::cluster::k3d_config::K3dConfig;
-use crate::components::{self, Component};
+use crate::cluster::ErrorClass;
+use crate::components;
 use crate::exit;
+use crate::gitops::source::GitSource;
 use crate::install::apply;
 use crate::install::artifacts::{ArtifactRequest, ArtifactStore, FetchedArtifact};
 use crate::install::engine::{
     self, ComponentOutcome, GitopsTarget, InstallPlan, InstallReport, PhaseOutcome, Timeline,
 };
 use crate::install::progress::{Progress, Reporter, Silent, Style};
+use crate::install::vendor;
 use crate::scenario::{GpuMode, Scenario};
 
-/// The app-of-apps manifest, relative to the project root.
-pub const ROOT_APPLICATION: &str = "manifests/root.yaml";
+/// The port the local GitOps source's `git daemon` listens on (git's registered port).
+pub const GIT_DAEMON_PORT: u16 = 9418;
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
     /// The k3d cluster config.
     #[arg(long, value_name = "FILE", default_value = "k3d/cluster.yaml")]
     pub config: PathBuf,
-    /// Sync the platform from this git repository instead of the local GitOps source.
+    /// Sync the platform from this git repository instead of the local GitOps source (it must
+    /// hold manifests/ with repoURLs pointing at itself, and vendor/ with the pinned artefacts).
     #[arg(long, value_name = "URL")]
     pub repo_url: Option<String>,
-    /// The revision of --repo-url to sync.
+    /// The revision of --repo-url the root Application syncs.
     #[arg(
         long,
         value_name = "REV",
@@ -38,12 +44,24 @@ pub struct UpArgs {
         default_value = "HEAD"
     )]
     pub revision: String,
-    /// The root Application (app-of-apps) manifest.
-    #[arg(long, value_name = "FILE", default_value = ROOT_APPLICATION)]
-    pub root_app: PathBuf,
+    /// Where the local GitOps source's git daemon listens, which is also the address the
+    /// cluster fetches from (default: the k3d network's gateway, port 9418).
+    #[arg(long, value_name = "IP:PORT", conflicts_with = "repo_url")]
+    pub gitops_addr: Option<SocketAddr>,
+    /// The project root: where manifests/ lives.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub project_root: PathBuf,
     /// Output format (json: per-phase and per-component timings).
     #[arg(long, value_enum, default_value = "human")]
     pub format: Format,
+}
+
+fn cluster_error(err: bootstrap::BootstrapError) -> CliError {
+    let text = engine::error_chain(&err);
+    match err.class() {
+        ErrorClass::BadInput => CliError::Usage(text),
+        ErrorClass::Environment => CliError::Environment(text),
+    }
 }
 
 pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<u8, CliError> {
@@ -52,85 +70,41 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<u8, CliError> {
             "`up` prints human or json, not junit".into(),
         ));
     }
-    // Every input is validated before anything is downloaded or applied.
+    // Every input is validated before anything is created, downloaded or applied.
     let scenario = Scenario::load_or_builtin(&global.scenario)?;
     let k3d = K3dConfig::load(&args.config)?;
     let cluster_name = global.cluster_name.clone().unwrap_or(k3d.name.clone());
-    let context = global
-        .context
-        .clone()
-        .unwrap_or_else(|| format!("k3d-{cluster_name}"));
-    if !context.starts_with("k3d-") {
-        return Err(CliError::Environment(format!(
-            "refusing to install into context `{context}`: `up` installs only into k3d clusters \
-             (contexts named k3d-*); use `neuroscale check` for other clusters"
+    if let Some(context) = &global.context {
+        if *context != crate::connect::harness_context(&cluster_name) {
+            return Err(CliError::Usage(format!(
+                "`up` installs into the k3d cluster it manages, context `{}`; --context                  `{context}` names another (use `neuroscale check` for other clusters)",
+                crate::connect::harness_context(&cluster_name)
+            )));
+        }
+    }
+    let manifests = args.project_root.join("manifests");
+    if !manifests.join("root.yaml").is_file() {
+        return Err(CliError::Usage(format!(
+            "{} has no root.yaml: run `up` from the project root or pass --project-root",
+            manifests.display()
         )));
     }
-    let root_text = std::fs::read_to_string(&args.root_app).map_err(|err| {
-        CliError::Usage(format!(
-            "cannot read the root Application {}: {err}; run `up` from the project root or pass --root-app",
-            args.root_app.display()
-        ))
-    })?;
-    let root_documents = apply::parse_manifest(&args.root_app.display().to_string(), &root_text)
-        .map_err(|e| CliError::Usage(engine::error_chain(&e)))?;
-    let Some(repo_url) = args.repo_url.clone() else {
-        return Err(CliError::NotBuilt {
-            command: "up",
-            detail: "the local GitOps source (crate::gitops::GitSource, git daemon) is not built \
-                     yet; pass --repo-url URL [--revision REV] pointing at a repository that \
-                     holds manifests/ and vendor/",
-        });
-    };
-    let target = GitopsTarget {
-        repo_url,
-        revision: args.revision.clone(),
-    };
-    let root_application = engine::point_root_at(root_documents, &target)
-        .map_err(|e| CliError::Usage(format!("{}: {e}", args.root_app.display())))?;
-
-    // `auto` needs the preflight's NVIDIA runtime detection, which this build lacks.
-    let real_gpu = scenario.spec.gpu == GpuMode::Real;
-    let selected = components::selected(real_gpu);
-    components::plan(&selected).map_err(|e| CliError::Usage(e.to_string()))?;
+    // Parse the harness objects now so a malformed file fails before the cluster exists.
+    crate::gitops::harness_objects(&args.project_root, "validation", true)?;
 
     let json = args.format == Format::Json;
-    let names: Vec<&str> = selected.iter().map(|c| c.name).collect();
     let progress;
     let reporter: &dyn Reporter = if global.quiet {
         &Silent
     } else {
-        progress = Progress::new(Style::detect(json), &names);
+        // The device plugin's line appears only if preflight resolves a real GPU.
+        let all: Vec<&str> = components::selected(false).iter().map(|c| c.name).collect();
+        progress = Progress::new(Style::detect(json), &all);
         &progress
     };
     let timeline = Timeline::new(reporter);
-    for (phase, detail) in [
-        (
-            "preflight",
-            "Docker, memory and port checks are not built yet (branch cluster)",
-        ),
-        (
-            "cluster",
-            "k3d cluster creation is not built yet (branch cluster); using the existing context",
-        ),
-        (
-            "image-cache",
-            "the pull-through registry cache is not built yet (branch cluster)",
-        ),
-    ] {
-        timeline.record(phase, PhaseOutcome::NotBuilt, Duration::ZERO, detail.into());
-    }
-
-    let work = install(
-        global,
-        &context,
-        &selected,
-        &scenario,
-        target.clone(),
-        root_application,
-        &timeline,
-    );
-    let components = tokio::select! {
+    let work = install(&args, &k3d, &cluster_name, &scenario, &timeline);
+    let (target, components) = tokio::select! {
         result = work => result?,
         _ = tokio::signal::ctrl_c() => {
             eprintln!(
@@ -157,26 +131,84 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<u8, CliError> {
 }
 
 async fn install(
-    global: &GlobalArgs,
-    context: &str,
-    selected: &[Component],
+    args: &UpArgs,
+    k3d: &K3dConfig,
+    cluster_name: &str,
     scenario: &Scenario,
-    target: GitopsTarget,
-    root_application: Vec<serde_json::Value>,
     timeline: &Timeline<'_>,
-) -> Result<Vec<engine::ComponentReport>, CliError> {
-    let client = timeline
-        .run("connect", connect(global, context), |_| {
-            format!("context {context}")
+) -> Result<(GitopsTarget, Vec<engine::ComponentReport>), CliError> {
+    let cache_dir = crate::cache::cache_dir();
+    let reporter = timeline.reporter();
+    let cluster: ClusterReady = {
+        let began = std::time::Instant::now();
+        let input = BootstrapInput {
+            config: k3d,
+            cluster_name,
+            gpu: scenario.spec.gpu,
+            cache_dir: &cache_dir,
+            k3d: None,
+        };
+        let result = bootstrap::bootstrap(input, |phase| {
+            reporter.report(crate::install::progress::Event::PhaseStarted {
+                phase: phase.as_str(),
+            })
         })
-        .await?;
+        .await;
+        match result {
+            Ok(ready) => {
+                for timing in &ready.timings {
+                    reporter.report(crate::install::progress::Event::PhaseFinished {
+                        phase: timing.phase.as_str(),
+                        took: timing.elapsed,
+                        detail: "",
+                    });
+                    timeline.record(
+                        timing.phase.as_str(),
+                        PhaseOutcome::Ok,
+                        timing.elapsed,
+                        String::new(),
+                    );
+                }
+                for warning in &ready.preflight.warnings {
+                    eprintln!("warning: {warning}");
+                }
+                ready
+            }
+            Err(err) => {
+                timeline.record(
+                    "cluster",
+                    PhaseOutcome::Failed,
+                    began.elapsed(),
+                    String::new(),
+                );
+                return Err(cluster_error(err));
+            }
+        }
+    };
+    let real_gpu = cluster.preflight.gpu == GpuMode::Real;
+    let selected = components::selected(real_gpu);
+    components::plan(&selected).map_err(|e| CliError::Usage(e.to_string()))?;
+
+    let connection = timeline
+        .run(
+            "connect",
+            crate::connect::connect(&crate::connect::Target {
+                kubeconfig: Some(cluster.kubeconfig.clone()),
+                context: Some(cluster.context.clone()),
+                cluster_name: cluster_name.to_string(),
+                allow_context: None,
+            }),
+            |c| format!("context {}", c.context),
+        )
+        .await
+        .map_err(|e| CliError::Environment(engine::error_chain(&e)))?;
 
     let http = reqwest::Client::builder()
         .user_agent(concat!("neuroscale/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(CliError::failed)?;
     let store = ArtifactStore::in_cache(http);
-    let requests = ArtifactRequest::for_components(selected);
+    let requests = ArtifactRequest::for_components(&selected);
     let fetched: Vec<FetchedArtifact> = timeline
         .run("artifacts", store.fetch_all(&requests), |fetched| {
             let downloaded = fetched.iter().filter(|f| f.downloaded).count();
@@ -187,16 +219,41 @@ async fn install(
             )
         })
         .await
-        .map_err(|e| CliError::Failed(Box::new(e)))?;
-    timeline.record(
-        "gitops-source",
-        PhaseOutcome::Skipped,
-        Duration::ZERO,
-        format!(
-            "remote repository {}@{}: its vendor/ must already hold the pinned artefacts",
-            target.repo_url, target.revision
-        ),
-    );
+        .map_err(CliError::failed)?;
+
+    let target = match &args.repo_url {
+        Some(url) => {
+            timeline.record(
+                "gitops-source",
+                PhaseOutcome::Skipped,
+                Duration::ZERO,
+                format!("remote repository {url}@{}", args.revision),
+            );
+            GitopsTarget {
+                repo_url: url.clone(),
+                revision: args.revision.clone(),
+            }
+        }
+        None => {
+            let addr = match args.gitops_addr {
+                Some(addr) => addr,
+                None => SocketAddr::new(k3d_gateway(k3d, cluster_name).await?, GIT_DAEMON_PORT),
+            };
+            timeline
+                .run(
+                    "gitops-source",
+                    local_source(&args.project_root, &fetched, addr),
+                    |t: &GitopsTarget| format!("{} serving {}", t.repo_url, t.revision),
+                )
+                .await?
+        }
+    };
+    let mut harness =
+        crate::gitops::harness_objects(&args.project_root, &target.repo_url, real_gpu)?;
+    if args.repo_url.is_some() {
+        harness =
+            engine::point_root_at(harness, &target).map_err(|e| CliError::Usage(e.to_string()))?;
+    }
 
     let argocd = fetched
         .iter()
@@ -205,7 +262,7 @@ async fn install(
             let text = std::fs::read_to_string(&f.path).map_err(|e| {
                 CliError::Failed(format!("cannot read {}: {e}", f.path.display()).into())
             })?;
-            apply::parse_manifest(&f.url, &text).map_err(|e| CliError::Failed(Box::new(e)))
+            apply::parse_manifest(&f.url, &text).map_err(CliError::failed)
         })
         .collect::<Result<Vec<_>, _>>()?
         .into_iter()
@@ -214,13 +271,13 @@ async fn install(
     let plan = InstallPlan {
         components: selected.to_vec(),
         argocd_manifest: argocd,
-        root_application,
+        root_application: harness,
         deadline: scenario.spec.deadlines.install,
     };
-    timeline
+    let reports = timeline
         .run(
             "components",
-            engine::install(&client, &plan, timeline.reporter()),
+            engine::install(&connection.client, &plan, reporter),
             |reports| {
                 let ready = reports
                     .iter()
@@ -230,37 +287,69 @@ async fn install(
             },
         )
         .await
-        .map_err(|e| CliError::Failed(Box::new(e)))
+        .map_err(CliError::failed)?;
+    Ok((target, reports))
 }
 
-async fn connect(global: &GlobalArgs, context: &str) -> Result<kube::Client, CliError> {
-    use kube::config::{KubeConfigOptions, Kubeconfig};
-    let options = KubeConfigOptions {
-        context: Some(context.to_string()),
-        ..Default::default()
-    };
-    let unreachable = |err: &dyn std::fmt::Display| {
-        CliError::Environment(format!(
-            "cannot use kube context `{context}`: {err}; is the cluster up (`k3d cluster list`)?"
-        ))
-    };
-    let config = match &global.kubeconfig {
-        Some(path) if !path.to_string_lossy().contains(':') => {
-            let kubeconfig = Kubeconfig::read_from(path).map_err(|e| unreachable(&e))?;
-            kube::Config::from_custom_kubeconfig(kubeconfig, &options)
-                .await
-                .map_err(|e| unreachable(&e))?
-        }
-        _ => kube::Config::from_kubeconfig(&options)
-            .await
-            .map_err(|e| unreachable(&e))?,
-    };
-    let client = kube::Client::try_from(config).map_err(|e| unreachable(&e))?;
-    client
-        .apiserver_version()
+/// Builds the local GitOps repository from the project's manifests/ plus the vendored
+/// artefacts, and serves it with a detached git daemon that outlives `up`.
+async fn local_source(
+    project_root: &Path,
+    fetched: &[FetchedArtifact],
+    addr: SocketAddr,
+) -> Result<GitopsTarget, CliError> {
+    let staging = tempfile::tempdir().map_err(CliError::failed)?;
+    vendor::vendor_all(staging.path(), fetched).map_err(CliError::failed)?;
+    let source = GitSource::create_or_open(GitSource::default_dir())
+        .map_err(|e| CliError::Environment(engine::error_chain(&e)))?;
+    let repo_url = GitSource::url_for(&addr);
+    source
+        .sync_from(
+            project_root,
+            Some(&staging.path().join(vendor::VENDOR_DIR)),
+            &repo_url,
+        )
+        .map_err(|e| CliError::Environment(engine::error_chain(&e)))?;
+    source
+        .serve(addr)
+        .map_err(|e| CliError::Environment(engine::error_chain(&e)))?;
+    Ok(GitopsTarget {
+        repo_url,
+        revision: crate::gitops::source::BRANCH.to_string(),
+    })
+}
+
+/// The gateway of the cluster's Docker network: the host's address as k3d containers see it,
+/// where the git daemon listens.
+async fn k3d_gateway(k3d: &K3dConfig, cluster_name: &str) -> Result<IpAddr, CliError> {
+    let network = k3d
+        .raw
+        .get("network")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("k3d-{cluster_name}"));
+    let docker = crate::cluster::docker::connect()
         .await
-        .map_err(|e| unreachable(&e))?;
-    Ok(client)
+        .map_err(|e| CliError::Environment(e.to_string()))?;
+    let inspect = docker.inspect_network(&network, None).await.map_err(|e| {
+        CliError::Environment(format!(
+            "cannot inspect Docker network {network} to find the address the cluster \
+                 reaches the GitOps source at: {e}; pass --gitops-addr IP:PORT"
+        ))
+    })?;
+    inspect
+        .ipam
+        .and_then(|ipam| ipam.config)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.gateway)
+        .filter_map(|g| g.parse::<IpAddr>().ok())
+        .find(IpAddr::is_ipv4)
+        .ok_or_else(|| {
+            CliError::Environment(format!(
+                "Docker network {network} has no IPv4 gateway; pass --gitops-addr IP:PORT"
+            ))
+        })
 }
 
 /// The summary a person reads after `up`.

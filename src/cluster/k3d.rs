@@ -10,7 +10,10 @@
 //! State comes from `k3d cluster list -o json` (cmd/cluster/clusterList.go `PrintClusters`: a
 //! JSON array of `k3d.Cluster` plus `serversRunning`/`serversCount`/`agentsRunning`/
 //! `agentsCount`), parsed leniently because node objects mix tagged and untagged Go fields.
-//! Its output can carry the cluster token, so it is parsed and never logged.
+//! Its output can carry the cluster token, so it is parsed and never logged. k3d writes its info
+//! and debug logs to stdout (cmd/root.go log hooks), where they would corrupt the JSON and the
+//! kubeconfig it prints, so it always runs with `LOG_LEVEL=warn`; its warnings and errors go to
+//! stderr, whose last lines (ANSI colours stripped) are quoted when a command fails.
 //!
 //! Kubeconfig: k3d merges the cluster into the user's default kubeconfig when the config's
 //! `options.kubeconfig.updateDefaultKubeconfig` says so (k3d's default), and `k3d cluster delete`
@@ -248,8 +251,10 @@ struct NodeJson {
 
 /// Parses `k3d cluster list -o json`.
 pub fn parse_cluster_list(json: &str) -> Result<Vec<ClusterInfo>, String> {
-    let clusters: Vec<ClusterJson> = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    let clusters: Option<Vec<ClusterJson>> =
+        serde_json::from_str(json).map_err(|e| e.to_string())?;
     Ok(clusters
+        .unwrap_or_default()
         .into_iter()
         .map(|c| ClusterInfo {
             name: c.name,
@@ -306,8 +311,10 @@ struct NodeStateJson {
 
 /// Parses `k3d registry list -o json`.
 pub fn parse_registry_list(json: &str) -> Result<Vec<NodeInfo>, String> {
-    let nodes: Vec<RegistryNodeJson> = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    let nodes: Option<Vec<RegistryNodeJson>> =
+        serde_json::from_str(json).map_err(|e| e.to_string())?;
     Ok(nodes
+        .unwrap_or_default()
         .into_iter()
         .map(|n| NodeInfo {
             name: n.name.trim_start_matches('/').to_string(),
@@ -403,9 +410,29 @@ fn is_executable(path: &Path) -> bool {
     }
 }
 
+/// Removes ANSI escape sequences (k3d's logrus formatter forces colours by default).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The last lines of a command's stderr, enough to say why it failed without flooding.
 fn tail(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
+    let text = strip_ansi(&String::from_utf8_lossy(bytes));
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let start = lines.len().saturating_sub(6);
     let joined = lines[start..].join("\n  ");
@@ -551,6 +578,7 @@ impl K3d {
         let command = args.join(" ");
         tracing::debug!(%command, "k3d");
         let handle = duct::cmd(&self.binary, args)
+            .env("LOG_LEVEL", "warn")
             .stdin_null()
             .stdout_capture()
             .stderr_capture()
@@ -890,6 +918,7 @@ mod tests {
             "the load balancer image is not a node image"
         );
         assert_eq!(parse_cluster_list("[]").unwrap(), vec![]);
+        assert_eq!(parse_cluster_list("null").unwrap(), vec![]);
         assert!(parse_cluster_list("NAME SERVERS").is_err());
     }
 
@@ -985,5 +1014,9 @@ mod tests {
         let t = tail(text.as_bytes());
         assert!(t.starts_with("line 5") && t.ends_with("line 10"), "{t}");
         assert_eq!(tail(b""), "no error output");
+        assert_eq!(
+            tail(b"\x1b[31mFATA\x1b[0m[0001] Failed to create cluster"),
+            "FATA[0001] Failed to create cluster"
+        );
     }
 }

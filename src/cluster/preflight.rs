@@ -6,7 +6,9 @@
 //! - Memory and CPUs Docker can give: below what the platform wants is a warning with the
 //!   numbers, not a failure: it still runs, slowly, and a deadline may expire.
 //! - The NVIDIA runtime when the scenario's GPU mode is `real` (a failure without it) or `auto`
-//!   (which resolves to `real` with it and `simulate` without).
+//!   (which resolves to `real` with it and `simulate` without). Unlike `gpu::resolve_mode`, the
+//!   k3d config must also request GPUs (`options.runtime.gpuRequest`) for `real`: a cluster
+//!   created without `--gpus` cannot reach the GPU whatever Docker has.
 //! - The host ports the k3d config publishes are free. A port published by a container of this
 //!   very cluster is fine (re-running `up` reuses it); a port published by any other container
 //!   is named with that container, because with Docker's userland proxy off a bind test alone
@@ -203,19 +205,17 @@ pub async fn run_with(
         })?;
     let memory_bytes = info.mem_total.unwrap_or(0).max(0) as u64;
     let cpus = info.ncpu.unwrap_or(0).max(0) as u64;
-    let nvidia_runtime = info
-        .runtimes
-        .as_ref()
-        .is_some_and(|runtimes| runtimes.contains_key("nvidia"));
+    let nvidia_runtime = crate::gpu::runtimes_include_nvidia(&info);
     let mut warnings = Vec::new();
     let mut failures = Vec::new();
-    if cpus < input.cpus {
+    // An engine that does not report a figure (0) gets no warning rather than a wrong one.
+    if cpus > 0 && cpus < input.cpus {
         warnings.push(format!(
             "Docker has {cpus} CPUs and the platform wants at least {}: installs will be slow and deadlines may pass; give Docker more CPUs",
             input.cpus
         ));
     }
-    if memory_bytes < input.memory_bytes {
+    if memory_bytes > 0 && memory_bytes < input.memory_bytes {
         warnings.push(format!(
             "Docker has {} of memory and the platform wants at least {}: pods may be evicted or stay Pending; give Docker more memory",
             gib(memory_bytes),

@@ -13,6 +13,8 @@
 //! What is cached is decided by the config, the one source of truth: each `registries.use`
 //! entry must be the endpoint of exactly one mirror in `registries.config`, whose host is the
 //! remote it proxies (`docker.io` is served by `registry-1.docker.io`, as in k3d's defaults).
+//! An existing registry of the same name is reused (started if stopped) unless its listed
+//! environment shows it proxies another remote, which is refused rather than silently used.
 //! The caches pull anonymously: no registry credentials are passed (they would show on k3d's
 //! command line).
 

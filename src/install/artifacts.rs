@@ -32,6 +32,10 @@ use crate::components::{ArtifactKind, Component};
 pub const LOCK_FILE_NAME: &str = "artifacts.lock.json";
 /// The lock file's schema identifier.
 pub const LOCK_SCHEMA: &str = "neuroscale.artifacts.lock/v1";
+/// An environment variable naming a mirror to download from instead of upstream: the file at
+/// `https://host/path` is fetched from `<mirror>/host/path`. The lock and published checksums
+/// still apply, keyed by the upstream URL, so a mirror cannot substitute content.
+pub const MIRROR_ENV: &str = "NEUROSCALE_ARTIFACT_MIRROR";
 /// Downloads in flight at once.
 const PARALLEL_DOWNLOADS: usize = 4;
 
@@ -225,18 +229,42 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 pub struct ArtifactStore {
     root: PathBuf,
     http: reqwest::Client,
+    mirror: Option<String>,
 }
 
 impl ArtifactStore {
-    /// The store under `<cache>/artifacts` (see [`crate::cache::cache_dir`]).
+    /// The store under `<cache>/artifacts` (see [`crate::cache::cache_dir`]), downloading
+    /// through the mirror named by [`MIRROR_ENV`] when it is set.
     pub fn in_cache(http: reqwest::Client) -> Self {
-        Self::at(crate::cache::cache_dir().join("artifacts"), http)
+        let store = Self::at(crate::cache::cache_dir().join("artifacts"), http);
+        match std::env::var(MIRROR_ENV) {
+            Ok(mirror) if !mirror.is_empty() => store.with_mirror(mirror),
+            _ => store,
+        }
     }
 
     pub fn at(root: impl Into<PathBuf>, http: reqwest::Client) -> Self {
         ArtifactStore {
             root: root.into(),
             http,
+            mirror: None,
+        }
+    }
+
+    /// Downloads from `mirror` (see [`MIRROR_ENV`]) instead of upstream.
+    pub fn with_mirror(mut self, mirror: impl Into<String>) -> Self {
+        self.mirror = Some(mirror.into().trim_end_matches('/').to_string());
+        self
+    }
+
+    /// Where `url` is actually fetched from.
+    pub fn source_of(&self, url: &str) -> String {
+        match &self.mirror {
+            Some(mirror) => {
+                let without_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+                format!("{mirror}/{without_scheme}")
+            }
+            None => url.to_string(),
         }
     }
 
@@ -310,7 +338,7 @@ impl ArtifactStore {
                 "cached artefact does not match its {reference}; downloading it again"
             );
         }
-        let bytes = self.download(&request.url).await?;
+        let bytes = self.download(&self.source_of(&request.url)).await?;
         let actual = sha256_hex(&bytes);
         if let Some(expected) = expected {
             if actual != expected {
@@ -382,6 +410,20 @@ mod tests {
         std::fs::write(&path, r#"{"schema":"other/v9","artifacts":{}}"#).unwrap();
         let err = Lock::read(&path).unwrap_err().to_string();
         assert!(err.contains("other/v9"), "{err}");
+    }
+
+    #[test]
+    fn a_mirror_keeps_host_and_path() {
+        // reqwest is built without a default TLS provider; the binary installs ring.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let store = ArtifactStore::at("/nowhere", reqwest::Client::new())
+            .with_mirror("http://127.0.0.1:8080/mirror/");
+        assert_eq!(
+            store.source_of("https://github.com/kyverno/kyverno/releases/download/v1.19.0/install.yaml"),
+            "http://127.0.0.1:8080/mirror/github.com/kyverno/kyverno/releases/download/v1.19.0/install.yaml"
+        );
+        let direct = ArtifactStore::at("/nowhere", reqwest::Client::new());
+        assert_eq!(direct.source_of("https://a/b"), "https://a/b");
     }
 
     #[test]

@@ -92,6 +92,7 @@ enum Inner {
     Bars {
         multi: MultiProgress,
         bars: Mutex<BTreeMap<String, ProgressBar>>,
+        style: ProgressStyle,
     },
     Lines {
         to_stderr: bool,
@@ -100,7 +101,8 @@ enum Inner {
 }
 
 impl Progress {
-    /// A display with a line reserved for each component, in install order.
+    /// A display with a line reserved for each of `components`, in install order; a component
+    /// not listed gets its line when it starts.
     pub fn new(style: Style, components: &[&str]) -> Progress {
         let inner = match style {
             Style::Bars => {
@@ -122,6 +124,7 @@ impl Progress {
                 Inner::Bars {
                     multi,
                     bars: Mutex::new(bars),
+                    style: template,
                 }
             }
             Style::Lines | Style::LinesToStderr => Inner::Lines {
@@ -200,8 +203,8 @@ impl Reporter for Progress {
                 }
                 self.line(*to_stderr, &describe(&event));
             }
-            Inner::Bars { multi, bars } => {
-                let bars = bars.lock().expect("not poisoned");
+            Inner::Bars { multi, bars, style } => {
+                let mut bars = bars.lock().expect("not poisoned");
                 let component = match event {
                     Event::ComponentStarted { component }
                     | Event::ComponentWaiting { component, .. }
@@ -214,10 +217,12 @@ impl Reporter for Progress {
                         return;
                     }
                 };
-                let Some(bar) = bars.get(component) else {
-                    let _ = multi.println(describe(&event));
-                    return;
-                };
+                let bar = bars.entry(component.to_string()).or_insert_with(|| {
+                    let bar = multi.add(ProgressBar::new_spinner());
+                    bar.set_style(style.clone());
+                    bar.set_prefix(component.to_string());
+                    bar
+                });
                 match event {
                     Event::ComponentStarted { .. } => {
                         bar.reset_elapsed();

@@ -194,7 +194,7 @@ pub async fn collect(client: &Client, namespaces: &[String], report: Value) -> B
                     .collect(),
             ),
         ),
-        Err(e) => bundle.add_error(format!("nodes: {e}")),
+        Err(e) => bundle.add_error(format!("nodes: {}", observe::error_message(&e))),
     }
 
     match observe::list(
@@ -220,7 +220,7 @@ pub async fn collect(client: &Client, namespaces: &[String], report: Value) -> B
                     .collect(),
             ),
         ),
-        Err(e) => bundle.add_error(format!("applications: {e}")),
+        Err(e) => bundle.add_error(format!("applications: {}", observe::error_message(&e))),
     }
 
     match observe::list(client, &observe::INFERENCE_SERVICE, None).await {
@@ -240,7 +240,7 @@ pub async fn collect(client: &Client, namespaces: &[String], report: Value) -> B
                     .collect(),
             ),
         ),
-        Err(e) => bundle.add_error(format!("inferenceservices: {e}")),
+        Err(e) => bundle.add_error(format!("inferenceservices: {}", observe::error_message(&e))),
     }
 
     collect_webhooks(client, &mut bundle).await;
@@ -289,6 +289,7 @@ async fn webhook_entry(
 
 async fn collect_webhooks(client: &Client, bundle: &mut Bundle) {
     let mut configurations = Vec::new();
+    let mut complete = true;
     match Api::<ValidatingWebhookConfiguration>::all(client.clone())
         .list(&ListParams::default())
         .await
@@ -314,7 +315,13 @@ async fn collect_webhooks(client: &Client, bundle: &mut Bundle) {
                 }));
             }
         }
-        Err(e) => bundle.add_error(format!("validatingwebhookconfigurations: {e}")),
+        Err(e) => {
+            complete = false;
+            bundle.add_error(format!(
+                "validatingwebhookconfigurations: {}",
+                observe::error_message(&e)
+            ));
+        }
     }
     match Api::<MutatingWebhookConfiguration>::all(client.clone())
         .list(&ListParams::default())
@@ -341,9 +348,18 @@ async fn collect_webhooks(client: &Client, bundle: &mut Bundle) {
                 }));
             }
         }
-        Err(e) => bundle.add_error(format!("mutatingwebhookconfigurations: {e}")),
+        Err(e) => {
+            complete = false;
+            bundle.add_error(format!(
+                "mutatingwebhookconfigurations: {}",
+                observe::error_message(&e)
+            ));
+        }
     }
-    bundle.add_json("webhooks.json", Value::Array(configurations));
+    // A partial list would read as "these are all the webhooks": errors.txt says what is missing.
+    if complete {
+        bundle.add_json("webhooks.json", Value::Array(configurations));
+    }
 }
 
 async fn collect_namespace(client: &Client, namespace: &str, bundle: &mut Bundle) {
@@ -369,7 +385,10 @@ async fn collect_namespace(client: &Client, namespace: &str, bundle: &mut Bundle
                     .collect(),
             ),
         ),
-        Err(e) => bundle.add_error(format!("{namespace} deployments: {e}")),
+        Err(e) => bundle.add_error(format!(
+            "{namespace} deployments: {}",
+            observe::error_message(&e)
+        )),
     }
 
     let pods_api = Api::<Pod>::namespaced(client.clone(), namespace);
@@ -407,15 +426,16 @@ async fn collect_namespace(client: &Client, namespace: &str, bundle: &mut Bundle
                     match pods_api.logs(&pod_name, &params).await {
                         Ok(text) => bundle.add_text(&path, text),
                         Err(e) => bundle.add_error(format!(
-                            "logs of {namespace}/{pod_name} {}: {e}",
-                            container.name
+                            "logs of {namespace}/{pod_name} {}: {}",
+                            container.name,
+                            observe::error_message(&e)
                         )),
                     }
                 }
             }
             bundle.add_json(&format!("{base}/pods.json"), Value::Array(entries));
         }
-        Err(e) => bundle.add_error(format!("{namespace} pods: {e}")),
+        Err(e) => bundle.add_error(format!("{namespace} pods: {}", observe::error_message(&e))),
     }
 
     match Api::<Event>::namespaced(client.clone(), namespace)
@@ -451,7 +471,10 @@ async fn collect_namespace(client: &Client, namespace: &str, bundle: &mut Bundle
                 .collect();
             bundle.add_json(&format!("{base}/events.json"), Value::Array(newest));
         }
-        Err(e) => bundle.add_error(format!("{namespace} events: {e}")),
+        Err(e) => bundle.add_error(format!(
+            "{namespace} events: {}",
+            observe::error_message(&e)
+        )),
     }
 }
 

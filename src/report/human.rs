@@ -128,9 +128,10 @@ pub fn render(report: &Report, colour: bool) -> String {
     }
     let _ = writeln!(
         out,
-        "{}: {} checks, {} passed, {} failed, {} skipped in {}",
+        "{}: {} check{}, {} passed, {} failed, {} skipped in {}",
         paint.verdict(summary.verdict),
         summary.total,
+        if summary.total == 1 { "" } else { "s" },
         summary.passed,
         summary.failed,
         summary.skipped,

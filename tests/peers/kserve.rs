@@ -39,6 +39,16 @@ impl Drop for KserveServer {
     }
 }
 
+/// One model-server test at a time: several Python servers starting at once on a small machine
+/// starve each other, and the tests' request counts should not depend on that.
+/// An async lock (held across awaits; it does not care which runtime each test runs on).
+static PEER_SLOT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Hold this for the whole test.
+pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
+    PEER_SLOT.lock().await
+}
+
 fn require_peers() -> bool {
     std::env::var("NEUROSCALE_REQUIRE_PEERS").is_ok_and(|v| v == "1")
 }

@@ -3,10 +3,12 @@
 state=$(dirname "$0")/state
 mkdir -p "$state"
 printf '%s\n' "$*" >> "$state/calls.log"
+# Real k3d logs info to stdout unless LOG_LEVEL says otherwise; the caller must keep it quiet.
+[ "$LOG_LEVEL" = warn ] || echo "INFO[0000] LOG_LEVEL is not warn: stdout is not clean"
 key="$1 $2"
 if [ -e "$state/fail-$1-$2" ]; then
   echo "INFO[0000] Prep: Network" >&2
-  echo "FATA[0001] Failed to create cluster '$3': simulated failure" >&2
+  printf '\033[31mFATA\033[0m[0001] Failed to create cluster %s: simulated failure\n' "'$3'" >&2
   exit 1
 fi
 case "$key" in
