@@ -177,7 +177,9 @@ fn self_heal(state: &mut State, behaviour: &Behaviour) {
     }
 }
 
-fn pod_node(pod_spec: &Value, behaviour: &Behaviour) -> &'static str {
+/// Where the scheduler puts a pod: GPU pods on a node advertising `nvidia.com/gpu` that their
+/// nodeSelector selects (None: Pending), other pods on the CPU agent.
+fn pod_node(state: &State, pod_spec: &Value, behaviour: &Behaviour) -> Option<String> {
     let wants_gpu = pod_spec
         .pointer("/containers")
         .and_then(Value::as_array)
@@ -187,11 +189,31 @@ fn pod_node(pod_spec: &Value, behaviour: &Behaviour) -> &'static str {
             c.pointer("/resources/limits/nvidia.com~1gpu").is_some()
                 || c.pointer("/resources/requests/nvidia.com~1gpu").is_some()
         });
-    match (wants_gpu, behaviour.gpu_on_wrong_node) {
-        (true, false) => GPU_AGENT_NODE,
-        (true, true) => SERVER_NODE,
-        (false, _) => CPU_AGENT_NODE,
+    if !wants_gpu {
+        return Some(CPU_AGENT_NODE.to_string());
     }
+    if behaviour.gpu_on_wrong_node {
+        return Some(SERVER_NODE.to_string());
+    }
+    let selector = pod_spec.get("nodeSelector").cloned().unwrap_or(json!({}));
+    all(state, "v1", "Node")
+        .into_iter()
+        .filter(|n| {
+            let gpus = str_at(n, "/status/allocatable/nvidia.com~1gpu");
+            let gpus = if gpus.is_empty() {
+                str_at(n, "/status/capacity/nvidia.com~1gpu")
+            } else {
+                gpus
+            };
+            gpus.parse::<u32>().unwrap_or(0) > 0
+        })
+        .find(|n| {
+            let labels = n.pointer("/metadata/labels").cloned().unwrap_or(json!({}));
+            selector
+                .as_object()
+                .is_none_or(|s| s.iter().all(|(k, v)| labels.get(k) == Some(v)))
+        })
+        .map(|n| str_at(&n, "/metadata/name").to_string())
 }
 
 fn workloads(state: &mut State, behaviour: &Behaviour) {
@@ -233,7 +255,7 @@ fn reconcile_workload(state: &mut State, behaviour: &Behaviour, kind: &str, work
         .copied()
         .unwrap_or(0)
         .min(containers.len());
-    let node = pod_node(&pod_spec, behaviour);
+    let node = pod_node(state, &pod_spec, behaviour);
     let pod_name = |i: usize| match kind {
         "StatefulSet" => format!("{name}-{i}"),
         _ => format!(
@@ -294,7 +316,7 @@ fn reconcile_workload(state: &mut State, behaviour: &Behaviour, kind: &str, work
                          "annotations": template.pointer("/metadata/annotations").cloned().unwrap_or(json!({})),
                          "ownerReferences": [{"apiVersion": "apps/v1", "kind": kind, "name": name,
                                               "uid": uid, "controller": true}]},
-            "spec": merge_node(pod_spec.clone(), node),
+            "spec": pod_spec.clone(),
             "status": {"phase": "Running", "podIP": format!("10.42.{}.{}", (i + 1) % 250, ns.len() + name.len()),
                        "hostIP": "172.18.0.2", "startTime": SINCE,
                        "conditions": [
@@ -304,6 +326,26 @@ fn reconcile_workload(state: &mut State, behaviour: &Behaviour, kind: &str, work
                            {"type": "Ready", "status": if all_ready { "True" } else { "False" }, "lastTransitionTime": SINCE}],
                        "containerStatuses": statuses}
         });
+        let pod = match &node {
+            Some(node) => {
+                let mut pod = pod;
+                pod["spec"]["nodeName"] = json!(node);
+                pod
+            }
+            None => {
+                // Unschedulable: no node advertises the GPU it asks for (or none its
+                // nodeSelector selects), as the scheduler reports it.
+                let mut pod = pod;
+                if all_ready {
+                    ready_pods -= 1;
+                }
+                pod["status"] = json!({"phase": "Pending", "conditions": [
+                    {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                     "message": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu.",
+                     "lastTransitionTime": SINCE}]});
+                pod
+            }
+        };
         put(state, pod);
     }
     let available = ready_pods == replicas;
@@ -339,11 +381,6 @@ fn reconcile_workload(state: &mut State, behaviour: &Behaviour, kind: &str, work
             let _ = state.set_status(&resource, &ns, &name, status);
         }
     }
-}
-
-fn merge_node(mut spec: Value, node: &str) -> Value {
-    spec["nodeName"] = json!(node);
-    spec
 }
 
 fn endpoint_slices(state: &mut State, behaviour: &Behaviour) {
@@ -440,7 +477,9 @@ fn inference_services(state: &mut State, behaviour: &Behaviour) {
                                                   "name": name, "uid": str_at(&isvc, "/metadata/uid"), "controller": true}]},
                 "spec": {"replicas": 1, "selector": {"matchLabels": {"app.kubernetes.io/name": predictor}},
                          "template": {"metadata": {"labels": labels},
-                                      "spec": {"containers": [{"name": "kserve-container",
+                                      "spec": {"nodeSelector": isvc.pointer("/spec/predictor/nodeSelector").cloned().unwrap_or(json!({})),
+                                           "tolerations": isvc.pointer("/spec/predictor/tolerations").cloned().unwrap_or(json!([])),
+                                           "containers": [{"name": "kserve-container",
                                                                "image": "kserve/sklearnserver:v0.20.0",
                                                                "resources": resources}]}}}
             }),

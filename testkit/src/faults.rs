@@ -204,8 +204,13 @@ impl Fault {
                     .retain(|o| o["metadata"]["name"] != "kyverno-resource-validating-webhook-cfg");
             }
             Fault::PolicyInAuditMode => {
-                if let Some(i) = find(objects, "ValidatingPolicy", "", "disallow-latest-image-tag")
-                {
+                let latest = objects.iter().position(|o| {
+                    o["kind"] == "ValidatingPolicy"
+                        && o["metadata"]["name"]
+                            .as_str()
+                            .is_some_and(|n| n.contains("latest"))
+                });
+                if let Some(i) = latest {
                     objects[i]["spec"]["validationActions"] = json!(["Audit"]);
                 }
             }
