@@ -18,51 +18,7 @@ use neuroscale_testkit::{Fault, SimPlatform};
 /// wide margin on a loaded machine (median in milliseconds against 150) unless slowed down
 /// (`Fault::SlowInference` adds 400 ms to every answer). No timing is asserted by the test
 /// itself: F4's verdict is what is checked.
-const SIM_SCENARIO: &str = r#"
-apiVersion: neuroscale.dev/v1alpha1
-kind: Scenario
-metadata:
-  name: sim
-  description: The smoke profile against the simulated cluster.
-spec:
-  gpu: simulate
-  checks: all
-  skip: []
-  deadlines:
-    default: 4s
-    install: 1m
-    checks:
-      A4: 6s
-      F3: 40s
-  latency:
-    requests: 20
-    concurrency: 4
-    warmup: 2
-    p50Ms: 150
-    p95Ms: 1500
-    p99Ms: 3000
-  modelNamespace: models
-  models:
-    - name: sklearn-iris
-      namespace: models
-      protocol: v1
-      instances: [[6.8, 2.8, 4.8, 1.4], [6.0, 3.4, 4.5, 1.6]]
-      expected: [1, 1]
-      costCenter: ml-research
-    - name: sklearn-iris-v2
-      namespace: models
-      protocol: v2
-      instances: [[6.8, 2.8, 4.8, 1.4], [6.0, 3.4, 4.5, 1.6]]
-      expected: [1, 1]
-      costCenter: ml-platform
-    - name: sklearn-iris-gpu
-      namespace: models
-      protocol: v1
-      instances: [[6.8, 2.8, 4.8, 1.4], [5.1, 3.5, 1.4, 0.2]]
-      expected: [1, 0]
-      costCenter: ml-research
-      gpu: true
-"#;
+const SIM_SCENARIO: &str = include_str!("e2e_sim_scenario.yaml");
 
 /// Product defects this end-to-end run exposes and that are not fixed in this build, with the
 /// evidence. The healthy run asserts these checks FAIL (so the entry must be removed once the
