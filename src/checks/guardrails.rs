@@ -817,6 +817,19 @@ pub fn evaluate_denial(probe: &DenialProbe, obs: &DenialObservation) -> Outcome 
 }
 
 #[cfg(test)]
+pub(crate) mod tests_support {
+    /// The InferenceService CRD as the simulated API server needs it to serve the kind
+    /// (shape: kserve config/crd/full/serving.kserve.io_inferenceservices.yaml, trimmed).
+    pub const ISVC_CRD: &str = r#"{
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "inferenceservices.serving.kserve.io"},
+        "spec": {"group": "serving.kserve.io", "scope": "Namespaced",
+                 "names": {"kind": "InferenceService", "plural": "inferenceservices", "singular": "inferenceservice"},
+                 "versions": [{"name": "v1beta1", "served": true, "storage": true, "subresources": {"status": {}}}]}
+    }"#;
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::checks::fixtures_def as fx;
@@ -1201,21 +1214,14 @@ mod tests {
     }
     // The probes against the simulated API server (neuroscale-testkit): the real create, delete
     // and wait-gone path, with admission planted as a hook returning the API server's Status.
-    const ISVC_CRD: &str = r#"{
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": "inferenceservices.serving.kserve.io"},
-        "spec": {"group": "serving.kserve.io", "scope": "Namespaced",
-                 "names": {"kind": "InferenceService", "plural": "inferenceservices", "singular": "inferenceservice"},
-                 "versions": [{"name": "v1beta1", "served": true, "storage": true, "subresources": {"status": {}}}]}
-    }"#;
-
     async fn sim() -> neuroscale_testkit::SimCluster {
         let sim = neuroscale_testkit::SimCluster::start()
             .await
             .expect("sim starts");
         sim.put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "models"}}))
             .unwrap();
-        sim.put(serde_json::from_str(ISVC_CRD).unwrap()).unwrap();
+        sim.put(serde_json::from_str(tests_support::ISVC_CRD).unwrap())
+            .unwrap();
         sim
     }
 

@@ -11,7 +11,7 @@ use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration, WebhookClientConfig,
 };
 use k8s_openapi::api::core::v1::{LimitRange, Node, Pod, ResourceQuota, Service};
-use kube::api::{Api, ListParams};
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde_json::Value;
 
 use super::admission;
@@ -1058,6 +1058,31 @@ fn gpu_node_inference<'a>(run: &'a CheckRun<'a>) -> CheckFuture<'a> {
                 )
             }
             _ => {
+                // gpu::simulate_on_agent picks the agent already labelled as a GPU node; mark the
+                // one node the GPU model is pinned to (k3d config nodeLabels) so it is chosen.
+                let pinned: Vec<String> = gpu_model_manifest(GpuSource::Simulated)
+                    .map(|m| {
+                        selected_nodes(&m, &nodes)
+                            .iter()
+                            .filter_map(|n| n.metadata.name.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if let [node] = pinned.as_slice() {
+                    run.saw(format!(
+                        "labelling node {node} {}={}",
+                        gpu::GPU_NODE_LABEL,
+                        gpu::GPU_NODE_LABEL_VALUE
+                    ));
+                    let patch = serde_json::json!({"metadata": {"labels": {
+                        gpu::GPU_NODE_LABEL: gpu::GPU_NODE_LABEL_VALUE}}});
+                    if let Err(e) = nodes_api
+                        .patch(node, &PatchParams::default(), &Patch::Merge(&patch))
+                        .await
+                    {
+                        return api_failure(&format!("node {node} (label as the GPU node)"), &e);
+                    }
+                }
                 run.saw("advertising a simulated nvidia.com/gpu on an agent node");
                 match gpu::simulate_on_agent(client.clone()).await {
                     Ok(node) => (GpuSource::Simulated, node),
@@ -1119,6 +1144,8 @@ fn gpu_node_inference<'a>(run: &'a CheckRun<'a>) -> CheckFuture<'a> {
                 Diagnosis::new(message, cause, "neuroscale doctor"),
             );
         }
+        // Time kept back for deleting the model; a quarter of a short deadline at most.
+        let reserve = GPU_CLEANUP_RESERVE.min(run.deadline / 4);
         let pods_api: Api<Pod> = Api::namespaced(client.clone(), &namespace);
         let selector = format!("serving.kserve.io/inferenceservice={name}");
         let mut pods = Vec::new();
@@ -1137,7 +1164,7 @@ fn gpu_node_inference<'a>(run: &'a CheckRun<'a>) -> CheckFuture<'a> {
                 pods = list.items.iter().filter(|p| p.metadata.deletion_timestamp.is_none()).map(gpu_pod).collect();
             }
             run.saw(format!("{}; {} predictor pod(s)", ready.observed, pods.len()));
-            if ready.ready || run.remaining() <= GPU_CLEANUP_RESERVE + GPU_POLL {
+            if ready.ready || run.remaining() <= reserve + GPU_POLL {
                 break ready;
             }
             tokio::time::sleep(GPU_POLL).await;
@@ -1789,5 +1816,221 @@ mod tests {
         assert!(diagnosis(&f2)
             .observed
             .contains("ingress-nginx-controller-admission, which does not exist"));
+    }
+    /// A stand-in for the Kourier gateway in front of a V1 model: answers every predict with one
+    /// prediction (kserve v1_endpoints.py shape) and records the Host headers it saw.
+    async fn gateway_stand_in(
+        body: &'static str,
+    ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let hosts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = hosts.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let record = record.clone();
+                tokio::spawn(async move {
+                    let mut buffer = vec![0u8; 16384];
+                    let mut pending = String::new();
+                    loop {
+                        let n = match socket.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        pending.push_str(&String::from_utf8_lossy(&buffer[..n]));
+                        // One request per read cycle: head plus a Content-Length body.
+                        while let Some(end) = pending.find("\r\n\r\n") {
+                            let head = pending[..end].to_string();
+                            let length = head
+                                .lines()
+                                .find_map(|l| {
+                                    l.to_ascii_lowercase()
+                                        .strip_prefix("content-length:")
+                                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                                })
+                                .unwrap_or(0);
+                            if pending.len() < end + 4 + length {
+                                break;
+                            }
+                            if let Some(host) = head.lines().find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("host:")
+                                    .map(|v| v.trim().to_string())
+                            }) {
+                                record.lock().unwrap().push(host);
+                            }
+                            pending.drain(..end + 4 + length);
+                            let response = format!(
+                                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                                body.len()
+                            );
+                            if socket.write_all(response.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (url, hosts)
+    }
+
+    #[tokio::test]
+    async fn f4_loads_the_model_through_the_gateway_with_its_host_header() {
+        let sim = neuroscale_testkit::SimCluster::start().await.unwrap();
+        sim.put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "models"}}))
+            .unwrap();
+        sim.put(serde_json::from_str(super::super::guardrails::tests_support::ISVC_CRD).unwrap())
+            .unwrap();
+        sim.put(json!({
+            "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+            "metadata": {"name": "sklearn-iris", "namespace": "models"},
+            "status": {"url": "http://sklearn-iris-predictor.models.neuroscale.localhost",
+                       "conditions": [{"type": "Ready", "status": "True"}]}
+        }))
+        .unwrap();
+        let (gateway, hosts) = gateway_stand_in(r#"{"predictions":[1]}"#).await;
+        let mut env = sim_env(&sim).await;
+        env.ingress_url = Some(gateway);
+        env.scenario.spec.latency.requests = 40;
+        env.scenario.spec.latency.warmup = 2;
+        let outcome = run_check(&env, "F4", latency_slo).await;
+        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+        assert!(
+            outcome.summary.starts_with("40 requests"),
+            "{}",
+            outcome.summary
+        );
+        let hosts = hosts.lock().unwrap();
+        assert_eq!(
+            hosts.len(),
+            42,
+            "warm-up and measured requests all went through the gateway"
+        );
+        assert!(hosts
+            .iter()
+            .all(|h| h == "sklearn-iris-predictor.models.neuroscale.localhost"));
+    }
+    fn k3d_nodes(sim: &neuroscale_testkit::SimCluster, gpu_label_on: &str) {
+        for (name, control_plane) in [
+            ("k3d-neuroscale-server-0", true),
+            ("k3d-neuroscale-agent-0", false),
+            ("k3d-neuroscale-agent-1", false),
+        ] {
+            let mut labels = json!({"kubernetes.io/hostname": name});
+            if control_plane {
+                labels["node-role.kubernetes.io/control-plane"] = json!("true");
+            }
+            if name == gpu_label_on {
+                labels["neuroscale.dev/gpu-node"] = json!("true");
+            }
+            sim.put(json!({"apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": name, "labels": labels},
+                "status": {"capacity": {"cpu": "4", "memory": "8Gi"}, "allocatable": {"cpu": "4", "memory": "8Gi"}}}))
+                .unwrap();
+        }
+    }
+
+    async fn gpu_sim(gpu_label_on: &str) -> std::sync::Arc<neuroscale_testkit::SimCluster> {
+        let sim = neuroscale_testkit::SimCluster::start().await.unwrap();
+        sim.put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "models"}}))
+            .unwrap();
+        sim.put(serde_json::from_str(super::super::guardrails::tests_support::ISVC_CRD).unwrap())
+            .unwrap();
+        k3d_nodes(&sim, gpu_label_on);
+        std::sync::Arc::new(sim)
+    }
+
+    #[tokio::test]
+    async fn f3_fails_when_no_node_carries_the_gpu_node_label() {
+        // The GPU is advertised on the first agent while the model's nodeSelector picks the
+        // node labelled neuroscale.dev/gpu-node, and there is none: the pod could never run.
+        let sim = gpu_sim("no-such-node").await;
+        let env = sim_env(&sim).await;
+        let outcome = run_check(&env, "F3", gpu_node_inference).await;
+        assert_eq!(outcome.verdict, Verdict::Fail, "{outcome:?}");
+        let d = diagnosis(&outcome);
+        assert!(
+            d.observed
+                .contains("nvidia.com/gpu is on k3d-neuroscale-agent-0"),
+            "{d:?}"
+        );
+        assert!(d.observed.contains("selects no node"), "{d:?}");
+        assert!(
+            sim.list(
+                "serving.kserve.io/v1beta1",
+                "InferenceService",
+                Some("models")
+            )
+            .is_empty(),
+            "nothing was created"
+        );
+    }
+
+    #[tokio::test]
+    async fn f3_passes_when_the_gpu_model_runs_on_the_gpu_node_and_answers() {
+        // k3d/cluster.yaml labels agent 1 as the GPU node; the simulated GPU must go there.
+        let sim = gpu_sim("k3d-neuroscale-agent-1").await;
+        // A scripted KServe: once the GPU InferenceService exists, it becomes Ready with a URL
+        // and its predictor pod runs on the node the scheduler would pick (the GPU node).
+        let controller = {
+            let sim = sim.clone();
+            tokio::spawn(async move {
+                loop {
+                    if let Some(mut isvc) = sim.get(
+                        "serving.kserve.io/v1beta1",
+                        "InferenceService",
+                        "models",
+                        "sklearn-iris-gpu",
+                    ) {
+                        isvc["status"] = json!({
+                            "url": "http://sklearn-iris-gpu-predictor.models.neuroscale.localhost",
+                            "conditions": [{"type": "Ready", "status": "True"}]});
+                        sim.put(isvc).unwrap();
+                        sim.put(json!({"apiVersion": "v1", "kind": "Pod",
+                            "metadata": {"name": "sklearn-iris-gpu-predictor-00001-deployment-5d8", "namespace": "models",
+                                         "labels": {"serving.kserve.io/inferenceservice": "sklearn-iris-gpu"}},
+                            "spec": {"nodeName": "k3d-neuroscale-agent-1", "containers": [{"name": "kserve-container"}]},
+                            "status": {"phase": "Running", "containerStatuses": [
+                                {"name": "kserve-container", "ready": true, "restartCount": 0, "image": "", "imageID": ""}]}}))
+                            .unwrap();
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            })
+        };
+        let (gateway, hosts) = gateway_stand_in(r#"{"predictions":[1,0]}"#).await;
+        let mut env = sim_env(&sim).await;
+        env.ingress_url = Some(gateway);
+        let outcome = run_check(&env, "F3", gpu_node_inference).await;
+        controller.abort();
+        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+        assert!(
+            outcome
+                .summary
+                .contains("k3d-neuroscale-agent-1 (simulated nvidia.com/gpu)"),
+            "{}",
+            outcome.summary
+        );
+        assert_eq!(
+            hosts.lock().unwrap()[0],
+            "sklearn-iris-gpu-predictor.models.neuroscale.localhost"
+        );
+        let node = sim.get("v1", "Node", "", "k3d-neuroscale-agent-1").unwrap();
+        assert_eq!(
+            node.pointer("/status/allocatable/nvidia.com~1gpu"),
+            Some(&json!("1"))
+        );
+        assert!(
+            sim.list(
+                "serving.kserve.io/v1beta1",
+                "InferenceService",
+                Some("models")
+            )
+            .is_empty(),
+            "the GPU model was removed"
+        );
     }
 }
