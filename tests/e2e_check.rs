@@ -23,13 +23,9 @@ const SIM_SCENARIO: &str = include_str!("e2e_sim_scenario.yaml");
 /// Product defects this end-to-end run exposes and that are not fixed in this build, with the
 /// evidence. The healthy run asserts these checks FAIL (so the entry must be removed once the
 /// defect is fixed, and the check then has to PASS); fault runs assert nothing about them.
-const KNOWN_DEFECTS: &[(&str, &str)] = &[(
-    "F3",
-    "src/gpu.rs choose_agent() picks the agent labelled nvidia.com/gpu.present=true, else the \
-     first agent (agent-0), while k3d/cluster.yaml labels agent:1 neuroscale.dev/gpu-node=true and \
-     the GPU model (manifests/gpu) selects that label: the simulated GPU lands on agent-0, a node \
-     the GPU model cannot use",
-)];
+// Found and fixed so far: F3 (src/gpu.rs put the simulated GPU on agent-0 while the GPU model
+// selects k3d/cluster.yaml's GPU node, agent-1; fixed on main in 6908ed9).
+const KNOWN_DEFECTS: &[(&str, &str)] = &[];
 
 fn known_defect(id: &str) -> Option<&'static str> {
     KNOWN_DEFECTS

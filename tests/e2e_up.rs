@@ -205,9 +205,7 @@ async fn up_then_check_against_the_sim() {
             &platform.ingress_url(),
             "--opencost-url",
             &platform.opencost_url(),
-        ])
-        // F3 fails on every cluster from k3d/cluster.yaml: see KNOWN_DEFECTS in e2e_check.rs.
-        .args(["--skip", "F3"]);
+        ]);
     for spec in neuroscale::checks::catalogue::CATALOGUE {
         if neuroscale::checks::implementation(spec.id).is_none() {
             check.arg("--skip").arg(spec.id);

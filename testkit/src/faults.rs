@@ -126,8 +126,8 @@ impl Fault {
             Fault::ScaffoldDenied => &["C2", "C3", "F3"],
             // C3 creates its InferenceService directly, not through git: unaffected.
             Fault::ApplicationSetStalled => &[],
-            // C3 asks its scaffolded model too.
-            Fault::WrongPredictions => &["C3"],
+            // C3 and F3 ask their own models too.
+            Fault::WrongPredictions => &["C3", "F3"],
             // Allocation comes from the same API.
             Fault::OpenCostApiDown => &["E2"],
             _ => &[],
