@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::preset::{CPU_AGENT_NODE, DOMAIN, GPU_AGENT_NODE, SERVER_NODE};
+use crate::preset::{CPU_AGENT_NODE, DOMAIN, SERVER_NODE};
 use crate::store::State;
 
 /// Planted deviations from healthy behaviour (see `crate::faults`).
@@ -604,9 +604,4 @@ fn applications(state: &mut State, behaviour: &Behaviour) {
             }
         }
     }
-}
-
-/// The node names the sim has, for tests.
-pub fn node_names() -> [&'static str; 3] {
-    [SERVER_NODE, CPU_AGENT_NODE, GPU_AGENT_NODE]
 }

@@ -38,7 +38,8 @@ pub const PLATFORM_NAMESPACES: &[&str] = &[
     "opencost",
 ];
 
-/// The five platform policies (seeds/10; DESIGN.md §5 D2) and what each requires.
+/// The five platform policies (seeds/10; DESIGN.md §5 D2; named as manifests/platform/policies
+/// names them) and what each requires.
 pub const POLICIES: &[(&str, &str)] = &[
     (
         "require-standard-labels-inferenceservice",
@@ -49,11 +50,11 @@ pub const POLICIES: &[(&str, &str)] = &[
         "Deployments must carry owner and cost-center labels",
     ),
     (
-        "require-resource-requests-limits",
+        "require-resource-limits",
         "Containers must set CPU and memory requests and limits",
     ),
     (
-        "disallow-latest-image-tag",
+        "disallow-latest-tag",
         "Images must use a pinned tag, not latest",
     ),
     (
