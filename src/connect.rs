@@ -21,6 +21,9 @@ use crate::scenario::Scenario;
 /// How long the API server may take to answer the reachability probe.
 pub const REACHABILITY_DEADLINE: Duration = Duration::from_secs(10);
 
+/// How long resolving a Service to a pod for a port-forward may take.
+pub const FORWARD_DEADLINE: Duration = Duration::from_secs(30);
+
 /// The fix printed with every "cannot reach the cluster" error.
 const REACH_FIX: &str = "start the platform with `neuroscale up`, or point at a running cluster with --kubeconfig FILE / --context NAME";
 
@@ -300,7 +303,19 @@ async fn forward(
     forwards: &mut Forwards,
     notes: &mut Vec<String>,
 ) -> Option<String> {
-    match ServiceForward::start(client.clone(), namespace, service, port).await {
+    let started = tokio::time::timeout(
+        FORWARD_DEADLINE,
+        ServiceForward::start(client.clone(), namespace, service, port),
+    )
+    .await;
+    let Ok(started) = started else {
+        notes.push(format!(
+            "no port-forward to {namespace}/{service}:{port}: the API server did not answer within {}",
+            humantime::format_duration(FORWARD_DEADLINE)
+        ));
+        return None;
+    };
+    match started {
         Ok(forward) => {
             let url = forward.base_url();
             forwards.0.push(forward);

@@ -252,11 +252,19 @@ pub fn choose_agent(nodes: &[Node]) -> Result<&Node, GpuError> {
         .filter(|n| label(n, CONTROL_PLANE_LABEL).is_none())
         .collect();
     agents.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-    if let Some(node) = agents
-        .iter()
-        .find(|n| label(n, GPU_NODE_LABEL).as_deref() == Some(GPU_NODE_LABEL_VALUE))
-    {
-        return Ok(node);
+    // The node the k3d config designates (the label the GPU model's nodeSelector names) comes
+    // first, then one already marked as a GPU node, then the first agent.
+    let (designated_key, designated_value) = crate::gitops::scaffold::GPU_NODE_LABEL;
+    for (key, value) in [
+        (designated_key, designated_value),
+        (GPU_NODE_LABEL, GPU_NODE_LABEL_VALUE),
+    ] {
+        if let Some(node) = agents
+            .iter()
+            .find(|n| label(n, key).as_deref() == Some(value))
+        {
+            return Ok(node);
+        }
     }
     agents.first().copied().ok_or_else(|| GpuError::NoAgent {
         observed: if nodes.is_empty() {
@@ -349,6 +357,20 @@ mod tests {
         let nodes = vec![
             node("k3d-neuroscale-agent-0", false, &[]),
             node("k3d-neuroscale-agent-1", false, &[(GPU_NODE_LABEL, "true")]),
+        ];
+        let chosen = choose_agent(&nodes).unwrap();
+        assert_eq!(
+            chosen.metadata.name.as_deref(),
+            Some("k3d-neuroscale-agent-1")
+        );
+    }
+
+    #[test]
+    fn the_node_the_k3d_config_designates_is_chosen() {
+        let (key, value) = crate::gitops::scaffold::GPU_NODE_LABEL;
+        let nodes = vec![
+            node("k3d-neuroscale-agent-0", false, &[]),
+            node("k3d-neuroscale-agent-1", false, &[(key, value)]),
         ];
         let chosen = choose_agent(&nodes).unwrap();
         assert_eq!(

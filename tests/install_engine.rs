@@ -415,6 +415,8 @@ fn argocd_manifest() -> Vec<Value> {
         ),
         crd("argoproj.io", "AppProject", "appprojects", "Namespaced"),
         json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "argocd-server"}}),
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "argocd-cm",
+               "labels": {"app.kubernetes.io/name": "argocd-cm", "app.kubernetes.io/part-of": "argocd"}}}),
         json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
                "metadata": {"name": "argocd-application-controller"},
                "spec": {"replicas": 1, "serviceName": "argocd-application-controller",
@@ -440,8 +442,12 @@ fn root_application() -> Vec<Value> {
         "spec": {"project": "default", "source": {"repoURL": "placeholder", "path": "manifests/apps"},
                  "destination": {"server": "https://kubernetes.default.svc", "namespace": "argocd"},
                  "syncPolicy": {"automated": {"prune": true, "selfHeal": true}}}});
+    // As manifests/bootstrap/argocd-cm.yaml patches ArgoCD's own ConfigMap.
+    let settings = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "argocd-cm", "namespace": "argocd"},
+        "data": {"timeout.reconciliation": "30s"}});
     engine::point_root_at(
-        vec![root],
+        vec![settings, root],
         &GitopsTarget {
             repo_url: "git://host.k3d.internal/neuroscale".into(),
             revision: "main".into(),
@@ -500,7 +506,7 @@ async fn install_runs_argocd_then_the_root_app_then_each_component_after_its_dep
     let plan = InstallPlan {
         components: three_components(),
         argocd_manifest: argocd_manifest(),
-        root_application: root_application(),
+        harness_objects: root_application(),
         deadline: LONG,
     };
     let client = fake.client();
@@ -579,7 +585,7 @@ async fn a_stuck_component_fails_with_its_diagnosis_and_blocks_only_its_dependen
     let plan = InstallPlan {
         components: three_components(),
         argocd_manifest: argocd_manifest(),
-        root_application: root_application(),
+        harness_objects: root_application(),
         deadline: Duration::from_secs(2),
     };
     let reports = engine::install(&fake.client(), &plan, &Silent)
@@ -609,7 +615,7 @@ async fn a_second_install_on_a_converged_cluster_writes_nothing_new() {
     let plan = InstallPlan {
         components: three_components(),
         argocd_manifest: argocd_manifest(),
-        root_application: root_application(),
+        harness_objects: root_application(),
         deadline: LONG,
     };
     let first = engine::install(&fake.client(), &plan, &Silent)
@@ -625,6 +631,7 @@ async fn a_second_install_on_a_converged_cluster_writes_nothing_new() {
     let root_before = fake
         .get("argoproj.io/v1alpha1", "Application", "argocd", "root")
         .unwrap();
+    let cm_before = fake.get("v1", "ConfigMap", "argocd", "argocd-cm").unwrap();
     let second = engine::install(&fake.client(), &plan, &Silent)
         .await
         .unwrap();
@@ -645,5 +652,17 @@ async fn a_second_install_on_a_converged_cluster_writes_nothing_new() {
     assert_eq!(
         root_before["metadata"]["resourceVersion"],
         root_after["metadata"]["resourceVersion"]
+    );
+    // ArgoCD's ConfigMap carries both install.yaml's labels and the harness settings, and the
+    // second run did not flap it.
+    let cm = fake.get("v1", "ConfigMap", "argocd", "argocd-cm").unwrap();
+    assert_eq!(cm["data"]["timeout.reconciliation"], "30s");
+    assert_eq!(
+        cm["metadata"]["labels"]["app.kubernetes.io/part-of"],
+        "argocd"
+    );
+    assert_eq!(
+        cm["metadata"]["resourceVersion"],
+        cm_before["metadata"]["resourceVersion"]
     );
 }

@@ -106,6 +106,7 @@ fn an_unreachable_cluster_exits_3_and_still_writes_the_reports() {
         "the unreachable report must match docs/report.schema.json"
     );
     assert_eq!(report["summary"]["failed"], 4);
+    assert_eq!(report["environment"]["context"], "k3d-neuroscale");
     assert_eq!(
         report["checks"][0]["summary"],
         "not run: the cluster is unreachable"
@@ -282,4 +283,37 @@ fn off_the_harness_cluster_the_ingress_is_port_forwarded_or_the_reason_is_said()
         message.contains("no port-forward to opencost/opencost:9003"),
         "{message}"
     );
+}
+
+#[test]
+fn not_run_reports_every_selected_check_without_a_cluster() {
+    let home = tempfile::tempdir().unwrap();
+    let junit = home.path().join("junit.xml");
+    let output = neuroscale(
+        &[
+            "check",
+            "--not-run",
+            "neuroscale up failed",
+            "--skip",
+            "F",
+            "--junit",
+            junit.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        None,
+        home.path(),
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["summary"]["total"], 17);
+    assert_eq!(report["summary"]["failed"], 17);
+    assert_eq!(
+        report["checks"][0]["summary"],
+        "not run: neuroscale up failed"
+    );
+    let parsed =
+        quick_junit::Report::deserialize_from_str(&std::fs::read_to_string(junit).unwrap())
+            .unwrap();
+    assert_eq!(parsed.failures, 17);
 }

@@ -10,6 +10,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+use kube::api::{Api, ListParams};
 use serde_json::Value;
 
 use super::admission::{self, AdmissionOutcome};
@@ -134,6 +136,13 @@ async fn scaffold_compliant(run: &CheckRun<'_>) -> Outcome {
             Ok(p) => p,
             Err(e) => return api_failure("Kyverno ValidatingPolicies", &e),
         };
+        let kyverno_webhooks = match Api::<ValidatingWebhookConfiguration>::all(client.clone())
+            .list(&ListParams::default())
+            .await
+        {
+            Ok(list) => kyverno_isvc_webhooks(&list.items),
+            Err(e) => return api_failure("validating webhook configurations", &e),
+        };
         let started = Instant::now();
         // A dry-run persists nothing, so C1 needs no cleanup and no mutation guard.
         let dry_run = observe::create(client, &INFERENCE_SERVICE, Some(&namespace), &isvc, true)
@@ -144,6 +153,7 @@ async fn scaffold_compliant(run: &CheckRun<'_>) -> Outcome {
             isvc_name: spec.name.clone(),
             namespace: namespace.clone(),
             policies,
+            kyverno_webhooks,
             dry_run,
             elapsed: started.elapsed(),
         };
@@ -267,6 +277,11 @@ async fn appset_discovery(run: &CheckRun<'_>) -> Outcome {
             .await
             .ok()
             .flatten();
+        let isvc_exists = observe::get(client, &INFERENCE_SERVICE, Some(namespace), &spec.name)
+            .await
+            .ok()
+            .flatten()
+            .is_some();
         let deadline_passed = started.elapsed() >= discovery_budget;
         let application_set = if deadline_passed {
             observe::get(
@@ -292,6 +307,7 @@ async fn appset_discovery(run: &CheckRun<'_>) -> Outcome {
             application_name: app_name.clone(),
             application: app,
             application_set,
+            isvc_exists,
             elapsed: started.elapsed(),
             deadline_passed,
         };
@@ -381,6 +397,7 @@ async fn scaffold_serves(run: &CheckRun<'_>) -> Outcome {
             isvc_name: spec.name.clone(),
             namespace: namespace.clone(),
             policies: Vec::new(),
+            kyverno_webhooks: Vec::new(),
             dry_run: Err(observe::error_message(&e)),
             elapsed: started.elapsed(),
         });
@@ -477,6 +494,9 @@ pub struct ScaffoldAdmission {
     pub namespace: String,
     /// Every `policies.kyverno.io` ValidatingPolicy in the cluster.
     pub policies: Vec<Value>,
+    /// Kyverno's registered validating webhooks whose rules cover InferenceServices: without
+    /// one, no policy is consulted at admission whatever the policies' status says.
+    pub kyverno_webhooks: Vec<String>,
     /// `Ok` when admitted; the API error's message otherwise.
     pub dry_run: Result<(), String>,
     pub elapsed: Duration,
@@ -497,6 +517,29 @@ pub fn policy_matches_isvcs(policy: &Value) -> bool {
                 .flatten()
                 .any(|r| matches!(r.as_str(), Some("inferenceservices" | "*")))
         })
+}
+
+/// Kyverno's validating webhooks (`validate.kyverno.svc-*`, `vpol.validate.kyverno.svc-*`,
+/// registered at runtime by its admission controller, UPSTREAM.md §6) whose rules cover
+/// InferenceServices.
+pub fn kyverno_isvc_webhooks(configurations: &[ValidatingWebhookConfiguration]) -> Vec<String> {
+    configurations
+        .iter()
+        .flat_map(|c| c.webhooks.iter().flatten())
+        .filter(|w| {
+            w.name.starts_with("validate.kyverno.svc")
+                || w.name.starts_with("vpol.validate.kyverno.svc")
+        })
+        .filter(|w| {
+            w.rules.iter().flatten().any(|rule| {
+                rule.resources
+                    .iter()
+                    .flatten()
+                    .any(|r| r == "inferenceservices" || r == "*" || r == "*/*")
+            })
+        })
+        .map(|w| w.name.clone())
+        .collect()
 }
 
 /// C1: the scaffold is admitted by a dry-run through live, Ready policies that govern
@@ -522,6 +565,14 @@ pub fn evaluate_scaffold_compliant(observation: &ScaffoldAdmission) -> Outcome {
         observation.namespace, observation.isvc_name
     );
     match &observation.dry_run {
+        Ok(()) if observation.kyverno_webhooks.is_empty() => Outcome::fail(
+            format!("{target} admitted, but no Kyverno webhook intercepts InferenceServices: the admission proves nothing"),
+            Diagnosis::new(
+                "no validate.kyverno.svc / vpol.validate.kyverno.svc webhook with rules for inferenceservices is registered",
+                "Kyverno has not registered its resource webhooks (admission controller not ready, or its webhook configuration deleted), so the policies are never consulted whatever their status says",
+                "kubectl get validatingwebhookconfigurations kyverno-resource-validating-webhook-cfg -o yaml",
+            ),
+        ),
         Ok(()) => {
             if !has_label_policy || !not_ready.is_empty() {
                 let observed = if has_label_policy {
@@ -597,6 +648,21 @@ pub fn evaluate_scaffold_compliant(observation: &ScaffoldAdmission) -> Outcome {
                     "neuroscale new-model NAME --owner TEAM --cost-center CC --out /tmp/scaffold && kubectl apply --dry-run=server -f /tmp/scaffold",
                 ),
             ),
+            AdmissionOutcome::OtherError { .. } if message.contains("does not support dry run") => {
+                let webhook = message
+                    .split('"')
+                    .nth(1)
+                    .unwrap_or("a matching webhook")
+                    .to_string();
+                Outcome::fail(
+                    format!("the dry-run could not be admitted: webhook {webhook} does not support dry run"),
+                    Diagnosis::new(
+                        message.clone(),
+                        format!("webhook {webhook} declares sideEffects other than None/NoneOnDryRun, so the API server refuses every dry-run it matches: an admission configuration problem, not a compliance verdict"),
+                        "kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations -o custom-columns=NAME:.metadata.name,SIDE_EFFECTS:.webhooks[*].sideEffects",
+                    ),
+                )
+            }
             AdmissionOutcome::OtherError { .. } => Outcome::fail(
                 "the dry-run create failed before admission decided",
                 Diagnosis::new(
@@ -620,6 +686,9 @@ pub struct DiscoveryObservation {
     pub application: Option<Value>,
     /// The model-endpoints ApplicationSet (its conditions explain a missing child).
     pub application_set: Option<Value>,
+    /// Whether the model's InferenceService exists: an Application reported Synced+Healthy
+    /// whose resource is absent is the false green of seeds/11 failure 5.
+    pub isvc_exists: bool,
     pub elapsed: Duration,
     pub deadline_passed: bool,
 }
@@ -656,6 +725,19 @@ pub fn evaluate_discovery(observation: &DiscoveryObservation) -> Option<Outcome>
     let name = &observation.application_name;
     if let Some(app) = &observation.application {
         let r = readiness::application(app);
+        if r.ready && !observation.isvc_exists {
+            if !observation.deadline_passed {
+                return None;
+            }
+            return Some(Outcome::fail(
+                format!("application {name} reports Synced+Healthy but its InferenceService does not exist"),
+                Diagnosis::new(
+                    format!("{}; the model's InferenceService is absent", r.observed),
+                    "ArgoCD's status contradicts the cluster: the apply was rejected or the object deleted after the sync (a stale or failing webhook, seeds/11 failure 5)",
+                    format!("kubectl -n argocd get application {name} -o jsonpath='{{.status.conditions}}{{.status.operationState.message}}'"),
+                ),
+            ));
+        }
         if r.ready {
             let seconds = observation.elapsed.as_secs_f64();
             return Some(
@@ -912,11 +994,64 @@ mod tests {
         ]
     }
 
+    /// Kyverno's resource validating webhook configuration as its admission controller registers
+    /// it for a ValidatingPolicy (kyverno pkg/controllers/webhook; fine-grained webhook names per
+    /// UPSTREAM.md §6; shape: admissionregistration.k8s.io/v1 ValidatingWebhookConfiguration).
+    fn kyverno_webhook_configuration() -> Value {
+        json!({
+            "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+            "metadata": {"name": "kyverno-resource-validating-webhook-cfg"},
+            "webhooks": [{
+                "name": format!("vpol.validate.kyverno.svc-fail-finegrained-{ISVC_LABEL_POLICY}"),
+                "admissionReviewVersions": ["v1"], "sideEffects": "NoneOnDryRun", "failurePolicy": "Fail",
+                "clientConfig": {"service": {"namespace": "kyverno", "name": "kyverno-svc",
+                    "path": format!("/vpol/validate/fail/finegrained/{ISVC_LABEL_POLICY}"), "port": 443}},
+                "rules": [{"apiGroups": ["serving.kserve.io"], "apiVersions": ["v1beta1"],
+                           "operations": ["CREATE", "UPDATE"], "resources": ["inferenceservices"], "scope": "*"}]
+            }]
+        })
+    }
+
+    #[test]
+    fn kyverno_webhooks_for_isvcs_are_found_by_name_and_rules() {
+        let config: ValidatingWebhookConfiguration =
+            crate::checks::fixtures::from(kyverno_webhook_configuration());
+        assert_eq!(
+            kyverno_isvc_webhooks(std::slice::from_ref(&config)).len(),
+            1
+        );
+        let mut deployments_only = kyverno_webhook_configuration();
+        deployments_only["webhooks"][0]["rules"][0]["resources"] = json!(["deployments"]);
+        let config: ValidatingWebhookConfiguration =
+            crate::checks::fixtures::from(deployments_only);
+        assert!(kyverno_isvc_webhooks(&[config]).is_empty());
+    }
+
+    #[test]
+    fn c1_fails_when_admitted_while_kyvernos_webhook_is_not_registered() {
+        // A policy reporting Ready proves nothing when no webhook sends requests to Kyverno.
+        let mut observation = admission(Ok(()));
+        observation.kyverno_webhooks.clear();
+        let outcome = evaluate_scaffold_compliant(&observation);
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(
+            outcome.summary.contains("no Kyverno webhook"),
+            "{}",
+            outcome.summary
+        );
+        assert!(diagnosis(&outcome)
+            .next_command
+            .contains("kyverno-resource-validating-webhook-cfg"));
+    }
+
     fn admission(dry_run: Result<(), String>) -> ScaffoldAdmission {
         ScaffoldAdmission {
             isvc_name: "nscheck-c1-1a2b".into(),
             namespace: "models".into(),
             policies: live_policies(),
+            kyverno_webhooks: vec![format!(
+                "vpol.validate.kyverno.svc-fail-finegrained-{ISVC_LABEL_POLICY}"
+            )],
             dry_run,
             elapsed: Duration::from_millis(85),
         }
@@ -1071,6 +1206,20 @@ mod tests {
             .contains("1 predictions for 2 input rows"));
     }
 
+    #[test]
+    fn c1_fails_when_a_webhook_refuses_dry_runs_and_names_it() {
+        // k8s.io/apiserver pkg/admission/plugin/webhook: "admission webhook %q does not support dry run".
+        let message = r#"admission webhook "legacy.example.com" does not support dry run"#;
+        let outcome = evaluate_scaffold_compliant(&admission(Err(message.into())));
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(
+            outcome.summary.contains("legacy.example.com"),
+            "{}",
+            outcome.summary
+        );
+        assert!(diagnosis(&outcome).likely_cause.contains("sideEffects"));
+    }
+
     fn discovery(
         app: Option<Value>,
         appset: Option<Value>,
@@ -1080,9 +1229,33 @@ mod tests {
             application_name: "model-nscheck-c2-1a2b".into(),
             application: app,
             application_set: appset,
+            isvc_exists: true,
             elapsed: Duration::from_secs(41),
             deadline_passed,
         }
+    }
+
+    #[test]
+    fn c2_discovery_fails_when_a_healthy_application_lacks_its_inference_service() {
+        // seeds/11 failure 5: ArgoCD says synced, the object does not exist.
+        let app = application("model-nscheck-c2-1a2b", "Synced", "Healthy");
+        let mut observation = discovery(Some(app), None, false);
+        observation.isvc_exists = false;
+        assert!(
+            evaluate_discovery(&observation).is_none(),
+            "keeps waiting before the deadline"
+        );
+        observation.deadline_passed = true;
+        let outcome = evaluate_discovery(&observation).expect("verdict");
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(
+            outcome.summary.contains("does not exist"),
+            "{}",
+            outcome.summary
+        );
+        assert!(diagnosis(&outcome)
+            .likely_cause
+            .contains("seeds/11 failure 5"));
     }
 
     fn appset(conditions: Value) -> Value {
@@ -1188,6 +1361,15 @@ mod tests {
                     200,
                     json!({"apiVersion": "policies.kyverno.io/v1", "kind": "ValidatingPolicyList",
                            "metadata": {}, "items": live_policies()}),
+                ),
+                (
+                    "GET",
+                    "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
+                ) => (
+                    200,
+                    json!({"apiVersion": "admissionregistration.k8s.io/v1",
+                           "kind": "ValidatingWebhookConfigurationList", "metadata": {},
+                           "items": [kyverno_webhook_configuration()]}),
                 ),
                 ("POST", "/apis/serving.kserve.io/v1beta1/namespaces/models/inferenceservices") => {
                     answer.clone()

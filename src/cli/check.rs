@@ -52,6 +52,10 @@ pub struct CheckArgs {
     /// Base URL of the OpenCost API (port 9003).
     #[arg(long, value_name = "URL")]
     pub opencost_url: Option<String>,
+    /// Run nothing: write the reports with every selected check FAIL "not run: REASON" and exit 1
+    /// (CI, after a failed bootstrap: milestones reported as not run, not as timeouts).
+    #[arg(long, value_name = "REASON", conflicts_with = "list")]
+    pub not_run: Option<String>,
     /// Read-only checks run at once.
     #[arg(long, value_name = "N", default_value_t = runner::DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
@@ -136,12 +140,14 @@ fn emit(report: &Report, args: &CheckArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// When the cluster cannot be reached, CI still gets reports: every selected check "not run".
-fn unreachable_report(
+/// A report in which every selected check was not run, for `reason` (the cluster is
+/// unreachable, the bootstrap failed): CI still gets its JUnit and JSON.
+fn not_run_report(
     scenario: &Scenario,
     checks: &[&'static CheckSpec],
     context: &str,
-    why: &str,
+    reason: &str,
+    observed: &str,
 ) -> Report {
     let results = checks
         .iter()
@@ -149,8 +155,8 @@ fn unreachable_report(
             CheckResult::new(
                 spec,
                 Outcome::fail(
-                    "not run: the cluster is unreachable",
-                    Diagnosis::new(why, "no cluster to check", "neuroscale up"),
+                    format!("not run: {reason}"),
+                    Diagnosis::new(observed, "no platform to check", "neuroscale doctor"),
                 ),
                 std::time::Duration::ZERO,
             )
@@ -167,6 +173,21 @@ fn unreachable_report(
     )
 }
 
+/// The context a run was meant for, without reaching it: `--context`, else the kubeconfig's
+/// current context (empty when neither is known).
+fn intended_context(global: &GlobalArgs) -> String {
+    global
+        .context
+        .clone()
+        .or_else(|| {
+            connect::read_kubeconfig(global.kubeconfig.as_deref())
+                .ok()
+                .flatten()
+                .and_then(|(config, _)| config.current_context)
+        })
+        .unwrap_or_default()
+}
+
 pub async fn run(global: &GlobalArgs, args: CheckArgs) -> Result<u8, CliError> {
     if args.list {
         return list(args.format);
@@ -174,6 +195,18 @@ pub async fn run(global: &GlobalArgs, args: CheckArgs) -> Result<u8, CliError> {
     let scenario = Scenario::load_or_builtin(&global.scenario)?;
     let checks = runner::select(&scenario, &args.only, &args.skip)
         .map_err(|e| CliError::Usage(e.to_string()))?;
+    if let Some(reason) = &args.not_run {
+        let context = intended_context(global);
+        let report = not_run_report(
+            &scenario,
+            &checks,
+            &context,
+            reason,
+            &format!("neuroscale check --not-run: {reason}"),
+        );
+        emit(&report, &args)?;
+        return Ok(report.exit_code());
+    }
     let target = Target {
         kubeconfig: global.kubeconfig.clone(),
         context: global.context.clone(),
@@ -185,8 +218,14 @@ pub async fn run(global: &GlobalArgs, args: CheckArgs) -> Result<u8, CliError> {
         Err(err) if err.is_usage() => return Err(CliError::Usage(err.to_string())),
         Err(err) => {
             if args.out.is_some() || args.json.is_some() || args.junit.is_some() {
-                let context = global.context.clone().unwrap_or_default();
-                let report = unreachable_report(&scenario, &checks, &context, &err.to_string());
+                let context = intended_context(global);
+                let report = not_run_report(
+                    &scenario,
+                    &checks,
+                    &context,
+                    "the cluster is unreachable",
+                    &err.to_string(),
+                );
                 if let Some(path) = &args.out {
                     write_file(path, &render(&report, args.format, false)?)?;
                 }

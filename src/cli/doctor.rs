@@ -6,6 +6,9 @@ use clap::Args;
 use super::{CliError, Format, GlobalArgs};
 use crate::connect::{self, Target};
 
+/// How long reading everything the triage looks at may take.
+const GATHER_DEADLINE: std::time::Duration = std::time::Duration::from_secs(90);
+
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
     /// Output format (junit is not offered: doctor has steps, not checks).
@@ -28,7 +31,19 @@ pub async fn run(global: &GlobalArgs, args: DoctorArgs) -> Result<u8, CliError> 
     let connection = connect::connect(&target)
         .await
         .map_err(|e| CliError::Environment(e.to_string()))?;
-    let observations = crate::doctor::gather(&connection.client).await;
+    let observations = tokio::time::timeout(
+        GATHER_DEADLINE,
+        crate::doctor::gather(&connection.client),
+    )
+    .await
+    .map_err(|_| {
+        CliError::Environment(format!(
+            "the API server at {} (context `{}`) did not answer the triage reads within {}; run `kubectl get nodes` to see whether it responds at all",
+            connection.server,
+            connection.context,
+            humantime::format_duration(GATHER_DEADLINE)
+        ))
+    })?;
     let steps = crate::doctor::triage(&observations);
     match args.format {
         Format::Json => print!(

@@ -132,6 +132,7 @@ pub async fn run(global: &GlobalArgs, args: DownArgs) -> Result<u8, CliError> {
     }
     let kubeconfig = k3d::kubeconfig_path(&cache, name);
     remove_file_if_present(&kubeconfig)?;
+    stop_gitops_daemon(&say);
 
     if !args.purge {
         let kept: Vec<String> = registry::plan(&config)?
@@ -162,6 +163,24 @@ pub async fn run(global: &GlobalArgs, args: DownArgs) -> Result<u8, CliError> {
         say(format!("removed the downloaded k3d {}", cached.display()));
     }
     Ok(exit::SUCCESS)
+}
+
+/// With the cluster gone nothing syncs from the local GitOps source, so its `git daemon` (which
+/// `up` leaves running) stops too. The repository itself stays: it holds the models `new-model`
+/// committed, and the next `up` serves it again.
+fn stop_gitops_daemon(say: &impl Fn(String)) {
+    let Ok(source) = crate::gitops::GitSource::open(crate::gitops::GitSource::default_dir()) else {
+        return;
+    };
+    if !source.is_serving() {
+        return;
+    }
+    match source.stop_serving() {
+        Ok(()) => say("stopped serving the local GitOps source (the repository is kept)".into()),
+        Err(err) => say(format!(
+            "could not stop the local GitOps source's git daemon: {err}"
+        )),
+    }
 }
 
 /// The names of k3d containers (label `app=k3d`, k3d pkg/types/types.go DefaultRuntimeLabels)

@@ -215,25 +215,18 @@ fn parse_forward(spec: &str) -> Result<(String, String, u16), CliError> {
     Ok((namespace.to_string(), name.to_string(), port))
 }
 
-/// A kube client for --kubeconfig/--context. TODO(runner): use `crate::connect` once it lands,
-/// so every command resolves contexts the same way.
+/// The kube client for --kubeconfig/--context, resolved the way every command resolves it.
 async fn kube_client(global: &GlobalArgs) -> Result<kube::Client, CliError> {
-    let options = kube::config::KubeConfigOptions {
+    let target = crate::connect::Target {
+        kubeconfig: global.kubeconfig.clone(),
         context: global.context.clone(),
-        ..Default::default()
+        cluster_name: crate::connect::cluster_name(global.cluster_name.as_deref()),
+        allow_context: None,
     };
-    let config = match &global.kubeconfig {
-        Some(path) => {
-            let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|err| {
-                CliError::Environment(format!("cannot read kubeconfig {}: {err}", path.display()))
-            })?;
-            kube::Config::from_custom_kubeconfig(kubeconfig, &options).await
-        }
-        None => kube::Config::from_kubeconfig(&options).await,
-    }
-    .map_err(|err| CliError::Environment(format!("cannot load the kube context: {err}")))?;
-    kube::Client::try_from(config)
-        .map_err(|err| CliError::Environment(format!("cannot build the kube client: {err}")))
+    crate::connect::connect(&target)
+        .await
+        .map(|connection| connection.client)
+        .map_err(|err| CliError::Environment(err.to_string()))
 }
 
 #[cfg(test)]

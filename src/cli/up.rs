@@ -77,7 +77,8 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<u8, CliError> {
     if let Some(context) = &global.context {
         if *context != crate::connect::harness_context(&cluster_name) {
             return Err(CliError::Usage(format!(
-                "`up` installs into the k3d cluster it manages, context `{}`; --context                  `{context}` names another (use `neuroscale check` for other clusters)",
+                "`up` installs into the k3d cluster it manages, context `{}`; --context \
+                 `{context}` names another (use `neuroscale check` for other clusters)",
                 crate::connect::harness_context(&cluster_name)
             )));
         }
@@ -271,7 +272,7 @@ async fn install(
     let plan = InstallPlan {
         components: selected.to_vec(),
         argocd_manifest: argocd,
-        root_application: harness,
+        harness_objects: harness,
         deadline: scenario.spec.deadlines.install,
     };
     let reports = timeline

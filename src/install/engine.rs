@@ -51,8 +51,10 @@ pub struct InstallPlan {
     pub components: Vec<Component>,
     /// ArgoCD's install.yaml, parsed.
     pub argocd_manifest: Vec<Value>,
-    /// The root Application document(s), already pointed at the GitOps source.
-    pub root_application: Vec<Value>,
+    /// What the harness applies itself (`gitops::harness_objects`): settings for ArgoCD's own
+    /// objects (folded into its install manifest), then the root Application and any optional
+    /// Applications, already pointed at the GitOps source.
+    pub harness_objects: Vec<Value>,
     /// The install deadline (scenario `deadlines.install`).
     pub deadline: Duration,
 }
@@ -90,6 +92,47 @@ pub fn point_root_at(
         ));
     }
     Ok(documents)
+}
+
+fn identity(object: &Value, default_namespace: &str) -> (String, String, String, String) {
+    let field = |p: &str| {
+        object
+            .pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let namespace = object
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or(default_namespace)
+        .to_string();
+    (
+        field("/apiVersion"),
+        field("/kind"),
+        namespace,
+        field("/metadata/name"),
+    )
+}
+
+/// Merges harness objects that patch an object of ArgoCD's install manifest (`argocd-cm`) into
+/// that object (RFC 7386 merge, harness fields winning) and returns the rest. With one field
+/// manager, applying install.yaml's `argocd-cm` and then the harness's would make each apply
+/// drop the other's fields, flapping on every `up`; one merged apply owns both. Applied before
+/// ArgoCD's pods start, settings such as `timeout.reconciliation` also need no restart.
+pub fn fold_into_manifest(manifest: &mut [Value], harness: Vec<Value>) -> Vec<Value> {
+    let mut rest = Vec::new();
+    for object in harness {
+        let id = identity(&object, ARGOCD_NAMESPACE);
+        match manifest
+            .iter_mut()
+            .find(|m| identity(m, ARGOCD_NAMESPACE) == id)
+        {
+            Some(target) => json_patch::merge(target, &object),
+            None => rest.push(object),
+        }
+    }
+    rest
 }
 
 /// The Namespace ArgoCD's install.yaml expects to exist (its docs create it first).
@@ -343,6 +386,7 @@ async fn install_component(
         say("server-side apply of the pinned install manifest");
         let mut objects = vec![argocd_namespace()];
         objects.extend(plan.argocd_manifest.iter().cloned());
+        let after_gates = fold_into_manifest(&mut objects, plan.harness_objects.clone());
         let summary = applier
             .apply_all(objects, Some(component.namespace), deadline)
             .await?;
@@ -351,17 +395,15 @@ async fn install_component(
             summary.total(),
             summary.crds
         ));
-    }
-    gates::wait_all(client, component.gates, deadline, &say).await?;
-    if component.delivery == Delivery::Harness && component.namespace == ARGOCD_NAMESPACE {
+        gates::wait_all(client, component.gates, deadline, &say).await?;
         // ArgoCD is ready: hand everything else to it.
         say("applying the root Application");
-        for document in &plan.root_application {
-            applier
-                .apply(document.clone(), Some(ARGOCD_NAMESPACE))
-                .await?;
+        for document in after_gates {
+            applier.apply(document, Some(ARGOCD_NAMESPACE)).await?;
         }
+        return Ok(());
     }
+    gates::wait_all(client, component.gates, deadline, &say).await?;
     Ok(())
 }
 
@@ -394,6 +436,29 @@ mod tests {
         assert_eq!(pointed[0]["spec"]["source"]["targetRevision"], "main");
         assert_eq!(pointed[0]["spec"]["source"]["path"], "manifests/apps");
         assert_eq!(pointed[0]["metadata"]["namespace"], "argocd");
+    }
+
+    #[test]
+    fn harness_settings_for_argocd_cm_fold_into_the_install_manifest() {
+        // Shapes: argocd-cm as in argo-cd manifests/install.yaml (labels, no data) and as
+        // manifests/bootstrap/argocd-cm.yaml patches it.
+        let mut manifest = vec![json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "argocd-cm", "labels": {"app.kubernetes.io/part-of": "argocd"}}})];
+        let harness = vec![
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": "argocd-cm", "namespace": "argocd"},
+                   "data": {"timeout.reconciliation": "30s"}}),
+            json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+                   "metadata": {"name": "neuroscale-root", "namespace": "argocd"}}),
+        ];
+        let rest = fold_into_manifest(&mut manifest, harness);
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0]["metadata"]["name"], "neuroscale-root");
+        assert_eq!(manifest[0]["data"]["timeout.reconciliation"], "30s");
+        assert_eq!(
+            manifest[0]["metadata"]["labels"]["app.kubernetes.io/part-of"],
+            "argocd"
+        );
     }
 
     #[test]
