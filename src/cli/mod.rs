@@ -35,7 +35,7 @@ cluster (ArgoCD, cert-manager, Knative Serving with Kourier, KServe, Kyverno, Pr
 OpenCost) in dependency order, then proves it works with 21 milestone checks.\n\n\
 Start here:\n  neuroscale up && neuroscale check\n\n\
 Exit codes: 0 all checks passed, 1 a check failed, 2 usage or configuration error, \
-3 environment not ready (Docker, cluster, context), 4 command not built yet.",
+3 environment not ready (Docker, cluster, context).",
     after_help = "Run `neuroscale <command> --help` for each command's flags."
 )]
 pub struct Cli {
@@ -97,12 +97,6 @@ pub enum CliError {
     /// The environment is not ready: Docker, the cluster, a tool, the context.
     #[error("{0}")]
     Environment(String),
-    /// A command whose machinery is not built yet.
-    #[error("`neuroscale {command}` is not built yet: {detail}")]
-    NotBuilt {
-        command: &'static str,
-        detail: &'static str,
-    },
     /// Anything else, with its cause chain.
     #[error(transparent)]
     Failed(Box<dyn std::error::Error + Send + Sync>),
@@ -113,7 +107,6 @@ impl CliError {
         match self {
             CliError::Usage(_) => exit::USAGE,
             CliError::Environment(_) => exit::ENVIRONMENT,
-            CliError::NotBuilt { .. } => exit::NOT_BUILT,
             CliError::Failed(_) => exit::CHECK_FAILED,
         }
     }

@@ -369,7 +369,6 @@ pub fn render_human(report: &InstallReport) -> String {
         let outcome = match phase.outcome {
             PhaseOutcome::Ok => "ok",
             PhaseOutcome::Failed => "FAILED",
-            PhaseOutcome::NotBuilt => "not built",
             PhaseOutcome::Skipped => "skipped",
         };
         out.push_str(&format!(
@@ -409,17 +408,17 @@ mod tests {
     use crate::install::engine::{ComponentReport, PhaseTiming};
 
     #[test]
-    fn the_summary_names_failures_and_unbuilt_phases() {
+    fn the_summary_names_failures_and_skipped_phases() {
         let report = InstallReport {
             schema: engine::REPORT_SCHEMA,
             ok: false,
             total_seconds: 12.0,
             gitops: None,
             phases: vec![PhaseTiming {
-                phase: "cluster".into(),
-                outcome: PhaseOutcome::NotBuilt,
+                phase: "vendor".into(),
+                outcome: PhaseOutcome::Skipped,
                 seconds: 0.0,
-                detail: "k3d cluster creation is not built yet".into(),
+                detail: "remote repository: nothing to vendor".into(),
             }],
             components: vec![
                 ComponentReport {
@@ -444,7 +443,7 @@ mod tests {
         };
         let text = render_human(&report);
         assert!(text.contains("install FAILED"), "{text}");
-        assert!(text.contains("not built"), "{text}");
+        assert!(text.contains("skipped"), "{text}");
         assert!(text.contains("endpoints/kyverno/kyverno-svc"), "{text}");
         assert!(
             text.contains("platform") && text.contains("not started"),
