@@ -56,6 +56,28 @@ pub struct UpArgs {
     pub format: Format,
 }
 
+/// A `--repo-url` must not carry a credential: the URL is written into the root Application
+/// (readable by anyone who can read Applications, and copied into diagnostics bundles) and into
+/// the install report. ArgoCD takes repository credentials from a repository Secret instead.
+/// A user name alone on ssh (`ssh://git@host/...`) is not a credential.
+fn refuse_credentials_in_url(url: &str) -> Result<(), CliError> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Ok(());
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let Some((userinfo, _host)) = authority.rsplit_once('@') else {
+        return Ok(());
+    };
+    let http = scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https");
+    if userinfo.contains(':') || http {
+        return Err(CliError::Usage(
+            "--repo-url carries a credential in its user part; it would be written into the              root Application and the reports. Pass the URL without it and give ArgoCD the              credential as a repository Secret (label argocd.argoproj.io/secret-type=repository)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 fn cluster_error(err: bootstrap::BootstrapError) -> CliError {
     let text = engine::error_chain(&err);
     match err.class() {
@@ -71,6 +93,9 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<u8, CliError> {
         ));
     }
     // Every input is validated before anything is created, downloaded or applied.
+    if let Some(url) = &args.repo_url {
+        refuse_credentials_in_url(url)?;
+    }
     let scenario = Scenario::load_or_builtin(&global.scenario)?;
     let k3d = K3dConfig::load(&args.config)?;
     let cluster_name = global.cluster_name.clone().unwrap_or(k3d.name.clone());
@@ -406,6 +431,28 @@ pub fn render_human(report: &InstallReport) -> String {
 mod tests {
     use super::*;
     use crate::install::engine::{ComponentReport, PhaseTiming};
+
+    #[test]
+    fn a_repo_url_with_a_credential_is_refused_without_echoing_it() {
+        for url in [
+            "https://ghp_secret0token@github.com/org/platform.git",
+            "https://user:ghp_secret0token@github.com/org/platform.git",
+            "ssh://git:ghp_secret0token@example.com/platform.git",
+        ] {
+            let err = refuse_credentials_in_url(url).expect_err(url);
+            assert_eq!(err.exit_code(), crate::exit::USAGE);
+            assert!(!err.to_string().contains("ghp_secret0token"), "{err}");
+        }
+        for url in [
+            "https://github.com/org/platform.git",
+            "ssh://git@github.com/org/platform.git",
+            "git@github.com:org/platform.git",
+            "git://host.k3d.internal/platform.git",
+            "https://github.com/org/platform.git?ref=a@b",
+        ] {
+            assert!(refuse_credentials_in_url(url).is_ok(), "{url}");
+        }
+    }
 
     #[test]
     fn the_summary_names_failures_and_skipped_phases() {
