@@ -25,6 +25,14 @@ pub enum Format {
     Junit,
 }
 
+/// Output formats of the commands that report but run no checks (`up`, `plan`, `doctor`,
+/// `probe`): JUnit is a shape for test cases, so only `check` offers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TextFormat {
+    Human,
+    Json,
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "neuroscale",

@@ -51,8 +51,9 @@ pub struct UpArgs {
     /// The project root: where manifests/ lives.
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub project_root: PathBuf,
-    /// Output format (json: per-phase and per-component timings).
-    #[arg(long, value_enum, default_value = "human")]
+    /// Output format: human, or json (per-phase and per-component timings). JUnit is for
+    /// `check`, so it is refused here and not listed.
+    #[arg(long, value_enum, default_value = "human", hide_possible_values = true)]
     pub format: Format,
 }
 
