@@ -86,7 +86,7 @@ pub enum Command {
     Down(down::DownArgs),
     /// Show what `up` would install: components in dependency order, versions, concurrency.
     Plan(plan::PlanArgs),
-    /// Triage a broken platform step by step (seeds/11's sequence), each with the next command.
+    /// Triage a broken platform step by step (nodes, Applications, KServe, webhooks), each with the next command.
     Doctor(doctor::DoctorArgs),
     /// Scaffold a policy-compliant model endpoint into the GitOps source (the golden path).
     NewModel(new_model::NewModelArgs),
