@@ -1,67 +1,38 @@
-//! End to end against the simulated cluster (shared/DESIGN.md §7): the real checks run against
-//! `neuroscale-testkit`'s SimPlatform through a kube client, once healthy (every check PASSes)
-//! and once per planted fault (the fault's target check FAILs, the checks it also breaks are
-//! not PASS, and every other check still PASSes, so the fault is caught by the right check).
+//! End to end against the simulated cluster (shared/DESIGN.md §7): the real `neuroscale` binary
+//! runs `check --format json` against `neuroscale-testkit`'s SimPlatform through a kubeconfig,
+//! once healthy (every check PASSes, exit 0) and once per planted fault (exit 1, the fault's
+//! target check FAILs, the checks it also breaks are not PASS, and every other check still
+//! PASSes, so the fault is caught by the right check and nothing is falsely green).
 //!
-//! Driver: `neuroscale check` does not accept a kubeconfig and run the checks yet (its CLI says
-//! "not built"), so these tests drive the same runner and check implementations the command will
-//! call (`neuroscale::checks::runner::run`). Checks without an implementation in this build are
-//! left out and named in the test output; faults whose target check is not built say so and
-//! assert nothing about it.
+//! Checks without an implementation in this build are skipped with `--skip` and named in the
+//! test output; faults whose target check is not built say so and assert nothing about it.
 
 use std::path::Path;
 
-use neuroscale::checks::{self, catalogue, runner, CheckEnv, Verdict};
+use neuroscale::checks::{self, catalogue};
 use neuroscale::gitops::GitSource;
-use neuroscale::scenario::Scenario;
 use neuroscale_testkit::{Fault, SimPlatform};
 
 /// A scenario sized for the sim: the smoke models, short deadlines (a failing check waits for
-/// its whole deadline) and latency thresholds the sim meets unless slowed down.
-const SIM_SCENARIO: &str = r#"
-apiVersion: neuroscale.dev/v1alpha1
-kind: Scenario
-metadata:
-  name: sim
-  description: The smoke profile against the simulated cluster.
-spec:
-  gpu: simulate
-  checks: all
-  skip: []
-  deadlines:
-    default: 4s
-    install: 1m
-    checks:
-      A4: 6s
-  latency:
-    requests: 20
-    concurrency: 4
-    warmup: 2
-    p50Ms: 150
-    p95Ms: 300
-    p99Ms: 350
-  modelNamespace: models
-  models:
-    - name: sklearn-iris
-      namespace: models
-      protocol: v1
-      instances: [[6.8, 2.8, 4.8, 1.4], [6.0, 3.4, 4.5, 1.6]]
-      expected: [1, 1]
-      costCenter: ml-research
-    - name: sklearn-iris-v2
-      namespace: models
-      protocol: v2
-      instances: [[6.8, 2.8, 4.8, 1.4], [6.0, 3.4, 4.5, 1.6]]
-      expected: [1, 1]
-      costCenter: ml-platform
-    - name: sklearn-iris-gpu
-      namespace: models
-      protocol: v1
-      instances: [[6.8, 2.8, 4.8, 1.4], [5.1, 3.5, 1.4, 0.2]]
-      expected: [1, 0]
-      costCenter: ml-research
-      gpu: true
-"#;
+/// its whole deadline; F3 keeps 30 s for cleanup) and latency thresholds the sim meets with a
+/// wide margin on a loaded machine (median in milliseconds against 150) unless slowed down
+/// (`Fault::SlowInference` adds 400 ms to every answer). No timing is asserted by the test
+/// itself: F4's verdict is what is checked.
+const SIM_SCENARIO: &str = include_str!("e2e_sim_scenario.yaml");
+
+/// Product defects this end-to-end run exposes and that are not fixed in this build, with the
+/// evidence. The healthy run asserts these checks FAIL (so the entry must be removed once the
+/// defect is fixed, and the check then has to PASS); fault runs assert nothing about them.
+// Found and fixed so far: F3 (src/gpu.rs put the simulated GPU on agent-0 while the GPU model
+// selects k3d/cluster.yaml's GPU node, agent-1; fixed on main in 6908ed9).
+const KNOWN_DEFECTS: &[(&str, &str)] = &[];
+
+fn known_defect(id: &str) -> Option<&'static str> {
+    KNOWN_DEFECTS
+        .iter()
+        .find(|(d, _)| *d == id)
+        .map(|(_, why)| *why)
+}
 
 /// The checks this build implements.
 fn built_checks() -> Vec<&'static catalogue::CheckSpec> {
@@ -101,61 +72,86 @@ fn gitops_source(dir: &Path, platform: &SimPlatform) -> Option<std::path::PathBu
     Some(source_dir)
 }
 
-/// Runs every built check against `platform`; (id, verdict, summary) in catalogue order.
-async fn run_checks(platform: &SimPlatform) -> Vec<(&'static str, Verdict, String)> {
-    let scenario =
-        Scenario::parse(Path::new("sim.yaml"), SIM_SCENARIO).expect("the sim scenario parses");
-    let client = platform.cluster.client().expect("client");
-    let env = CheckEnv {
-        client: client.clone(),
-        scenario,
-        http: reqwest::Client::new(),
-        context_name: platform.cluster.context().to_string(),
-        mutations_allowed: true,
-        ingress_url: Some(platform.ingress_url()),
-        opencost_url: Some(platform.opencost_url()),
-        gitops_cache_dir: gitops_source(platform.cluster.scratch_dir(), platform)
-            .unwrap_or_else(|| platform.cluster.scratch_dir().join("no-gitops")),
-    };
-    let specs = built_checks();
-    let cleanup = runner::KubeCleanup { client };
-    let results = runner::run(
-        &env,
-        &specs,
-        checks::implementation,
-        &cleanup,
-        4,
-        futures::future::pending::<()>(),
-        |_| {},
-    )
-    .await;
-    results
-        .results
-        .into_iter()
-        .map(|r| {
-            let detail = match &r.diagnosis {
-                Some(d) => format!("{} [observed: {}]", r.summary, d.observed),
-                None => r.summary.clone(),
+/// Runs `neuroscale check --format json` for every built check against `platform`; the exit
+/// code and (id, verdict, summary with what was observed) in catalogue order.
+async fn run_checks(platform: &SimPlatform) -> (i32, Vec<(String, String, String)>) {
+    let scratch = platform.cluster.scratch_dir();
+    let cache = scratch.join("cache");
+    std::fs::create_dir_all(&cache).expect("cache dir");
+    gitops_source(&cache, platform);
+    let scenario = scratch.join("sim.yaml");
+    std::fs::write(&scenario, SIM_SCENARIO).expect("scenario");
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_neuroscale"));
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NEUROSCALE_CACHE_DIR", &cache)
+        .env("NO_COLOR", "1")
+        .env_remove("KUBECONFIG")
+        .arg("check")
+        .arg("--format")
+        .arg("json")
+        .arg("--quiet")
+        .arg("--kubeconfig")
+        .arg(platform.kubeconfig_path())
+        .arg("--scenario")
+        .arg(&scenario)
+        .arg("--ingress-url")
+        .arg(platform.ingress_url())
+        .arg("--opencost-url")
+        .arg(platform.opencost_url());
+    for spec in catalogue::CATALOGUE
+        .iter()
+        .filter(|s| checks::implementation(s.id).is_none())
+    {
+        command.arg("--skip").arg(spec.id);
+    }
+    let output = command.output().await.expect("the neuroscale binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "`neuroscale check --format json` printed no JSON report ({e}); exit {:?}\nstdout: {stdout}\nstderr: {}",
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let results = report["checks"]
+        .as_array()
+        .expect("the report lists checks")
+        .iter()
+        .map(|c| {
+            let text = |p: &str| {
+                c.pointer(p)
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
             };
-            (r.id, r.verdict, detail)
+            let observed = text("/diagnosis/observed");
+            let detail = if observed.is_empty() {
+                text("/summary")
+            } else {
+                format!("{} [observed: {observed}]", text("/summary"))
+            };
+            (text("/id"), text("/verdict"), detail)
         })
-        .collect()
+        .collect();
+    (output.status.code().unwrap_or(-1), results)
 }
 
-fn report(results: &[(&str, Verdict, String)]) -> String {
+fn report(results: &[(String, String, String)]) -> String {
     results
         .iter()
-        .map(|(id, verdict, summary)| format!("{id} {verdict:?}: {summary}"))
+        .map(|(id, verdict, summary)| format!("{id} {verdict}: {summary}"))
         .collect::<Vec<_>>()
         .join("\n")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthy_platform_passes_every_built_check() {
-    let platform = SimPlatform::for_project(Path::new(env!("CARGO_MANIFEST_DIR")), None)
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let platform = SimPlatform::for_project(root, None)
         .await
         .expect("sim starts");
-    let results = run_checks(&platform).await;
+    let (code, results) = run_checks(&platform).await;
     let missing: Vec<&str> = catalogue::CATALOGUE
         .iter()
         .filter(|s| checks::implementation(s.id).is_none())
@@ -165,13 +161,32 @@ async fn healthy_platform_passes_every_built_check() {
         println!("not built in this build, so not run: {}", missing.join(" "));
     }
     println!("{}", report(&results));
-    assert!(!results.is_empty());
-    assert!(
-        results
-            .iter()
-            .all(|(_, verdict, _)| *verdict == Verdict::Pass),
-        "a healthy platform must pass every check:\n{}",
-        report(&results)
+    assert_eq!(results.len(), built_checks().len(), "{}", report(&results));
+    for (id, verdict, _) in &results {
+        match known_defect(id) {
+            Some(why) => {
+                println!("{id}: known product defect, expected to FAIL: {why}");
+                assert_eq!(
+                    verdict, "FAIL",
+                    "{id} passes now: remove it from KNOWN_DEFECTS"
+                );
+            }
+            None => assert_eq!(
+                verdict,
+                "PASS",
+                "a healthy platform must pass {id}:\n{}",
+                report(&results)
+            ),
+        }
+    }
+    let expected_code = if results.iter().any(|(id, _, _)| known_defect(id).is_some()) {
+        1
+    } else {
+        0
+    };
+    assert_eq!(
+        code, expected_code,
+        "exit code 0 only when everything passed"
     );
 }
 
@@ -184,37 +199,51 @@ async fn planted(fault: Fault) {
         );
         return;
     }
-    let platform = SimPlatform::for_project(Path::new(env!("CARGO_MANIFEST_DIR")), Some(fault))
+    if let Some(why) = known_defect(fault.target()) {
+        println!(
+            "{fault}: check {} fails on the healthy platform already (known defect: {why})",
+            fault.target()
+        );
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let platform = SimPlatform::for_project(root, Some(fault))
         .await
         .expect("sim starts");
-    let results = run_checks(&platform).await;
+    let (code, results) = run_checks(&platform).await;
     let verdict = |id: &str| {
         results
             .iter()
-            .find(|(i, _, _)| *i == id)
-            .map(|(_, v, _)| *v)
+            .find(|(i, _, _)| i == id)
+            .map(|(_, v, _)| v.as_str())
     };
     assert_eq!(
         verdict(fault.target()),
-        Some(Verdict::Fail),
+        Some("FAIL"),
         "{fault} must fail its check:\n{}",
         report(&results)
     );
+    assert_eq!(
+        code,
+        1,
+        "exit code 1 when a check failed:\n{}",
+        report(&results)
+    );
     for (id, v, _) in &results {
-        if *id == fault.target() {
+        if id == fault.target() || known_defect(id).is_some() {
             continue;
         }
-        if fault.also_breaks().contains(id) {
+        if fault.also_breaks().contains(&id.as_str()) {
             assert_ne!(
-                *v,
-                Verdict::Pass,
+                v,
+                "PASS",
                 "{fault} breaks {id} too; it must not pass:\n{}",
                 report(&results)
             );
         } else {
             assert_eq!(
-                *v,
-                Verdict::Pass,
+                v,
+                "PASS",
                 "{fault} must not fail {id}:\n{}",
                 report(&results)
             );

@@ -230,3 +230,30 @@ async fn admission_hooks_deny_with_their_status() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_based_wait_sees_the_scripted_rollout_complete() {
+    use kube::runtime::wait::{await_condition, conditions};
+    use neuroscale_testkit::{preset, SimPlatform};
+
+    let platform = SimPlatform::healthy().await.expect("sim platform");
+    let client = platform.cluster.client().unwrap();
+    let api: Api<Deployment> = Api::namespaced(client, "kserve");
+    let manifest = preset::deployment("kserve", "waited", &["c"], "nginx:1.27");
+    api.patch(
+        "waited",
+        &PatchParams::apply("neuroscale"),
+        &Patch::Apply(&manifest),
+    )
+    .await
+    .unwrap();
+    let completed = tokio::time::timeout(
+        Duration::from_secs(20),
+        await_condition(api, "waited", conditions::is_deployment_completed()),
+    )
+    .await
+    .expect("the scripted controller completes the rollout")
+    .unwrap();
+    let status = completed.and_then(|d| d.status).expect("a status");
+    assert_eq!(status.ready_replicas, Some(1));
+}

@@ -83,16 +83,19 @@ fn str_at<'a>(value: &'a Value, pointer: &str) -> &'a str {
     value.pointer(pointer).and_then(Value::as_str).unwrap_or("")
 }
 
-/// Generates, syncs and prunes model Applications from `folders`.
-pub fn reconcile(state: &mut State, folders: &ModelFolders) {
+/// Generates, syncs and prunes model Applications from `folders`. Objects are applied through
+/// admission, as ArgoCD's sync is; the Applications whose sync was refused come back with the
+/// API server's message.
+pub fn reconcile(state: &mut State, folders: &ModelFolders) -> BTreeMap<String, String> {
+    let mut failures = BTreeMap::new();
     let Ok(sets) = state.resource_for("argoproj.io/v1alpha1", "ApplicationSet") else {
-        return;
+        return failures;
     };
     if state.get(&sets, preset::ARGOCD, APPLICATION_SET).is_none() {
-        return;
+        return failures;
     }
     let Ok(apps) = state.resource_for("argoproj.io/v1alpha1", "Application") else {
-        return;
+        return failures;
     };
     for (folder, objects) in folders {
         let name = format!("model-{folder}");
@@ -127,7 +130,14 @@ pub fn reconcile(state: &mut State, folders: &ModelFolders) {
             }
             object["metadata"]["annotations"]["argocd.argoproj.io/tracking-id"] =
                 json!(preset::tracking_id(&name, group, &kind, &ns, &object_name));
-            let _ = state.put(object);
+            let sync = WriteOptions {
+                dry_run: false,
+                admit: true,
+                field_manager: "argocd-controller",
+            };
+            if let Err(status) = state.create(&resource, &ns, object, sync) {
+                failures.insert(name.clone(), status.message);
+            }
         }
     }
     // Prune: generated Applications whose folder is gone, with everything they track.
@@ -169,4 +179,5 @@ pub fn reconcile(state: &mut State, folders: &ModelFolders) {
             }
         }
     }
+    failures
 }

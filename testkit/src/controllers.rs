@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::preset::{CPU_AGENT_NODE, DOMAIN, GPU_AGENT_NODE, SERVER_NODE};
+use crate::preset::{CPU_AGENT_NODE, DOMAIN, SERVER_NODE};
 use crate::store::State;
 
 /// Planted deviations from healthy behaviour (see `crate::faults`).
@@ -27,15 +27,18 @@ pub struct Behaviour {
     pub application_overrides: BTreeMap<String, ApplicationOverride>,
     /// InferenceServices (namespace/name) KServe never makes Ready.
     pub isvc_not_ready: BTreeSet<String>,
-    /// Only InferenceServices the preset delivered become Ready (scaffolded ones do not).
+    /// Only the InferenceServices the platform started with become Ready (scaffolded ones, by
+    /// `new-model` or the checks, never do).
     pub only_platform_isvcs_ready: bool,
+    /// The InferenceServices (namespace/name) the platform started with.
+    pub initial_isvcs: BTreeSet<String>,
     /// Services (namespace/name) whose EndpointSlice lists no ready endpoint.
     pub services_without_endpoints: BTreeSet<String>,
     /// Policies Kyverno's webhook lets through although they report ready (fail-open).
     pub fail_open_policies: BTreeSet<String>,
-    /// Kyverno denies every InferenceService ArgoCD does not manage (a live policy the
-    /// scaffold does not satisfy).
-    pub deny_unmanaged_isvcs: bool,
+    /// Kyverno's InferenceService label policy also requires this label, which the scaffold
+    /// does not carry (applies from the start; see `webhooks::AdmissionBehaviour`).
+    pub extra_isvc_label: Option<String>,
     /// The model ApplicationSet generates nothing for new model folders.
     pub appset_stalled: bool,
     /// GPU pods are scheduled onto the server node, which has no GPU.
@@ -52,6 +55,8 @@ pub struct Behaviour {
     pub managed: BTreeMap<String, Value>,
     /// The bare GitOps repository the model ApplicationSet reads (None: no generator runs).
     pub gitops_repo: Option<std::path::PathBuf>,
+    /// Applications whose last sync failed, with the API server's message.
+    pub sync_failures: BTreeMap<String, String>,
     /// The model folders last read from `gitops_repo`.
     pub model_folders: Option<crate::appset::ModelFolders>,
 }
@@ -82,7 +87,7 @@ pub fn reconcile(state: &mut State, behaviour: &mut Behaviour) {
     for _ in 0..6 {
         let before = state.resource_version();
         if let (Some(folders), false) = (&behaviour.model_folders, behaviour.appset_stalled) {
-            crate::appset::reconcile(state, folders);
+            behaviour.sync_failures = crate::appset::reconcile(state, folders);
         }
         remember_managed(state, behaviour);
         inference_services(state, behaviour);
@@ -172,7 +177,9 @@ fn self_heal(state: &mut State, behaviour: &Behaviour) {
     }
 }
 
-fn pod_node(pod_spec: &Value, behaviour: &Behaviour) -> &'static str {
+/// Where the scheduler puts a pod: GPU pods on a node advertising `nvidia.com/gpu` that their
+/// nodeSelector selects (None: Pending), other pods on the CPU agent.
+fn pod_node(state: &State, pod_spec: &Value, behaviour: &Behaviour) -> Option<String> {
     let wants_gpu = pod_spec
         .pointer("/containers")
         .and_then(Value::as_array)
@@ -182,11 +189,31 @@ fn pod_node(pod_spec: &Value, behaviour: &Behaviour) -> &'static str {
             c.pointer("/resources/limits/nvidia.com~1gpu").is_some()
                 || c.pointer("/resources/requests/nvidia.com~1gpu").is_some()
         });
-    match (wants_gpu, behaviour.gpu_on_wrong_node) {
-        (true, false) => GPU_AGENT_NODE,
-        (true, true) => SERVER_NODE,
-        (false, _) => CPU_AGENT_NODE,
+    if !wants_gpu {
+        return Some(CPU_AGENT_NODE.to_string());
     }
+    if behaviour.gpu_on_wrong_node {
+        return Some(SERVER_NODE.to_string());
+    }
+    let selector = pod_spec.get("nodeSelector").cloned().unwrap_or(json!({}));
+    all(state, "v1", "Node")
+        .into_iter()
+        .filter(|n| {
+            let gpus = str_at(n, "/status/allocatable/nvidia.com~1gpu");
+            let gpus = if gpus.is_empty() {
+                str_at(n, "/status/capacity/nvidia.com~1gpu")
+            } else {
+                gpus
+            };
+            gpus.parse::<u32>().unwrap_or(0) > 0
+        })
+        .find(|n| {
+            let labels = n.pointer("/metadata/labels").cloned().unwrap_or(json!({}));
+            selector
+                .as_object()
+                .is_none_or(|s| s.iter().all(|(k, v)| labels.get(k) == Some(v)))
+        })
+        .map(|n| str_at(&n, "/metadata/name").to_string())
 }
 
 fn workloads(state: &mut State, behaviour: &Behaviour) {
@@ -228,7 +255,7 @@ fn reconcile_workload(state: &mut State, behaviour: &Behaviour, kind: &str, work
         .copied()
         .unwrap_or(0)
         .min(containers.len());
-    let node = pod_node(&pod_spec, behaviour);
+    let node = pod_node(state, &pod_spec, behaviour);
     let pod_name = |i: usize| match kind {
         "StatefulSet" => format!("{name}-{i}"),
         _ => format!(
@@ -289,7 +316,7 @@ fn reconcile_workload(state: &mut State, behaviour: &Behaviour, kind: &str, work
                          "annotations": template.pointer("/metadata/annotations").cloned().unwrap_or(json!({})),
                          "ownerReferences": [{"apiVersion": "apps/v1", "kind": kind, "name": name,
                                               "uid": uid, "controller": true}]},
-            "spec": merge_node(pod_spec.clone(), node),
+            "spec": pod_spec.clone(),
             "status": {"phase": "Running", "podIP": format!("10.42.{}.{}", (i + 1) % 250, ns.len() + name.len()),
                        "hostIP": "172.18.0.2", "startTime": SINCE,
                        "conditions": [
@@ -299,6 +326,26 @@ fn reconcile_workload(state: &mut State, behaviour: &Behaviour, kind: &str, work
                            {"type": "Ready", "status": if all_ready { "True" } else { "False" }, "lastTransitionTime": SINCE}],
                        "containerStatuses": statuses}
         });
+        let pod = match &node {
+            Some(node) => {
+                let mut pod = pod;
+                pod["spec"]["nodeName"] = json!(node);
+                pod
+            }
+            None => {
+                // Unschedulable: no node advertises the GPU it asks for (or none its
+                // nodeSelector selects), as the scheduler reports it.
+                let mut pod = pod;
+                if all_ready {
+                    ready_pods -= 1;
+                }
+                pod["status"] = json!({"phase": "Pending", "conditions": [
+                    {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                     "message": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu.",
+                     "lastTransitionTime": SINCE}]});
+                pod
+            }
+        };
         put(state, pod);
     }
     let available = ready_pods == replicas;
@@ -334,11 +381,6 @@ fn reconcile_workload(state: &mut State, behaviour: &Behaviour, kind: &str, work
             let _ = state.set_status(&resource, &ns, &name, status);
         }
     }
-}
-
-fn merge_node(mut spec: Value, node: &str) -> Value {
-    spec["nodeName"] = json!(node);
-    spec
 }
 
 fn endpoint_slices(state: &mut State, behaviour: &Behaviour) {
@@ -435,7 +477,9 @@ fn inference_services(state: &mut State, behaviour: &Behaviour) {
                                                   "name": name, "uid": str_at(&isvc, "/metadata/uid"), "controller": true}]},
                 "spec": {"replicas": 1, "selector": {"matchLabels": {"app.kubernetes.io/name": predictor}},
                          "template": {"metadata": {"labels": labels},
-                                      "spec": {"containers": [{"name": "kserve-container",
+                                      "spec": {"nodeSelector": isvc.pointer("/spec/predictor/nodeSelector").cloned().unwrap_or(json!({})),
+                                           "tolerations": isvc.pointer("/spec/predictor/tolerations").cloned().unwrap_or(json!([])),
+                                           "containers": [{"name": "kserve-container",
                                                                "image": "kserve/sklearnserver:v0.20.0",
                                                                "resources": resources}]}}}
             }),
@@ -451,11 +495,9 @@ fn inference_services(state: &mut State, behaviour: &Behaviour) {
                     .unwrap_or(0)
                     >= 1
             });
-        let managed = isvc
-            .pointer("/metadata/annotations/argocd.argoproj.io~1tracking-id")
-            .is_some();
         let planted = behaviour.isvc_not_ready.contains(&format!("{ns}/{name}"))
-            || (behaviour.only_platform_isvcs_ready && !managed);
+            || (behaviour.only_platform_isvcs_ready
+                && !behaviour.initial_isvcs.contains(&format!("{ns}/{name}")));
         // With disableIstioVirtualHost KServe publishes the predictor's Knative route as the
         // InferenceService URL: http://<name>-predictor.<namespace>.<domain>.
         let url = format!("http://{predictor}.{ns}.{DOMAIN}");
@@ -515,9 +557,18 @@ fn applications(state: &mut State, behaviour: &Behaviour) {
                 "Progressing"
             }
         });
-        let (sync, health, error) = match behaviour.application_overrides.get(&name) {
-            Some(o) => (o.sync.clone(), o.health.clone(), o.condition.clone()),
-            None => (
+        let failure = behaviour.sync_failures.get(&name);
+        let (sync, health, error) = match (behaviour.application_overrides.get(&name), failure) {
+            (Some(o), _) => (o.sync.clone(), o.health.clone(), o.condition.clone()),
+            (None, Some(message)) => (
+                "OutOfSync".to_string(),
+                "Missing".to_string(),
+                Some((
+                    "SyncError".to_string(),
+                    format!("Failed sync attempt: one or more objects failed to apply, reason: {message}"),
+                )),
+            ),
+            (None, None) => (
                 "Synced".to_string(),
                 model_health.unwrap_or("Healthy").to_string(),
                 None,
@@ -537,6 +588,12 @@ fn applications(state: &mut State, behaviour: &Behaviour) {
                                "operation": {"sync": {"revision": revision}},
                                "syncResult": {"revision": revision}}
         });
+        if let Some(message) = failure {
+            status["operationState"]["phase"] = json!("Failed");
+            status["operationState"]["message"] = json!(format!(
+                "one or more objects failed to apply, reason: {message}"
+            ));
+        }
         if let Some((kind, message)) = error {
             status["conditions"] =
                 json!([{"type": kind, "message": message, "lastTransitionTime": SINCE}]);
@@ -547,9 +604,4 @@ fn applications(state: &mut State, behaviour: &Behaviour) {
             }
         }
     }
-}
-
-/// The node names the sim has, for tests.
-pub fn node_names() -> [&'static str; 3] {
-    [SERVER_NODE, CPU_AGENT_NODE, GPU_AGENT_NODE]
 }

@@ -27,7 +27,7 @@ pub enum Fault {
     InferenceServiceNotReady,
     /// B4: the model answers with the wrong class.
     WrongPredictions,
-    /// C1: a live policy denies the scaffolded InferenceService.
+    /// C1: a live policy requires a label the scaffolded InferenceService does not carry.
     ScaffoldDenied,
     /// C2: the model ApplicationSet generates nothing for the new folder.
     ApplicationSetStalled,
@@ -116,13 +116,18 @@ impl Fault {
             Fault::ArgocdRepoServerNotReady => &[],
             Fault::ApplicationUnknown => &["A2"],
             // The kserve webhook Service selects the controller's pods: not ready, no endpoints.
-            Fault::KserveControllerHalfReady => &["D3", "C1", "C3", "F2", "F3"],
+            Fault::KserveControllerHalfReady => &["D3", "C1", "C2", "C3", "F2", "F3"],
             Fault::InferenceServiceNotReady => &["A2", "B4", "F4"],
-            Fault::ScaffoldNeverReady => &["F3"],
-            Fault::KyvernoWebhooksNotRegistered => &["D3", "D4", "C1"],
+            // C2's model, synced from git, never becomes Healthy either.
+            Fault::ScaffoldNeverReady => &["C2", "F3"],
+            // Nothing denies any more: the denial probes are admitted.
+            Fault::KyvernoWebhooksNotRegistered => &["D3", "D4"],
             Fault::KserveWebhookNoEndpoints => &["B1", "C1", "C2", "C3", "F2", "F3"],
             Fault::ScaffoldDenied => &["C2", "C3", "F3"],
-            Fault::ApplicationSetStalled => &["C3"],
+            // C3 creates its InferenceService directly, not through git: unaffected.
+            Fault::ApplicationSetStalled => &[],
+            // C3 and F3 ask their own models too.
+            Fault::WrongPredictions => &["C3", "F3"],
             // Allocation comes from the same API.
             Fault::OpenCostApiDown => &["E2"],
             _ => &[],
@@ -189,7 +194,9 @@ impl Fault {
                     .insert(format!("{MODEL_NAMESPACE}/sklearn-iris"));
             }
             Fault::WrongPredictions => behaviour.wrong_prediction = Some(2),
-            Fault::ScaffoldDenied => behaviour.deny_unmanaged_isvcs = true,
+            Fault::ScaffoldDenied => {
+                behaviour.extra_isvc_label = Some("neuroscale.dev/data-classification".into())
+            }
             Fault::ApplicationSetStalled => behaviour.appset_stalled = true,
             Fault::ScaffoldNeverReady => behaviour.only_platform_isvcs_ready = true,
             Fault::KyvernoWebhooksNotRegistered => {
@@ -197,8 +204,13 @@ impl Fault {
                     .retain(|o| o["metadata"]["name"] != "kyverno-resource-validating-webhook-cfg");
             }
             Fault::PolicyInAuditMode => {
-                if let Some(i) = find(objects, "ValidatingPolicy", "", "disallow-latest-image-tag")
-                {
+                let latest = objects.iter().position(|o| {
+                    o["kind"] == "ValidatingPolicy"
+                        && o["metadata"]["name"]
+                            .as_str()
+                            .is_some_and(|n| n.contains("latest"))
+                });
+                if let Some(i) = latest {
                     objects[i]["spec"]["validationActions"] = json!(["Audit"]);
                 }
             }

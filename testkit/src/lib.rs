@@ -19,6 +19,7 @@ pub mod controllers;
 pub mod endpoints;
 pub mod faults;
 pub mod k3d_standin;
+pub mod mirror;
 pub mod platform;
 pub mod preset;
 pub mod resources;

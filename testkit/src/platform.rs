@@ -55,6 +55,21 @@ impl SimPlatform {
         behaviour: Behaviour,
     ) -> Result<SimPlatform, Error> {
         let cluster = SimCluster::start().await?;
+        let mut behaviour = behaviour;
+        behaviour.initial_isvcs = objects
+            .iter()
+            .filter(|o| o["kind"] == "InferenceService")
+            .map(|o| {
+                let text = |p: &str| {
+                    o.pointer(p)
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string()
+                };
+                format!("{}/{}", text("/metadata/namespace"), text("/metadata/name"))
+            })
+            .collect();
+        let admission = webhooks::AdmissionBehaviour::from(&behaviour);
         let behaviour = Arc::new(Mutex::new(behaviour));
         for object in objects {
             if let Err(status) = cluster.put(object.clone()) {
@@ -64,7 +79,7 @@ impl SimPlatform {
                 );
             }
         }
-        cluster.on_admission("*", "*", webhooks::admission_hook(behaviour.clone()));
+        cluster.on_admission("*", "*", webhooks::admission_hook(admission));
         let mut platform = SimPlatform {
             gateway: "127.0.0.1:0".parse().expect("address"),
             opencost: "127.0.0.1:0".parse().expect("address"),

@@ -38,7 +38,8 @@ pub const PLATFORM_NAMESPACES: &[&str] = &[
     "opencost",
 ];
 
-/// The five platform policies (seeds/10; DESIGN.md §5 D2) and what each requires.
+/// The five platform policies (seeds/10; DESIGN.md §5 D2; named as manifests/platform/policies
+/// names them) and what each requires.
 pub const POLICIES: &[(&str, &str)] = &[
     (
         "require-standard-labels-inferenceservice",
@@ -49,11 +50,11 @@ pub const POLICIES: &[(&str, &str)] = &[
         "Deployments must carry owner and cost-center labels",
     ),
     (
-        "require-resource-requests-limits",
+        "require-resource-limits",
         "Containers must set CPU and memory requests and limits",
     ),
     (
-        "disallow-latest-image-tag",
+        "disallow-latest-tag",
         "Images must use a pinned tag, not latest",
     ),
     (
@@ -148,18 +149,20 @@ pub fn namespace(name: &str) -> Value {
            "labels": {"kubernetes.io/metadata.name": name}}, "status": {"phase": "Active"}})
 }
 
-fn node(name: &str, role: &str, gpu: bool) -> Value {
-    let mut capacity = json!({"cpu": "4", "memory": "8Gi", "pods": "110"});
+fn node(name: &str, role: &str, gpu_node_label: bool) -> Value {
+    let capacity = json!({"cpu": "4", "memory": "8Gi", "pods": "110"});
     let mut labels = json!({"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
                             "node.kubernetes.io/instance-type": "k3s"});
     if role == "server" {
         labels["node-role.kubernetes.io/control-plane"] = json!("true");
     }
-    if gpu {
-        capacity["nvidia.com/gpu"] = json!("1");
-        labels["nvidia.com/gpu.present"] = json!("true");
+    if gpu_node_label {
+        // k3d/cluster.yaml `options.k3s.nodeLabels`: agent:1 is the GPU node. No GPU is
+        // advertised until something (the device plugin, or F3 with gpu: simulate) adds it.
+        labels["neuroscale.dev/gpu-node"] = json!("true");
     }
     json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels},
+           "spec": {},
            "status": {"capacity": capacity, "allocatable": capacity,
                       "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
                       "nodeInfo": {"kubeletVersion": crate::server::GIT_VERSION}}})

@@ -7,8 +7,6 @@
 //! `Policy <name> failed: <message>` from the `vpol.validate.kyverno.svc-fail-finegrained-<policy>`
 //! webhook; UPSTREAM.md §6).
 
-use std::sync::{Arc, Mutex};
-
 use serde_json::Value;
 
 use crate::controllers::Behaviour;
@@ -253,9 +251,29 @@ fn policy_resources(policy: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The planted admission deviations, fixed when the sim starts (the hook runs under the API
+/// state lock, so it reads no shared controller state).
+#[derive(Debug, Clone, Default)]
+pub struct AdmissionBehaviour {
+    /// Policies Kyverno's webhook lets through although they report ready (fail-open).
+    pub fail_open_policies: std::collections::BTreeSet<String>,
+    /// The InferenceService label policy also requires this label (a live policy stricter than
+    /// what `new-model` scaffolds).
+    pub extra_isvc_label: Option<String>,
+}
+
+impl AdmissionBehaviour {
+    pub fn from(behaviour: &Behaviour) -> Self {
+        AdmissionBehaviour {
+            fail_open_policies: behaviour.fail_open_policies.clone(),
+            extra_isvc_label: behaviour.extra_isvc_label.clone(),
+        }
+    }
+}
+
 /// The admission hook the sim installs for every kind.
 pub fn admission_hook(
-    behaviour: Arc<Mutex<Behaviour>>,
+    behaviour: AdmissionBehaviour,
 ) -> impl Fn(&AdmissionRequest, &State) -> Result<(), Status> + Send + Sync + 'static {
     move |request, state| {
         if request.operation == Operation::Delete {
@@ -276,7 +294,6 @@ pub fn admission_hook(
         let Some(object) = request.object else {
             return Ok(());
         };
-        let behaviour = behaviour.lock().expect("behaviour lock").clone();
         let Ok(policies) = state.resource_for("policies.kyverno.io/v1", "ValidatingPolicy") else {
             return Ok(());
         };
@@ -315,17 +332,24 @@ pub fn admission_hook(
             {
                 continue;
             }
-            let unmanaged_isvc = behaviour.deny_unmanaged_isvcs
-                && rule_of(name) == "require-standard-labels-inferenceservice"
-                && request.resource.kind == "InferenceService"
-                && object
-                    .pointer("/metadata/annotations/argocd.argoproj.io~1tracking-id")
-                    .is_none();
-            if violates(name, object) || unmanaged_isvc {
-                let message = policy
-                    .pointer("/spec/validations/0/message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("validation failed");
+            let stricter = behaviour.extra_isvc_label.as_deref().is_some_and(|label| {
+                rule_of(name) == "require-standard-labels-inferenceservice"
+                    && request.resource.kind == "InferenceService"
+                    && labels(object, label).is_empty()
+            });
+            if violates(name, object) || stricter {
+                let extra = behaviour
+                    .extra_isvc_label
+                    .as_deref()
+                    .filter(|_| stricter && !violates(name, object))
+                    .map(|label| format!("label `{label}` is required"));
+                let message = extra.unwrap_or_else(|| {
+                    policy
+                        .pointer("/spec/validations/0/message")
+                        .and_then(Value::as_str)
+                        .unwrap_or("validation failed")
+                        .to_string()
+                });
                 return Err(Status::webhook_denied(
                     &webhook,
                     &format!("Policy {name} failed: {message}"),
