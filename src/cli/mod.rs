@@ -56,8 +56,11 @@ pub struct Cli {
 /// Flags every command understands, named as kubectl names them.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
-    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
-    #[arg(long, global = true, env = "KUBECONFIG", value_name = "FILE")]
+    /// Path to the kubeconfig file, or several joined with ':' (default: $KUBECONFIG, then
+    /// ~/.kube/config).
+    // $KUBECONFIG is read by `with_kubeconfig_from_env`, not clap's `env`: an empty KUBECONFIG
+    // means "unset" to kubectl, while clap would refuse it as a missing value.
+    #[arg(long, global = true, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
     /// The kubeconfig context to use (default: k3d-<cluster-name> for up/down, current context otherwise).
     #[arg(long, global = true, value_name = "NAME")]
@@ -161,9 +164,23 @@ fn init_logging(global: &GlobalArgs) {
         .try_init();
 }
 
+impl GlobalArgs {
+    /// Fills `kubeconfig` from `$KUBECONFIG` when the flag is absent, treating an empty value as
+    /// unset, as kubectl does.
+    pub fn with_kubeconfig_from_env(mut self, env: Option<std::ffi::OsString>) -> Self {
+        if self.kubeconfig.is_none() {
+            self.kubeconfig = env.filter(|v| !v.is_empty()).map(PathBuf::from);
+        }
+        self
+    }
+}
+
 /// Parses the command line, runs the command and returns the process exit code.
 pub fn main() -> u8 {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    cli.global = cli
+        .global
+        .with_kubeconfig_from_env(std::env::var_os("KUBECONFIG"));
     init_logging(&cli.global);
     // kube-rs and reqwest share rustls; ring is the one provider compiled in.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -212,5 +229,21 @@ mod tests {
         for sub in Cli::command().get_subcommands() {
             assert!(sub.get_about().is_some(), "{} lacks help", sub.get_name());
         }
+    }
+
+    #[test]
+    fn an_empty_kubeconfig_variable_means_unset_and_the_flag_wins() {
+        let parsed = |args: &[&str]| Cli::try_parse_from(args).expect("valid").global;
+        let global = parsed(&["neuroscale", "check"]).with_kubeconfig_from_env(Some("".into()));
+        assert_eq!(global.kubeconfig, None);
+        let global = parsed(&["neuroscale", "check"])
+            .with_kubeconfig_from_env(Some("/a/config:/b/config".into()));
+        assert_eq!(
+            global.kubeconfig,
+            Some(PathBuf::from("/a/config:/b/config"))
+        );
+        let global = parsed(&["neuroscale", "check", "--kubeconfig", "/flag"])
+            .with_kubeconfig_from_env(Some("/env".into()));
+        assert_eq!(global.kubeconfig, Some(PathBuf::from("/flag")));
     }
 }
