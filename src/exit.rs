@@ -9,5 +9,3 @@ pub const CHECK_FAILED: u8 = 1;
 pub const USAGE: u8 = 2;
 /// The environment is not ready: Docker unreachable, no cluster, missing tool, context refused.
 pub const ENVIRONMENT: u8 = 3;
-/// The command exists but its machinery has not been built yet; it says so and does nothing.
-pub const NOT_BUILT: u8 = 4;

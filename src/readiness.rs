@@ -49,9 +49,13 @@ fn generation_seen(generation: Option<i64>, observed: Option<i64>) -> bool {
 }
 
 /// A Deployment is ready when its controller saw the latest spec, it is Available, and every
-/// desired replica is updated, ready and available.
+/// desired replica is updated, ready and available. A Deployment scaled to zero is Available by
+/// Kubernetes' definition but serves nothing, so it is not ready.
 pub fn deployment(deploy: &Deployment) -> Readiness {
     let desired = deploy.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    if desired == 0 {
+        return Readiness::not_ready("scaled to 0 replicas: nothing serves");
+    }
     let Some(status) = &deploy.status else {
         return Readiness::not_ready(format!("0/{desired} replicas ready (no status yet)"));
     };
@@ -86,9 +90,13 @@ pub fn deployment(deploy: &Deployment) -> Readiness {
     Readiness::ready(observed)
 }
 
-/// A StatefulSet is ready when every desired replica is ready and on the current revision.
+/// A StatefulSet is ready when every desired replica is ready and on the current revision; one
+/// scaled to zero serves nothing and is not ready.
 pub fn stateful_set(set: &StatefulSet) -> Readiness {
     let desired = set.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    if desired == 0 {
+        return Readiness::not_ready("scaled to 0 replicas: nothing serves");
+    }
     let Some(status) = &set.status else {
         return Readiness::not_ready(format!("0/{desired} replicas ready (no status yet)"));
     };
@@ -409,6 +417,28 @@ mod tests {
         let r = deployment(&deployment_with(0, "False"));
         assert!(!r.ready);
         assert!(r.observed.contains("0/1"), "{}", r.observed);
+    }
+
+    #[test]
+    fn a_deployment_scaled_to_zero_is_not_ready() {
+        // Kubernetes reports Available=True with 0/0 replicas (minimum availability is met).
+        let d: Deployment = from(json!({
+            "metadata": {"name": "kserve-controller-manager", "generation": 2},
+            "spec": {"replicas": 0, "selector": {}, "template": {}},
+            "status": {
+                "observedGeneration": 2,
+                "conditions": [{"type": "Available", "status": "True"}]
+            }
+        }));
+        let r = deployment(&d);
+        assert!(!r.ready);
+        assert!(r.observed.contains("scaled to 0"), "{}", r.observed);
+        let s: StatefulSet = from(json!({
+            "metadata": {"name": "argocd-application-controller", "generation": 1},
+            "spec": {"replicas": 0, "selector": {}, "serviceName": "", "template": {}},
+            "status": {"observedGeneration": 1, "replicas": 0}
+        }));
+        assert!(!stateful_set(&s).ready);
     }
 
     #[test]

@@ -521,7 +521,9 @@ pub fn policy_matches_isvcs(policy: &Value) -> bool {
 
 /// Kyverno's validating webhooks (`validate.kyverno.svc-*`, `vpol.validate.kyverno.svc-*`,
 /// registered at runtime by its admission controller, UPSTREAM.md §6) whose rules cover
-/// InferenceServices.
+/// InferenceServices and that fail closed. A `failurePolicy: Ignore` webhook admits when Kyverno
+/// cannot be reached, so an admission through it proves nothing; the platform's policies are
+/// `failurePolicy: Fail` (absent means Fail in admissionregistration/v1).
 pub fn kyverno_isvc_webhooks(configurations: &[ValidatingWebhookConfiguration]) -> Vec<String> {
     configurations
         .iter()
@@ -530,6 +532,7 @@ pub fn kyverno_isvc_webhooks(configurations: &[ValidatingWebhookConfiguration]) 
             w.name.starts_with("validate.kyverno.svc")
                 || w.name.starts_with("vpol.validate.kyverno.svc")
         })
+        .filter(|w| w.failure_policy.as_deref() != Some("Ignore"))
         .filter(|w| {
             w.rules.iter().flatten().any(|rule| {
                 rule.resources
@@ -568,7 +571,7 @@ pub fn evaluate_scaffold_compliant(observation: &ScaffoldAdmission) -> Outcome {
         Ok(()) if observation.kyverno_webhooks.is_empty() => Outcome::fail(
             format!("{target} admitted, but no Kyverno webhook intercepts InferenceServices: the admission proves nothing"),
             Diagnosis::new(
-                "no validate.kyverno.svc / vpol.validate.kyverno.svc webhook with rules for inferenceservices is registered",
+                "no validate.kyverno.svc / vpol.validate.kyverno.svc webhook with failurePolicy Fail and rules for inferenceservices is registered",
                 "Kyverno has not registered its resource webhooks (admission controller not ready, or its webhook configuration deleted), so the policies are never consulted whatever their status says",
                 "kubectl get validatingwebhookconfigurations kyverno-resource-validating-webhook-cfg -o yaml",
             ),
@@ -1024,6 +1027,11 @@ mod tests {
         deployments_only["webhooks"][0]["rules"][0]["resources"] = json!(["deployments"]);
         let config: ValidatingWebhookConfiguration =
             crate::checks::fixtures::from(deployments_only);
+        assert!(kyverno_isvc_webhooks(&[config]).is_empty());
+        // Fail-open: with Kyverno down the API server admits anyway, so it cannot prove anything.
+        let mut fail_open = kyverno_webhook_configuration();
+        fail_open["webhooks"][0]["failurePolicy"] = json!("Ignore");
+        let config: ValidatingWebhookConfiguration = crate::checks::fixtures::from(fail_open);
         assert!(kyverno_isvc_webhooks(&[config]).is_empty());
     }
 

@@ -379,6 +379,19 @@ pub fn evaluate_policies(policies: &[Value], expected: &[&str]) -> Outcome {
                 describe.clone(),
             ));
         }
+        // ValidatingPolicySpec.failurePolicy (kyverno api/policies.kyverno.io/v1, Fail by
+        // default): Ignore admits every request while Kyverno cannot be reached.
+        if policy
+            .pointer("/spec/failurePolicy")
+            .and_then(Value::as_str)
+            == Some("Ignore")
+        {
+            problems.push((
+                format!("policy {name} has failurePolicy Ignore: it fails open"),
+                "while Kyverno's admission controller is down or slow, the API server admits what this policy would deny (seeds/11 failure 4)",
+                describe.clone(),
+            ));
+        }
         if !admission_enabled {
             problems.push((
                 format!("policy {name} has spec.evaluation.admission.enabled=false"),
@@ -986,6 +999,23 @@ mod tests {
             "{d:?}"
         );
         assert!(d.likely_cause.contains("Audit"));
+    }
+
+    #[test]
+    fn d2_fails_on_a_fail_open_policy() {
+        let mut policies = five_policies();
+        policies[4]["spec"]["failurePolicy"] = serde_json::json!("Ignore");
+        let outcome = evaluate_policies(&policies, &POLICY_NAMES);
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(outcome.summary.starts_with("4/5"), "{}", outcome.summary);
+        assert!(diagnosis(&outcome)
+            .observed
+            .contains("failurePolicy Ignore"));
+        policies[4]["spec"]["failurePolicy"] = serde_json::json!("Fail");
+        assert_eq!(
+            evaluate_policies(&policies, &POLICY_NAMES).verdict,
+            Verdict::Pass
+        );
     }
 
     #[test]

@@ -481,6 +481,27 @@ pub fn evaluate_webhooks(
         }
     }
     let service_backed = refs.len() - by_url.len();
+    if service_backed == 0 {
+        // "0/0 webhooks healthy" would be a vacuous pass: the platform registers Service-backed
+        // webhooks (KServe, Knative, cert-manager, Kyverno), so none at all means they were not
+        // seen, not that none is stale.
+        return Outcome::fail(
+            "no webhook configuration calls a Service",
+            Diagnosis::new(
+                format!(
+                    "{} webhook(s) found, none Service-backed{url_list}",
+                    refs.len(),
+                    url_list = if by_url.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", by_url.join(", "))
+                    }
+                ),
+                "the platform's admission webhooks (KServe, Knative, cert-manager, Kyverno) are not registered: components not installed, or this identity cannot list webhook configurations",
+                "kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations",
+            ),
+        );
+    }
     let url_note = if by_url.is_empty() {
         String::new()
     } else {
@@ -1418,6 +1439,25 @@ mod tests {
         assert!(d.observed.contains("no ready endpoints"));
         assert!(d.likely_cause.contains("kube-rbac-proxy"));
         assert!(d.next_command.contains("-n kserve"));
+    }
+
+    #[test]
+    fn f2_fails_when_no_webhook_calls_a_service() {
+        let outcome = evaluate_webhooks(&[], &all_ready());
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        let only_urls = webhook_refs(
+            &[fx::validating_config_with_url(
+                "external",
+                "https://policy.example.dev/validate",
+            )],
+            &[],
+        );
+        let outcome = evaluate_webhooks(&only_urls, &all_ready());
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(
+            outcome.diagnosis.unwrap().observed.contains("external"),
+            "the URL webhook is named"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use clap::Args;
 
-use super::{CliError, Format, GlobalArgs};
+use super::{CliError, GlobalArgs, TextFormat};
 use crate::connect::{self, Target};
 
 /// How long reading everything the triage looks at may take.
@@ -11,17 +11,12 @@ const GATHER_DEADLINE: std::time::Duration = std::time::Duration::from_secs(90);
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
-    /// Output format (junit is not offered: doctor has steps, not checks).
+    /// Output format (no junit: doctor has triage steps, not test cases).
     #[arg(long, value_enum, default_value = "human")]
-    pub format: Format,
+    pub format: TextFormat,
 }
 
 pub async fn run(global: &GlobalArgs, args: DoctorArgs) -> Result<u8, CliError> {
-    if args.format == Format::Junit {
-        return Err(CliError::Usage(
-            "`neuroscale doctor` reports as human or json; use --format json".into(),
-        ));
-    }
     let target = Target {
         kubeconfig: global.kubeconfig.clone(),
         context: global.context.clone(),
@@ -46,7 +41,7 @@ pub async fn run(global: &GlobalArgs, args: DoctorArgs) -> Result<u8, CliError> 
     })?;
     let steps = crate::doctor::triage(&observations);
     match args.format {
-        Format::Json => print!(
+        TextFormat::Json => print!(
             "{}",
             crate::doctor::render_json(&connection.context, &steps)
         ),

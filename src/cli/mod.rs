@@ -25,6 +25,14 @@ pub enum Format {
     Junit,
 }
 
+/// Output formats of the commands that report but run no checks (`up`, `plan`, `doctor`,
+/// `probe`): JUnit is a shape for test cases, so only `check` offers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TextFormat {
+    Human,
+    Json,
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "neuroscale",
@@ -35,7 +43,7 @@ cluster (ArgoCD, cert-manager, Knative Serving with Kourier, KServe, Kyverno, Pr
 OpenCost) in dependency order, then proves it works with 21 milestone checks.\n\n\
 Start here:\n  neuroscale up && neuroscale check\n\n\
 Exit codes: 0 all checks passed, 1 a check failed, 2 usage or configuration error, \
-3 environment not ready (Docker, cluster, context), 4 command not built yet.",
+3 environment not ready (Docker, cluster, context).",
     after_help = "Run `neuroscale <command> --help` for each command's flags."
 )]
 pub struct Cli {
@@ -48,8 +56,11 @@ pub struct Cli {
 /// Flags every command understands, named as kubectl names them.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
-    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
-    #[arg(long, global = true, env = "KUBECONFIG", value_name = "FILE")]
+    /// Path to the kubeconfig file, or several joined with ':' (default: $KUBECONFIG, then
+    /// ~/.kube/config).
+    // $KUBECONFIG is read by `with_kubeconfig_from_env`, not clap's `env`: an empty KUBECONFIG
+    // means "unset" to kubectl, while clap would refuse it as a missing value.
+    #[arg(long, global = true, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
     /// The kubeconfig context to use (default: k3d-<cluster-name> for up/down, current context otherwise).
     #[arg(long, global = true, value_name = "NAME")]
@@ -78,7 +89,7 @@ pub enum Command {
     Down(down::DownArgs),
     /// Show what `up` would install: components in dependency order, versions, concurrency.
     Plan(plan::PlanArgs),
-    /// Triage a broken platform step by step (seeds/11's sequence), each with the next command.
+    /// Triage a broken platform step by step (nodes, Applications, KServe, webhooks), each with the next command.
     Doctor(doctor::DoctorArgs),
     /// Scaffold a policy-compliant model endpoint into the GitOps source (the golden path).
     NewModel(new_model::NewModelArgs),
@@ -97,12 +108,6 @@ pub enum CliError {
     /// The environment is not ready: Docker, the cluster, a tool, the context.
     #[error("{0}")]
     Environment(String),
-    /// A command whose machinery is not built yet.
-    #[error("`neuroscale {command}` is not built yet: {detail}")]
-    NotBuilt {
-        command: &'static str,
-        detail: &'static str,
-    },
     /// Anything else, with its cause chain.
     #[error(transparent)]
     Failed(Box<dyn std::error::Error + Send + Sync>),
@@ -113,7 +118,6 @@ impl CliError {
         match self {
             CliError::Usage(_) => exit::USAGE,
             CliError::Environment(_) => exit::ENVIRONMENT,
-            CliError::NotBuilt { .. } => exit::NOT_BUILT,
             CliError::Failed(_) => exit::CHECK_FAILED,
         }
     }
@@ -160,9 +164,23 @@ fn init_logging(global: &GlobalArgs) {
         .try_init();
 }
 
+impl GlobalArgs {
+    /// Fills `kubeconfig` from `$KUBECONFIG` when the flag is absent, treating an empty value as
+    /// unset, as kubectl does.
+    pub fn with_kubeconfig_from_env(mut self, env: Option<std::ffi::OsString>) -> Self {
+        if self.kubeconfig.is_none() {
+            self.kubeconfig = env.filter(|v| !v.is_empty()).map(PathBuf::from);
+        }
+        self
+    }
+}
+
 /// Parses the command line, runs the command and returns the process exit code.
 pub fn main() -> u8 {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    cli.global = cli
+        .global
+        .with_kubeconfig_from_env(std::env::var_os("KUBECONFIG"));
     init_logging(&cli.global);
     // kube-rs and reqwest share rustls; ring is the one provider compiled in.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -211,5 +229,21 @@ mod tests {
         for sub in Cli::command().get_subcommands() {
             assert!(sub.get_about().is_some(), "{} lacks help", sub.get_name());
         }
+    }
+
+    #[test]
+    fn an_empty_kubeconfig_variable_means_unset_and_the_flag_wins() {
+        let parsed = |args: &[&str]| Cli::try_parse_from(args).expect("valid").global;
+        let global = parsed(&["neuroscale", "check"]).with_kubeconfig_from_env(Some("".into()));
+        assert_eq!(global.kubeconfig, None);
+        let global = parsed(&["neuroscale", "check"])
+            .with_kubeconfig_from_env(Some("/a/config:/b/config".into()));
+        assert_eq!(
+            global.kubeconfig,
+            Some(PathBuf::from("/a/config:/b/config"))
+        );
+        let global = parsed(&["neuroscale", "check", "--kubeconfig", "/flag"])
+            .with_kubeconfig_from_env(Some("/env".into()));
+        assert_eq!(global.kubeconfig, Some(PathBuf::from("/flag")));
     }
 }

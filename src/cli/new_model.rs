@@ -22,12 +22,12 @@ pub struct NewModelArgs {
     /// The cost center (kebab-case), the `cost-center` label OpenCost aggregates by.
     #[arg(long, required_unless_present = "remove")]
     pub cost_center: Option<String>,
-    /// The model format served by the runtime.
+    /// The model format; it selects the serving runtime (the platform ships one: sklearn).
     #[arg(long, default_value = "sklearn")]
     pub format: String,
-    /// Where the model is stored.
-    #[arg(long, value_name = "URI")]
-    pub storage_uri: Option<String>,
+    /// Where the model is stored (the default is KServe's public sklearn iris example).
+    #[arg(long, value_name = "URI", default_value = scaffold::DEFAULT_STORAGE_URI)]
+    pub storage_uri: String,
     /// Request one nvidia.com/gpu and schedule onto the GPU node.
     #[arg(long)]
     pub gpu: bool,
@@ -50,9 +50,7 @@ pub async fn run(_global: &GlobalArgs, args: NewModelArgs) -> Result<u8, CliErro
             .cost_center
             .expect("clap requires --cost-center without --remove"),
         format: args.format,
-        storage_uri: args
-            .storage_uri
-            .unwrap_or_else(|| scaffold::DEFAULT_STORAGE_URI.to_string()),
+        storage_uri: args.storage_uri,
         gpu: args.gpu,
     };
     spec.validate().map_err(usage)?;

@@ -4,7 +4,7 @@
 use clap::Args;
 use serde::Serialize;
 
-use super::{CliError, Format, GlobalArgs};
+use super::{CliError, GlobalArgs, TextFormat};
 use crate::components::{self, Component, Gate};
 use crate::exit;
 use crate::scenario::{GpuMode, Scenario};
@@ -13,7 +13,7 @@ use crate::scenario::{GpuMode, Scenario};
 pub struct PlanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
-    pub format: Format,
+    pub format: TextFormat,
     /// Include the NVIDIA device plugin (default: from the scenario's GPU mode; `auto` counts as real here).
     #[arg(long)]
     pub gpu: Option<bool>,
@@ -46,7 +46,7 @@ pub fn run(global: &GlobalArgs, args: PlanArgs) -> Result<u8, CliError> {
     let plan = components::plan(&selected).map_err(|e| CliError::Usage(e.to_string()))?;
     let find = |name: &str| selected.iter().find(|c| c.name == name).expect("planned");
     match args.format {
-        Format::Json => {
+        TextFormat::Json => {
             let report = PlanReport {
                 schema: "neuroscale.plan/v1",
                 k3d: components::K3D_VERSION,
@@ -67,7 +67,7 @@ pub fn run(global: &GlobalArgs, args: PlanArgs) -> Result<u8, CliError> {
                 serde_json::to_string_pretty(&report).expect("plain data")
             );
         }
-        Format::Human => {
+        TextFormat::Human => {
             println!(
                 "cluster: k3d {} with {}",
                 components::K3D_VERSION,
@@ -93,11 +93,6 @@ pub fn run(global: &GlobalArgs, args: PlanArgs) -> Result<u8, CliError> {
                     }
                 }
             }
-        }
-        Format::Junit => {
-            return Err(CliError::Usage(
-                "`plan` prints human or json, not junit".into(),
-            ))
         }
     }
     Ok(exit::SUCCESS)

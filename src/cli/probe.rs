@@ -5,7 +5,7 @@
 use clap::Args;
 use serde::Serialize;
 
-use super::{CliError, Format, GlobalArgs};
+use super::{CliError, GlobalArgs, TextFormat};
 use crate::probe::{self, forward::ServiceForward, LoadReport, LoadSpec, Target, Verdict};
 use crate::scenario::{Latency, Protocol};
 
@@ -50,9 +50,9 @@ pub struct ProbeArgs {
     /// Skip the iris known-inputs check (for models that are not iris classifiers).
     #[arg(long)]
     pub no_verify: bool,
-    /// Output format (human or json).
+    /// Output format.
     #[arg(long, value_enum, default_value = "human")]
-    pub format: Format,
+    pub format: TextFormat,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -84,12 +84,6 @@ struct ProbeOutput<'a> {
 }
 
 pub async fn run(global: &GlobalArgs, args: ProbeArgs) -> Result<u8, CliError> {
-    if args.format == Format::Junit {
-        return Err(CliError::Usage(
-            "`neuroscale probe` writes human or json output; junit is for `neuroscale check`"
-                .into(),
-        ));
-    }
     if args.requests == 0 || args.concurrency == 0 {
         return Err(CliError::Usage(
             "--requests and --concurrency must be at least 1".into(),
@@ -157,7 +151,7 @@ pub async fn run(global: &GlobalArgs, args: ProbeArgs) -> Result<u8, CliError> {
     let passed = violations.is_empty();
 
     match args.format {
-        Format::Json => {
+        TextFormat::Json => {
             let output = ProbeOutput {
                 url: &target.base_url,
                 host: target.host.as_deref(),

@@ -51,9 +51,32 @@ pub struct UpArgs {
     /// The project root: where manifests/ lives.
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub project_root: PathBuf,
-    /// Output format (json: per-phase and per-component timings).
-    #[arg(long, value_enum, default_value = "human")]
+    /// Output format: human, or json (per-phase and per-component timings). JUnit is for
+    /// `check`, so it is refused here and not listed.
+    #[arg(long, value_enum, default_value = "human", hide_possible_values = true)]
     pub format: Format,
+}
+
+/// A `--repo-url` must not carry a credential: the URL is written into the root Application
+/// (readable by anyone who can read Applications, and copied into diagnostics bundles) and into
+/// the install report. ArgoCD takes repository credentials from a repository Secret instead.
+/// A user name alone on ssh (`ssh://git@host/...`) is not a credential.
+fn refuse_credentials_in_url(url: &str) -> Result<(), CliError> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Ok(());
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let Some((userinfo, _host)) = authority.rsplit_once('@') else {
+        return Ok(());
+    };
+    let http = scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https");
+    if userinfo.contains(':') || http {
+        return Err(CliError::Usage(
+            "--repo-url carries a credential in its user part; it would be written into the              root Application and the reports. Pass the URL without it and give ArgoCD the              credential as a repository Secret (label argocd.argoproj.io/secret-type=repository)"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 fn cluster_error(err: bootstrap::BootstrapError) -> CliError {
@@ -71,6 +94,9 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<u8, CliError> {
         ));
     }
     // Every input is validated before anything is created, downloaded or applied.
+    if let Some(url) = &args.repo_url {
+        refuse_credentials_in_url(url)?;
+    }
     let scenario = Scenario::load_or_builtin(&global.scenario)?;
     let k3d = K3dConfig::load(&args.config)?;
     let cluster_name = global.cluster_name.clone().unwrap_or(k3d.name.clone());
@@ -369,7 +395,6 @@ pub fn render_human(report: &InstallReport) -> String {
         let outcome = match phase.outcome {
             PhaseOutcome::Ok => "ok",
             PhaseOutcome::Failed => "FAILED",
-            PhaseOutcome::NotBuilt => "not built",
             PhaseOutcome::Skipped => "skipped",
         };
         out.push_str(&format!(
@@ -409,17 +434,39 @@ mod tests {
     use crate::install::engine::{ComponentReport, PhaseTiming};
 
     #[test]
-    fn the_summary_names_failures_and_unbuilt_phases() {
+    fn a_repo_url_with_a_credential_is_refused_without_echoing_it() {
+        for url in [
+            "https://ghp_secret0token@github.com/org/platform.git",
+            "https://user:ghp_secret0token@github.com/org/platform.git",
+            "ssh://git:ghp_secret0token@example.com/platform.git",
+        ] {
+            let err = refuse_credentials_in_url(url).expect_err(url);
+            assert_eq!(err.exit_code(), crate::exit::USAGE);
+            assert!(!err.to_string().contains("ghp_secret0token"), "{err}");
+        }
+        for url in [
+            "https://github.com/org/platform.git",
+            "ssh://git@github.com/org/platform.git",
+            "git@github.com:org/platform.git",
+            "git://host.k3d.internal/platform.git",
+            "https://github.com/org/platform.git?ref=a@b",
+        ] {
+            assert!(refuse_credentials_in_url(url).is_ok(), "{url}");
+        }
+    }
+
+    #[test]
+    fn the_summary_names_failures_and_skipped_phases() {
         let report = InstallReport {
             schema: engine::REPORT_SCHEMA,
             ok: false,
             total_seconds: 12.0,
             gitops: None,
             phases: vec![PhaseTiming {
-                phase: "cluster".into(),
-                outcome: PhaseOutcome::NotBuilt,
+                phase: "vendor".into(),
+                outcome: PhaseOutcome::Skipped,
                 seconds: 0.0,
-                detail: "k3d cluster creation is not built yet".into(),
+                detail: "remote repository: nothing to vendor".into(),
             }],
             components: vec![
                 ComponentReport {
@@ -444,7 +491,7 @@ mod tests {
         };
         let text = render_human(&report);
         assert!(text.contains("install FAILED"), "{text}");
-        assert!(text.contains("not built"), "{text}");
+        assert!(text.contains("skipped"), "{text}");
         assert!(text.contains("endpoints/kyverno/kyverno-svc"), "{text}");
         assert!(
             text.contains("platform") && text.contains("not started"),

@@ -155,8 +155,6 @@ pub struct PhaseTiming {
 pub enum PhaseOutcome {
     Ok,
     Failed,
-    /// The phase's machinery is not in this build; it did nothing.
-    NotBuilt,
     /// Not needed for this run (e.g. vendoring when a remote repository is used).
     Skipped,
 }
@@ -243,7 +241,7 @@ impl<'a> Timeline<'a> {
         result
     }
 
-    /// Records a phase that did not run (not built, or not needed).
+    /// Records a phase that did not run because this run does not need it.
     pub fn record(&self, phase: &str, outcome: PhaseOutcome, took: Duration, detail: String) {
         self.phases.lock().expect("not poisoned").push(PhaseTiming {
             phase: phase.to_string(),
@@ -485,9 +483,9 @@ mod tests {
             .unwrap();
         timeline.record(
             "cluster",
-            PhaseOutcome::NotBuilt,
+            PhaseOutcome::Skipped,
             Duration::ZERO,
-            "not built".into(),
+            "remote repository: nothing to vendor".into(),
         );
         let ready = ComponentReport {
             name: "argocd".into(),
@@ -500,10 +498,10 @@ mod tests {
         let report = timeline.finish(None, vec![ready.clone()]);
         assert!(
             report.ok,
-            "a phase this build lacks is reported, not failed"
+            "a phase this run does not need is reported, not failed"
         );
         assert_eq!(report.phases[0].detail, "3 files");
-        assert_eq!(report.phases[1].outcome, PhaseOutcome::NotBuilt);
+        assert_eq!(report.phases[1].outcome, PhaseOutcome::Skipped);
 
         let timeline = Timeline::new(&super::super::progress::Silent);
         timeline
