@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::admission;
 use super::env::{CheckFn, CheckFuture, CheckRun, CreatedObject};
 use super::guardrails::endpoint_slices;
-use super::observe;
+use super::observe::{self, api_failure};
 use super::outcome::{Diagnosis, Outcome};
 use crate::readiness;
 use crate::scenario::{GpuMode, Latency};
@@ -30,17 +30,6 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("F3", gpu_node_inference),
     ("F4", latency_slo),
 ];
-
-fn api_failure(what: &str, error: &kube::Error) -> Outcome {
-    Outcome::fail(
-        format!("could not read {what}"),
-        Diagnosis::new(
-            format!("reading {what} failed: {}", observe::error_message(error)),
-            "the API server is unreachable or this identity may not read it (RBAC)",
-            "kubectl auth can-i --list",
-        ),
-    )
-}
 
 // ---------------------------------------------------------------------------------------------
 // F1 namespace-governance

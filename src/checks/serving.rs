@@ -16,9 +16,9 @@ use kube::api::Api;
 use serde_json::Value;
 
 use super::env::{CheckFn, CheckFuture, CheckRun};
-use super::observe::{self, ObservedWorkload, INFERENCE_SERVICE};
+use super::observe::{self, api_failure, ObservedWorkload, INFERENCE_SERVICE};
 use super::outcome::{Diagnosis, Outcome};
-use super::spine::{api_failure, container_trouble};
+use super::spine::container_trouble;
 use crate::probe::{self, ProbeError};
 use crate::readiness::{self, Readiness};
 use crate::scenario::ModelProbe;
