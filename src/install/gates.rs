@@ -290,34 +290,19 @@ pub async fn diagnose(client: &Client, gate: &Gate) -> Diagnosis {
         }
         Gate::Deployment { namespace, name } => {
             let (selector, conditions) =
-                workload_selector_and_conditions::<Deployment>(client, namespace, name, |o| {
-                    o.spec
-                        .as_ref()
-                        .and_then(|s| s.selector.match_labels.clone())
-                })
-                .await;
+                workload_selector_and_conditions::<Deployment>(client, namespace, name).await;
             diagnosis.conditions = conditions;
             (namespace, name, selector)
         }
         Gate::StatefulSet { namespace, name } => {
             let (selector, conditions) =
-                workload_selector_and_conditions::<StatefulSet>(client, namespace, name, |o| {
-                    o.spec
-                        .as_ref()
-                        .and_then(|s| s.selector.match_labels.clone())
-                })
-                .await;
+                workload_selector_and_conditions::<StatefulSet>(client, namespace, name).await;
             diagnosis.conditions = conditions;
             (namespace, name, selector)
         }
         Gate::DaemonSet { namespace, name } => {
             let (selector, conditions) =
-                workload_selector_and_conditions::<DaemonSet>(client, namespace, name, |o| {
-                    o.spec
-                        .as_ref()
-                        .and_then(|s| s.selector.match_labels.clone())
-                })
-                .await;
+                workload_selector_and_conditions::<DaemonSet>(client, namespace, name).await;
             diagnosis.conditions = conditions;
             (namespace, name, selector)
         }
@@ -387,7 +372,6 @@ async fn workload_selector_and_conditions<K>(
     client: &Client,
     namespace: &str,
     name: &str,
-    selector_of: fn(&K) -> Option<BTreeMap<String, String>>,
 ) -> (Option<BTreeMap<String, String>>, Vec<String>)
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
@@ -397,12 +381,14 @@ where
         + serde::Serialize,
 {
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    let object = api.get_opt(name).await.ok().flatten();
-    let selector = object.as_ref().and_then(selector_of);
-    let conditions = object
-        .map(|o| conditions_of(&to_value(&o)))
-        .unwrap_or_default();
-    (selector, conditions)
+    let Some(object) = api.get_opt(name).await.ok().flatten() else {
+        return (None, Vec::new());
+    };
+    let object = to_value(&object);
+    let selector = object
+        .pointer("/spec/selector/matchLabels")
+        .and_then(|labels| serde_json::from_value(labels.clone()).ok());
+    (selector, conditions_of(&object))
 }
 
 fn to_value<T: serde::Serialize>(object: &T) -> Value {
