@@ -211,31 +211,23 @@ pub fn evaluate_kyverno_ready(obs: &KyvernoObservation) -> Outcome {
         "kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations -l webhook.kyverno.io/managed-by=kyverno";
     let mut registered: Vec<(&str, &str, Option<WebhookTargets>)> = Vec::new();
     for name in KYVERNO_VALIDATING_CONFIGS {
-        let found = obs
-            .validating
-            .iter()
-            .find(|c| c.metadata.name.as_deref() == Some(name))
-            .map(|c| {
-                c.webhooks
-                    .iter()
-                    .flatten()
-                    .map(|w| (w.name.clone(), webhook_target(&w.client_config)))
-                    .collect()
-            });
+        let found = observe::find_named(&obs.validating, name).map(|c| {
+            c.webhooks
+                .iter()
+                .flatten()
+                .map(|w| (w.name.clone(), webhook_target(&w.client_config)))
+                .collect()
+        });
         registered.push(("validatingwebhookconfiguration", name, found));
     }
     for name in KYVERNO_MUTATING_CONFIGS {
-        let found = obs
-            .mutating
-            .iter()
-            .find(|c| c.metadata.name.as_deref() == Some(name))
-            .map(|c| {
-                c.webhooks
-                    .iter()
-                    .flatten()
-                    .map(|w| (w.name.clone(), webhook_target(&w.client_config)))
-                    .collect()
-            });
+        let found = observe::find_named(&obs.mutating, name).map(|c| {
+            c.webhooks
+                .iter()
+                .flatten()
+                .map(|w| (w.name.clone(), webhook_target(&w.client_config)))
+                .collect()
+        });
         registered.push(("mutatingwebhookconfiguration", name, found));
     }
     for (kind, name, hooks) in registered {

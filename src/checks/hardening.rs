@@ -164,10 +164,7 @@ pub fn evaluate_governance(
     for quota in &declared.quotas {
         let name = quota.metadata.name.clone().unwrap_or_default();
         quota_names.push(name.clone());
-        let Some(live) = live_quotas
-            .iter()
-            .find(|q| q.metadata.name.as_deref() == Some(name.as_str()))
-        else {
+        let Some(live) = observe::find_named(live_quotas, &name) else {
             problems.push(format!("ResourceQuota {namespace}/{name} does not exist"));
             continue;
         };
@@ -183,10 +180,7 @@ pub fn evaluate_governance(
     for range in &declared.limit_ranges {
         let name = range.metadata.name.clone().unwrap_or_default();
         limit_names.push(name.clone());
-        let Some(live) = live_limit_ranges
-            .iter()
-            .find(|l| l.metadata.name.as_deref() == Some(name.as_str()))
-        else {
+        let Some(live) = observe::find_named(live_limit_ranges, &name) else {
             problems.push(format!("LimitRange {namespace}/{name} does not exist"));
             continue;
         };

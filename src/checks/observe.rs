@@ -180,6 +180,13 @@ pub async fn wait_gone(
     }
 }
 
+/// The object called `name` among `objects` (a live list matched against what was declared).
+pub fn find_named<'a, K: kube::Resource>(objects: &'a [K], name: &str) -> Option<&'a K> {
+    objects
+        .iter()
+        .find(|object| object.meta().name.as_deref() == Some(name))
+}
+
 /// The message an API error carries: for a `Status` answer (admission denials, webhook call
 /// failures, validation) its `message`, which is what `super::admission::classify` reads.
 pub fn error_message(error: &kube::Error) -> String {
