@@ -289,46 +289,39 @@ async fn webhook_entry(
     })
 }
 
+/// The `WebhookRef`s of a Validating- or MutatingWebhookConfiguration: their webhooks have the
+/// same fields but are distinct types with no common trait.
+macro_rules! webhook_refs {
+    ($config:expr) => {
+        $config
+            .webhooks
+            .iter()
+            .flatten()
+            .map(|h| {
+                (
+                    h.name.as_str(),
+                    h.client_config.service.as_ref(),
+                    h.failure_policy.as_ref(),
+                )
+            })
+            .collect()
+    };
+}
+
 async fn collect_webhooks(client: &Client, bundle: &mut Bundle) {
     let mut configurations = Vec::new();
     let validating_listed = collect_webhook_configurations::<ValidatingWebhookConfiguration>(
         client,
         bundle,
         &mut configurations,
-        |config| {
-            config
-                .webhooks
-                .iter()
-                .flatten()
-                .map(|h| {
-                    (
-                        h.name.as_str(),
-                        h.client_config.service.as_ref(),
-                        h.failure_policy.as_ref(),
-                    )
-                })
-                .collect()
-        },
+        |config| webhook_refs!(config),
     )
     .await;
     let mutating_listed = collect_webhook_configurations::<MutatingWebhookConfiguration>(
         client,
         bundle,
         &mut configurations,
-        |config| {
-            config
-                .webhooks
-                .iter()
-                .flatten()
-                .map(|h| {
-                    (
-                        h.name.as_str(),
-                        h.client_config.service.as_ref(),
-                        h.failure_policy.as_ref(),
-                    )
-                })
-                .collect()
-        },
+        |config| webhook_refs!(config),
     )
     .await;
     // A partial list would read as "these are all the webhooks": errors.txt says what is missing.
