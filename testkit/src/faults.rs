@@ -120,8 +120,9 @@ impl Fault {
             Fault::InferenceServiceNotReady => &["A2", "B4", "F4"],
             // C2's model, synced from git, never becomes Healthy either.
             Fault::ScaffoldNeverReady => &["C2", "F3"],
-            // Nothing denies any more: the denial probes are admitted.
-            Fault::KyvernoWebhooksNotRegistered => &["D3", "D4"],
+            // Nothing denies any more: the denial probes are admitted, and an admitted scaffold
+            // proves nothing without Kyverno's webhook.
+            Fault::KyvernoWebhooksNotRegistered => &["D3", "D4", "C1"],
             Fault::KserveWebhookNoEndpoints => &["B1", "C1", "C2", "C3", "F2", "F3"],
             Fault::ScaffoldDenied => &["C2", "C3", "F3"],
             // C3 creates its InferenceService directly, not through git: unaffected.
