@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use super::admission::{self, AdmissionOutcome};
 use super::env::{CheckFn, CheckFuture, CheckRun, CreatedObject};
+use super::observe::api_failure;
 use super::observe::{
     self, APPLICATION, APPLICATION_SET, ARGOCD_NAMESPACE, INFERENCE_SERVICE, VALIDATING_POLICY,
 };
@@ -23,7 +24,6 @@ use super::outcome::{Diagnosis, Outcome};
 use super::serving::{
     ask_model, evaluate_inference, isvc_likely_cause, no_ingress_url, ModelAnswer,
 };
-use super::spine::api_failure;
 use crate::gitops::{self, scaffold, scaffold::ModelSpec, GitSource};
 use crate::probe;
 use crate::readiness;

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use super::admission::{self, AdmissionOutcome};
 use super::env::{CheckFn, CheckFuture, CheckRun, CreatedObject};
-use super::observe::{self, Kind};
+use super::observe::{self, api_failure, Kind};
 use super::outcome::{Diagnosis, Outcome};
 use crate::readiness;
 
@@ -89,17 +89,6 @@ pub(crate) async fn endpoint_slices(
     let api: Api<EndpointSlice> = Api::namespaced(client.clone(), namespace);
     let params = ListParams::default().labels(&format!("kubernetes.io/service-name={service}"));
     Ok(api.list(&params).await?.items)
-}
-
-fn api_failure(what: &str, error: &kube::Error) -> Outcome {
-    Outcome::fail(
-        format!("could not read {what}"),
-        Diagnosis::new(
-            format!("reading {what} failed: {}", observe::error_message(error)),
-            "the API server is unreachable or this identity may not read it (RBAC)",
-            "kubectl auth can-i --list",
-        ),
-    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -222,31 +211,23 @@ pub fn evaluate_kyverno_ready(obs: &KyvernoObservation) -> Outcome {
         "kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations -l webhook.kyverno.io/managed-by=kyverno";
     let mut registered: Vec<(&str, &str, Option<WebhookTargets>)> = Vec::new();
     for name in KYVERNO_VALIDATING_CONFIGS {
-        let found = obs
-            .validating
-            .iter()
-            .find(|c| c.metadata.name.as_deref() == Some(name))
-            .map(|c| {
-                c.webhooks
-                    .iter()
-                    .flatten()
-                    .map(|w| (w.name.clone(), webhook_target(&w.client_config)))
-                    .collect()
-            });
+        let found = observe::find_named(&obs.validating, name).map(|c| {
+            c.webhooks
+                .iter()
+                .flatten()
+                .map(|w| (w.name.clone(), webhook_target(&w.client_config)))
+                .collect()
+        });
         registered.push(("validatingwebhookconfiguration", name, found));
     }
     for name in KYVERNO_MUTATING_CONFIGS {
-        let found = obs
-            .mutating
-            .iter()
-            .find(|c| c.metadata.name.as_deref() == Some(name))
-            .map(|c| {
-                c.webhooks
-                    .iter()
-                    .flatten()
-                    .map(|w| (w.name.clone(), webhook_target(&w.client_config)))
-                    .collect()
-            });
+        let found = observe::find_named(&obs.mutating, name).map(|c| {
+            c.webhooks
+                .iter()
+                .flatten()
+                .map(|w| (w.name.clone(), webhook_target(&w.client_config)))
+                .collect()
+        });
         registered.push(("mutatingwebhookconfiguration", name, found));
     }
     for (kind, name, hooks) in registered {

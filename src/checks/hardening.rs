@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::admission;
 use super::env::{CheckFn, CheckFuture, CheckRun, CreatedObject};
 use super::guardrails::endpoint_slices;
-use super::observe;
+use super::observe::{self, api_failure};
 use super::outcome::{Diagnosis, Outcome};
 use crate::readiness;
 use crate::scenario::{GpuMode, Latency};
@@ -30,17 +30,6 @@ pub const CHECKS: &[(&str, CheckFn)] = &[
     ("F3", gpu_node_inference),
     ("F4", latency_slo),
 ];
-
-fn api_failure(what: &str, error: &kube::Error) -> Outcome {
-    Outcome::fail(
-        format!("could not read {what}"),
-        Diagnosis::new(
-            format!("reading {what} failed: {}", observe::error_message(error)),
-            "the API server is unreachable or this identity may not read it (RBAC)",
-            "kubectl auth can-i --list",
-        ),
-    )
-}
 
 // ---------------------------------------------------------------------------------------------
 // F1 namespace-governance
@@ -175,10 +164,7 @@ pub fn evaluate_governance(
     for quota in &declared.quotas {
         let name = quota.metadata.name.clone().unwrap_or_default();
         quota_names.push(name.clone());
-        let Some(live) = live_quotas
-            .iter()
-            .find(|q| q.metadata.name.as_deref() == Some(name.as_str()))
-        else {
+        let Some(live) = observe::find_named(live_quotas, &name) else {
             problems.push(format!("ResourceQuota {namespace}/{name} does not exist"));
             continue;
         };
@@ -194,10 +180,7 @@ pub fn evaluate_governance(
     for range in &declared.limit_ranges {
         let name = range.metadata.name.clone().unwrap_or_default();
         limit_names.push(name.clone());
-        let Some(live) = live_limit_ranges
-            .iter()
-            .find(|l| l.metadata.name.as_deref() == Some(name.as_str()))
-        else {
+        let Some(live) = observe::find_named(live_limit_ranges, &name) else {
             problems.push(format!("LimitRange {namespace}/{name} does not exist"));
             continue;
         };

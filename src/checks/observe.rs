@@ -15,7 +15,7 @@ use kube::Client;
 use serde_json::Value;
 
 use super::env::CheckRun;
-use super::outcome::Outcome;
+use super::outcome::{Diagnosis, Outcome};
 
 /// A custom resource kind a check reads or creates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,6 +180,13 @@ pub async fn wait_gone(
     }
 }
 
+/// The object called `name` among `objects` (a live list matched against what was declared).
+pub fn find_named<'a, K: kube::Resource>(objects: &'a [K], name: &str) -> Option<&'a K> {
+    objects
+        .iter()
+        .find(|object| object.meta().name.as_deref() == Some(name))
+}
+
 /// The message an API error carries: for a `Status` answer (admission denials, webhook call
 /// failures, validation) its `message`, which is what `super::admission::classify` reads.
 pub fn error_message(error: &kube::Error) -> String {
@@ -187,6 +194,18 @@ pub fn error_message(error: &kube::Error) -> String {
         kube::Error::Api(status) => status.message.clone(),
         other => other.to_string(),
     }
+}
+
+/// A FAIL for an API read that did not answer (the cluster, not the platform, is the problem).
+pub(crate) fn api_failure(what: &str, error: &kube::Error) -> Outcome {
+    Outcome::fail(
+        format!("could not read {what}"),
+        Diagnosis::new(
+            format!("reading {what} failed: {}", error_message(error)),
+            "the API server is unreachable or this identity may not read it (RBAC)",
+            "kubectl auth can-i --list && neuroscale doctor",
+        ),
+    )
 }
 
 /// The HTTP code of an API `Status` error, when the server answered with one.

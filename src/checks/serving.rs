@@ -16,9 +16,9 @@ use kube::api::Api;
 use serde_json::Value;
 
 use super::env::{CheckFn, CheckFuture, CheckRun};
-use super::observe::{self, ObservedWorkload, INFERENCE_SERVICE};
+use super::observe::{self, api_failure, ObservedWorkload, INFERENCE_SERVICE};
 use super::outcome::{Diagnosis, Outcome};
-use super::spine::{api_failure, container_trouble};
+use super::spine::container_trouble;
 use crate::probe::{self, ProbeError};
 use crate::readiness::{self, Readiness};
 use crate::scenario::ModelProbe;
@@ -91,16 +91,38 @@ async fn gather_kserve(run: &CheckRun<'_>) -> Result<KserveObservation, kube::Er
 }
 
 async fn kserve_control_plane(run: &CheckRun<'_>) -> Outcome {
+    poll_observation(
+        run,
+        "kserve",
+        "the KServe control plane",
+        || gather_kserve(run),
+        evaluate_kserve_control_plane,
+    )
+    .await
+}
+
+/// Re-observes with `gather` until `evaluate` passes or time is up; an observation that cannot be
+/// read is an API failure: `short` names it in the timeout message, `what` in the FAIL.
+async fn poll_observation<'a, T, Fut>(
+    run: &'a CheckRun<'a>,
+    short: &str,
+    what: &str,
+    gather: impl Fn() -> Fut,
+    evaluate: fn(&T) -> Outcome,
+) -> Outcome
+where
+    Fut: std::future::Future<Output = Result<T, kube::Error>>,
+{
     observe::poll_until_pass(run, || async {
-        match gather_kserve(run).await {
+        match gather().await {
             Ok(observation) => {
-                let outcome = evaluate_kserve_control_plane(&observation);
+                let outcome = evaluate(&observation);
                 run.saw(diagnosis_or_summary(&outcome));
                 outcome
             }
             Err(e) => {
-                run.saw(format!("kserve unreadable: {e}"));
-                api_failure("the KServe control plane", &e)
+                run.saw(format!("{short} unreadable: {e}"));
+                api_failure(what, &e)
             }
         }
     })
@@ -240,19 +262,13 @@ async fn gather_kourier(run: &CheckRun<'_>) -> Result<KourierObservation, kube::
 }
 
 async fn kourier_ingress(run: &CheckRun<'_>) -> Outcome {
-    observe::poll_until_pass(run, || async {
-        match gather_kourier(run).await {
-            Ok(observation) => {
-                let outcome = evaluate_kourier_ingress(&observation);
-                run.saw(diagnosis_or_summary(&outcome));
-                outcome
-            }
-            Err(e) => {
-                run.saw(format!("ingress configuration unreadable: {e}"));
-                api_failure("the Knative/Kourier ingress configuration", &e)
-            }
-        }
-    })
+    poll_observation(
+        run,
+        "ingress configuration",
+        "the Knative/Kourier ingress configuration",
+        || gather_kourier(run),
+        evaluate_kourier_ingress,
+    )
     .await
 }
 

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::admission::{self, AdmissionOutcome};
 use super::env::{CheckFn, CheckFuture, CheckRun};
-use super::observe::{self, ObservedWorkload, APPLICATION, ARGOCD_NAMESPACE};
+use super::observe::{self, api_failure, ObservedWorkload, APPLICATION, ARGOCD_NAMESPACE};
 use super::outcome::{Diagnosis, Outcome};
 use crate::components::{self, Gate};
 use crate::gitops::{
@@ -41,18 +41,6 @@ fn a3<'a>(run: &'a CheckRun<'a>) -> CheckFuture<'a> {
 }
 fn a4<'a>(run: &'a CheckRun<'a>) -> CheckFuture<'a> {
     Box::pin(drift_self_heal(run))
-}
-
-/// A FAIL for an API read that did not answer (the cluster, not the platform, is the problem).
-pub(crate) fn api_failure(what: &str, error: &kube::Error) -> Outcome {
-    Outcome::fail(
-        format!("could not read {what}"),
-        Diagnosis::new(
-            format!("the API server answered: {}", observe::error_message(error)),
-            "the kube context is unreachable or lacks RBAC to read this",
-            "kubectl auth can-i --list && neuroscale doctor",
-        ),
-    )
 }
 
 // ---------------------------------------------------------------------------------------------

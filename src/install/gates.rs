@@ -289,39 +289,21 @@ pub async fn diagnose(client: &Client, gate: &Gate) -> Diagnosis {
             return diagnosis;
         }
         Gate::Deployment { namespace, name } => {
-            let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
-            let object = api.get_opt(name).await.ok().flatten();
-            let selector = object
-                .as_ref()
-                .and_then(|d| d.spec.as_ref())
-                .and_then(|s| s.selector.match_labels.clone());
-            diagnosis.conditions = object
-                .map(|o| conditions_of(&to_value(&o)))
-                .unwrap_or_default();
+            let (selector, conditions) =
+                workload_selector_and_conditions::<Deployment>(client, namespace, name).await;
+            diagnosis.conditions = conditions;
             (namespace, name, selector)
         }
         Gate::StatefulSet { namespace, name } => {
-            let api: Api<StatefulSet> = Api::namespaced(client.clone(), namespace);
-            let object = api.get_opt(name).await.ok().flatten();
-            let selector = object
-                .as_ref()
-                .and_then(|d| d.spec.as_ref())
-                .and_then(|s| s.selector.match_labels.clone());
-            diagnosis.conditions = object
-                .map(|o| conditions_of(&to_value(&o)))
-                .unwrap_or_default();
+            let (selector, conditions) =
+                workload_selector_and_conditions::<StatefulSet>(client, namespace, name).await;
+            diagnosis.conditions = conditions;
             (namespace, name, selector)
         }
         Gate::DaemonSet { namespace, name } => {
-            let api: Api<DaemonSet> = Api::namespaced(client.clone(), namespace);
-            let object = api.get_opt(name).await.ok().flatten();
-            let selector = object
-                .as_ref()
-                .and_then(|d| d.spec.as_ref())
-                .and_then(|s| s.selector.match_labels.clone());
-            diagnosis.conditions = object
-                .map(|o| conditions_of(&to_value(&o)))
-                .unwrap_or_default();
+            let (selector, conditions) =
+                workload_selector_and_conditions::<DaemonSet>(client, namespace, name).await;
+            diagnosis.conditions = conditions;
             (namespace, name, selector)
         }
         Gate::ServiceEndpoints { namespace, name }
@@ -382,6 +364,31 @@ pub async fn diagnose(client: &Client, gate: &Gate) -> Diagnosis {
         }
     }
     diagnosis
+}
+
+/// A workload's pod selector (`spec.selector.matchLabels`) and its `status.conditions`; both empty
+/// when it cannot be read (the diagnosis is best effort).
+async fn workload_selector_and_conditions<K>(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> (Option<BTreeMap<String, String>>, Vec<String>)
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + fmt::Debug
+        + serde::Serialize,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let Some(object) = api.get_opt(name).await.ok().flatten() else {
+        return (None, Vec::new());
+    };
+    let object = to_value(&object);
+    let selector = object
+        .pointer("/spec/selector/matchLabels")
+        .and_then(|labels| serde_json::from_value(labels.clone()).ok());
+    (selector, conditions_of(&object))
 }
 
 fn to_value<T: serde::Serialize>(object: &T) -> Value {

@@ -114,6 +114,17 @@ impl Target {
         }
         builder
     }
+
+    /// The error for a request to `url` that got no (complete) answer.
+    fn request_error(&self, url: &str) -> impl FnOnce(reqwest::Error) -> ProbeError + '_ {
+        let url = url.to_string();
+        move |source| ProbeError::Request {
+            url,
+            host: self.host.clone(),
+            // The URL is already in our message.
+            source: source.without_url(),
+        }
+    }
 }
 
 /// The Host header value for `url`: its host, plus the port when it is not the scheme's default.
@@ -225,22 +236,9 @@ pub(crate) async fn send_predict(
         .body(body)
         .send()
         .await
-        .map_err(|source| ProbeError::Request {
-            url: url.clone(),
-            host: target.host.clone(),
-            // The URL is already in our message.
-            source: source.without_url(),
-        })?;
+        .map_err(target.request_error(&url))?;
     let status = response.status();
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|source| ProbeError::Request {
-            url: url.clone(),
-            host: target.host.clone(),
-            // The URL is already in our message.
-            source: source.without_url(),
-        })?;
+    let bytes = response.bytes().await.map_err(target.request_error(&url))?;
     if !status.is_success() {
         return Err(ProbeError::Status {
             url,
@@ -442,12 +440,7 @@ async fn model_ready(
         .request(client, reqwest::Method::GET, url)
         .send()
         .await
-        .map_err(|source| ProbeError::Request {
-            url: url.to_string(),
-            host: target.host.clone(),
-            // The URL is already in our message.
-            source: source.without_url(),
-        })?;
+        .map_err(target.request_error(url))?;
     let status = response.status();
     let bytes = response.bytes().await.unwrap_or_default();
     if !status.is_success() {

@@ -14,8 +14,10 @@ use k8s_openapi::api::admissionregistration::v1::{
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::ClusterResourceScope;
 use kube::api::{Api, ListParams, LogParams};
-use kube::Client;
+use kube::{Client, Resource};
+use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use crate::checks::observe;
@@ -287,78 +289,90 @@ async fn webhook_entry(
     })
 }
 
+/// The `WebhookRef`s of a Validating- or MutatingWebhookConfiguration: their webhooks have the
+/// same fields but are distinct types with no common trait.
+macro_rules! webhook_refs {
+    ($config:expr) => {
+        $config
+            .webhooks
+            .iter()
+            .flatten()
+            .map(|h| {
+                (
+                    h.name.as_str(),
+                    h.client_config.service.as_ref(),
+                    h.failure_policy.as_ref(),
+                )
+            })
+            .collect()
+    };
+}
+
 async fn collect_webhooks(client: &Client, bundle: &mut Bundle) {
     let mut configurations = Vec::new();
-    let mut complete = true;
-    match Api::<ValidatingWebhookConfiguration>::all(client.clone())
-        .list(&ListParams::default())
-        .await
-    {
-        Ok(list) => {
-            for config in list.items {
-                let mut hooks = Vec::new();
-                for hook in config.webhooks.iter().flatten() {
-                    hooks.push(
-                        webhook_entry(
-                            client,
-                            &hook.name,
-                            hook.client_config.service.as_ref(),
-                            hook.failure_policy.as_ref(),
-                        )
-                        .await,
-                    );
-                }
-                configurations.push(json!({
-                    "kind": "ValidatingWebhookConfiguration",
-                    "name": config.metadata.name,
-                    "webhooks": hooks,
-                }));
-            }
-        }
-        Err(e) => {
-            complete = false;
-            bundle.add_error(format!(
-                "validatingwebhookconfigurations: {}",
-                observe::error_message(&e)
-            ));
-        }
-    }
-    match Api::<MutatingWebhookConfiguration>::all(client.clone())
-        .list(&ListParams::default())
-        .await
-    {
-        Ok(list) => {
-            for config in list.items {
-                let mut hooks = Vec::new();
-                for hook in config.webhooks.iter().flatten() {
-                    hooks.push(
-                        webhook_entry(
-                            client,
-                            &hook.name,
-                            hook.client_config.service.as_ref(),
-                            hook.failure_policy.as_ref(),
-                        )
-                        .await,
-                    );
-                }
-                configurations.push(json!({
-                    "kind": "MutatingWebhookConfiguration",
-                    "name": config.metadata.name,
-                    "webhooks": hooks,
-                }));
-            }
-        }
-        Err(e) => {
-            complete = false;
-            bundle.add_error(format!(
-                "mutatingwebhookconfigurations: {}",
-                observe::error_message(&e)
-            ));
-        }
-    }
+    let validating_listed = collect_webhook_configurations::<ValidatingWebhookConfiguration>(
+        client,
+        bundle,
+        &mut configurations,
+        |config| webhook_refs!(config),
+    )
+    .await;
+    let mutating_listed = collect_webhook_configurations::<MutatingWebhookConfiguration>(
+        client,
+        bundle,
+        &mut configurations,
+        |config| webhook_refs!(config),
+    )
+    .await;
     // A partial list would read as "these are all the webhooks": errors.txt says what is missing.
-    if complete {
+    if validating_listed && mutating_listed {
         bundle.add_json("webhooks.json", Value::Array(configurations));
+    }
+}
+
+/// One webhook of a configuration: its name, the Service it calls, its failurePolicy.
+type WebhookRef<'a> = (&'a str, Option<&'a ServiceReference>, Option<&'a String>);
+
+/// Appends every configuration of kind `K` with its webhooks to `configurations`; false (and the
+/// reason in errors.txt) when they could not be listed.
+async fn collect_webhook_configurations<K>(
+    client: &Client,
+    bundle: &mut Bundle,
+    configurations: &mut Vec<Value>,
+    webhooks_of: fn(&K) -> Vec<WebhookRef<'_>>,
+) -> bool
+where
+    K: Resource<DynamicType = (), Scope = ClusterResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    match Api::<K>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+    {
+        Ok(list) => {
+            for config in list.items {
+                let mut hooks = Vec::new();
+                for (name, service, failure_policy) in webhooks_of(&config) {
+                    hooks.push(webhook_entry(client, name, service, failure_policy).await);
+                }
+                configurations.push(json!({
+                    "kind": K::kind(&()),
+                    "name": config.meta().name,
+                    "webhooks": hooks,
+                }));
+            }
+            true
+        }
+        Err(e) => {
+            bundle.add_error(format!(
+                "{}: {}",
+                K::plural(&()),
+                observe::error_message(&e)
+            ));
+            false
+        }
     }
 }
 
