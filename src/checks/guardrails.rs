@@ -251,6 +251,16 @@ pub fn evaluate_kyverno_ready(obs: &KyvernoObservation) -> Outcome {
         }
     }
 
+    // Registered configurations that hold no webhook enforce nothing: an empty shell is not
+    // "registered" in any sense that matters for admission.
+    if webhook_count == 0 && problems.is_empty() {
+        problems.push((
+            "Kyverno's webhook configurations exist but hold no webhooks".to_string(),
+            "the admission controller has not (re)registered its webhooks, so no request reaches Kyverno and nothing is enforced",
+            registered_cmd.to_string(),
+        ));
+    }
+
     let total = obs.deployments.len();
     let configs = KYVERNO_VALIDATING_CONFIGS.len() + KYVERNO_MUTATING_CONFIGS.len();
     if problems.is_empty() {
@@ -950,6 +960,23 @@ mod tests {
         assert!(diagnosis(&outcome)
             .observed
             .contains("calls kyverno-old/kyverno-svc"));
+    }
+
+    #[test]
+    fn d1_fails_when_the_webhook_configurations_are_empty() {
+        let mut obs = healthy_kyverno();
+        for name in KYVERNO_VALIDATING_CONFIGS {
+            obs.validating
+                .retain(|c| c.metadata.name.as_deref() != Some(*name));
+            obs.validating.push(fx::validating_config(name, &[]));
+        }
+        obs.mutating = vec![fx::mutating_config(KYVERNO_MUTATING_CONFIGS[0], &[])];
+        let outcome = evaluate_kyverno_ready(&obs);
+        assert_eq!(outcome.verdict, Verdict::Fail, "{outcome:?}");
+        assert!(
+            diagnosis(&outcome).observed.contains("hold no webhooks"),
+            "{outcome:?}"
+        );
     }
 
     fn five_policies() -> Vec<Value> {

@@ -99,6 +99,65 @@ fn redact_env(value: Value) -> Value {
     }
 }
 
+/// Words after which a log line usually carries a credential (`password=...`, `token: ...`,
+/// `Authorization: Bearer ...`).
+const CREDENTIAL_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "apikey",
+    "api_key",
+    "api-key",
+    "authorization",
+    "bearer",
+];
+
+/// Masks the value after a credential word in each log line. Logs are free text, so this is a
+/// safety net: what a controller prints after `token=` or `Authorization: Bearer` never reaches
+/// the bundle, at the price of masking a harmless word now and then.
+pub fn redact_log(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        out.push_str(&redact_log_line(line));
+    }
+    out
+}
+
+fn redact_log_line(line: &str) -> String {
+    let lower = line.to_ascii_lowercase();
+    let Some(end_of_word) = CREDENTIAL_WORDS
+        .iter()
+        .filter_map(|word| lower.find(word).map(|at| at + word.len()))
+        .min()
+    else {
+        return line.to_string();
+    };
+    // Skip the separator (`=`, `:`, quotes, spaces, `Bearer`), then mask up to the end of the
+    // value (whitespace, quote, comma or closing brace).
+    let rest = &line[end_of_word..];
+    let value_start = rest
+        .find(|c: char| !matches!(c, '=' | ':' | '"' | '\'' | ' ' | '\t'))
+        .unwrap_or(rest.len());
+    let mut value = &rest[value_start..];
+    let mut prefix_len = end_of_word + value_start;
+    if value.to_ascii_lowercase().starts_with("bearer ") {
+        prefix_len += "bearer ".len();
+        value = &value["bearer ".len()..];
+    }
+    let value_len = value
+        .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '}'))
+        .unwrap_or(value.len());
+    if value_len == 0 {
+        return line.to_string();
+    }
+    format!(
+        "{}<redacted>{}",
+        &line[..prefix_len],
+        &line[prefix_len + value_len..]
+    )
+}
+
 /// Files of a bundle before they are written (relative path -> contents).
 #[derive(Debug, Default, Clone)]
 pub struct Bundle {
@@ -113,9 +172,9 @@ impl Bundle {
         self.files.insert(path.to_string(), text + "\n");
     }
 
-    /// Adds a text file (log tails).
+    /// Adds a text file (log tails); credential-looking values are masked first.
     pub fn add_text(&mut self, path: &str, text: String) {
-        self.files.insert(path.to_string(), text);
+        self.files.insert(path.to_string(), redact_log(&text));
     }
 
     /// Records what could not be collected; written as `errors.txt`.
@@ -494,6 +553,24 @@ async fn collect_namespace(client: &Client, namespace: &str, bundle: &mut Bundle
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn log_tails_never_carry_a_credential_value() {
+        let log = "level=info msg=\"starting\"\n\
+                   level=debug password=hunter2 user=admin\n\
+                   GET / Authorization: Bearer eyJhbGciOi.payload.sig\n\
+                   {\"token\": \"s3cr3t-value\", \"ok\": true}\n";
+        let redacted = super::redact_log(log);
+        for secret in ["hunter2", "eyJhbGciOi.payload.sig", "s3cr3t-value"] {
+            assert!(!redacted.contains(secret), "{secret} leaked: {redacted}");
+        }
+        assert!(
+            redacted.contains("level=info msg=\"starting\"\n"),
+            "{redacted}"
+        );
+        assert!(redacted.contains("user=admin"), "{redacted}");
+        assert_eq!(redacted.lines().count(), 4, "{redacted}");
+    }
+
     use super::*;
 
     const SECRET_VALUE: &str = "s3cr3t-hunter2";
