@@ -265,6 +265,20 @@ impl Scenario {
                 format!("`{}` is not a DNS-1123 label", self.spec.model_namespace),
             ));
         }
+        // manifests/ governs one model namespace (quota, limits, the ApplicationSet's
+        // destination, the golden path's scaffold); checks pointed elsewhere would split
+        // between two namespaces and prove nothing about either.
+        if self.spec.model_namespace != crate::gitops::MODEL_NAMESPACE {
+            return Err(YamlError::field(
+                path,
+                "spec.modelNamespace",
+                format!(
+                    "`{}` is not the namespace the platform's manifests govern; use `{}`",
+                    self.spec.model_namespace,
+                    crate::gitops::MODEL_NAMESPACE
+                ),
+            ));
+        }
         for (i, model) in self.spec.models.iter().enumerate() {
             if !is_dns1123_label(&model.name) {
                 return Err(YamlError::field(
@@ -435,6 +449,16 @@ mod tests {
     fn a_wrong_kind_is_rejected() {
         let text = smoke_text().replace("kind: Scenario", "kind: Cluster");
         assert!(reject(&text).contains("field `kind`"));
+    }
+
+    #[test]
+    fn a_model_namespace_the_manifests_do_not_govern_is_rejected() {
+        let text = smoke_text().replace("modelNamespace: models", "modelNamespace: serving");
+        let err = reject(&text);
+        assert!(
+            err.contains("spec.modelNamespace") && err.contains("use `models`"),
+            "{err}"
+        );
     }
 
     #[test]
