@@ -432,6 +432,7 @@ pub fn evaluate_cost_attribution(expected: &[String], answer: &HttpAnswer) -> Ou
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::fixtures::diagnosis;
     use crate::checks::fixtures_def as fx;
     use crate::checks::outcome::Verdict;
 
@@ -446,13 +447,6 @@ mod tests {
                 fx::allocation_response(vec![vec![("models", 0.02), ("kube-system", 0.01)]]),
             ))),
         }
-    }
-
-    fn diagnosis(outcome: &Outcome) -> &Diagnosis {
-        outcome
-            .diagnosis
-            .as_ref()
-            .expect("a FAIL carries a diagnosis")
     }
 
     #[test]

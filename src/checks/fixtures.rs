@@ -11,6 +11,14 @@ use serde_json::{json, Value};
 
 use super::observe::ObservedWorkload;
 
+/// The diagnosis of a FAIL outcome; a test asking for it on anything else fails.
+pub fn diagnosis(outcome: &crate::checks::Outcome) -> &crate::checks::Diagnosis {
+    outcome
+        .diagnosis
+        .as_ref()
+        .expect("a FAIL carries a diagnosis")
+}
+
 pub fn from<T: serde::de::DeserializeOwned>(value: Value) -> T {
     serde_json::from_value(value).expect("fixture matches the API type")
 }

@@ -958,16 +958,10 @@ mod kserve_peer;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::fixtures::diagnosis;
     use crate::checks::fixtures::{application, set_condition};
     use crate::checks::outcome::Verdict;
     use serde_json::json;
-
-    fn diagnosis(outcome: &Outcome) -> &Diagnosis {
-        outcome
-            .diagnosis
-            .as_ref()
-            .expect("a FAIL carries a diagnosis")
-    }
 
     /// A ValidatingPolicy as the gitops manifests declare it and Kyverno reports it (kyverno
     /// config/crds/policies.kyverno.io ValidatingPolicy; status.conditionStatus per UPSTREAM.md §6).

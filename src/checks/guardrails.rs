@@ -836,6 +836,7 @@ pub(crate) mod tests_support {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::fixtures::diagnosis;
     use crate::checks::fixtures_def as fx;
     use crate::checks::outcome::Verdict;
 
@@ -870,13 +871,6 @@ mod tests {
                 &[("mutate.kyverno.svc-fail", "kyverno", "kyverno-svc")],
             )],
         }
-    }
-
-    fn diagnosis(outcome: &Outcome) -> &Diagnosis {
-        outcome
-            .diagnosis
-            .as_ref()
-            .expect("a FAIL carries a diagnosis")
     }
 
     #[test]

@@ -1208,16 +1208,10 @@ fn gpu_node_inference<'a>(run: &'a CheckRun<'a>) -> CheckFuture<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::fixtures::diagnosis;
     use crate::checks::fixtures_def as fx;
     use crate::checks::outcome::Verdict;
     use serde_json::json;
-
-    fn diagnosis(outcome: &Outcome) -> &Diagnosis {
-        outcome
-            .diagnosis
-            .as_ref()
-            .expect("a FAIL carries a diagnosis")
-    }
 
     #[test]
     fn quantities_compare_by_value() {

@@ -889,16 +889,10 @@ pub fn evaluate_inference(answers: &[ModelAnswer], ingress_url: &str) -> Outcome
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::fixtures::diagnosis;
     use crate::checks::fixtures::{self, config_map, container, waiting};
     use crate::checks::outcome::Verdict;
     use serde_json::json;
-
-    fn diagnosis(outcome: &Outcome) -> &Diagnosis {
-        outcome
-            .diagnosis
-            .as_ref()
-            .expect("a FAIL carries a diagnosis")
-    }
 
     fn healthy_kserve() -> KserveObservation {
         KserveObservation {

@@ -655,6 +655,7 @@ async fn drift_self_heal(run: &CheckRun<'_>) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::fixtures::diagnosis;
     use crate::checks::fixtures::{self, application, with_condition};
     use crate::checks::outcome::Verdict;
     use crate::scenario::{Scenario, BUILTIN_SMOKE};
@@ -673,13 +674,6 @@ mod tests {
             fixtures::healthy_deployment("argocd", "argocd-redis", &["redis"]),
             fixtures::healthy_deployment("argocd", "argocd-dex-server", &["dex"]),
         ]
-    }
-
-    fn diagnosis(outcome: &Outcome) -> &Diagnosis {
-        outcome
-            .diagnosis
-            .as_ref()
-            .expect("a FAIL carries a diagnosis")
     }
 
     #[test]
