@@ -191,10 +191,13 @@ pub const COMPONENTS: &[Component] = &[
         namespace: "knative-serving",
         delivery: Delivery::ArgoApplication,
         presence: Presence::Always,
-        artifacts: &[
-            manifest("https://github.com/knative/serving/releases/download/knative-v1.23.0/serving-crds.yaml"),
-            manifest("https://github.com/knative/serving/releases/download/knative-v1.23.0/serving-core.yaml"),
-        ],
+        // serving-core.yaml already holds every CRD of serving-crds.yaml (knative/serving
+        // hack/generate-yamls.sh builds it from all of config/core/, 300-resources included);
+        // listing both in one kustomization is a duplicate-id error, and ArgoCD orders the CRDs
+        // before the resources of the same sync anyway.
+        artifacts: &[manifest(
+            "https://github.com/knative/serving/releases/download/knative-v1.23.0/serving-core.yaml",
+        )],
         depends_on: &["argocd"],
         gates: &[
             Gate::CrdEstablished { name: "services.serving.knative.dev" },

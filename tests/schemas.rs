@@ -1,140 +1,15 @@
 //! Validates every document in `manifests/` and every k3d config in `k3d/` against the upstream
-//! schemas in the shared directory (`schemas/index.json` names the schema of each kind: CRD
-//! openAPIV3Schemas of the pinned ArgoCD, KServe, Kyverno and cert-manager, the Kubernetes 1.36
-//! swagger definitions, and k3d's config JSON Schema).
-//!
-//! Unknown fields are errors here (the API server's strict field validation would reject or
-//! silently drop them), so every object schema is closed unless it preserves unknown fields.
-//! Kustomize patches are validated as partial objects (nothing required).
-//!
-//! The shared directory is `$NEUROSCALE_SHARED_DIR`, else `shared/` next to or above the project
-//! root. Without it the test skips with the reason, and fails under NEUROSCALE_REQUIRE_PEERS=1.
+//! schemas in the shared directory (see `support::schemas`). Without the shared directory the
+//! tests skip with the reason, and fail under NEUROSCALE_REQUIRE_PEERS=1.
+
+mod support;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
-
-fn project_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn shared_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("NEUROSCALE_SHARED_DIR").filter(|v| !v.is_empty()) {
-        return Some(PathBuf::from(dir));
-    }
-    let root = project_root();
-    [
-        root.join("shared"),
-        root.join("../shared"),
-        root.join("../../shared"),
-    ]
-    .into_iter()
-    .find(|dir| dir.join("schemas/index.json").is_file())
-}
-
-/// The shared schemas, or None after printing why (a failure when peers are required).
-fn schemas_or_skip() -> Option<PathBuf> {
-    match shared_dir() {
-        Some(dir) => Some(dir.join("schemas")),
-        None => {
-            let reason =
-                "no shared/schemas/index.json (set NEUROSCALE_SHARED_DIR to the shared directory)";
-            if std::env::var("NEUROSCALE_REQUIRE_PEERS").as_deref() == Ok("1") {
-                panic!("NEUROSCALE_REQUIRE_PEERS=1 but {reason}");
-            }
-            eprintln!("SKIP schemas: {reason}");
-            None
-        }
-    }
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
-}
-
-/// Closes every object schema that lists properties and does not preserve unknown fields, and
-/// (for patches) drops `required`.
-fn tighten(schema: &mut Value, partial: bool) {
-    match schema {
-        Value::Object(map) => {
-            if partial {
-                map.remove("required");
-            }
-            let preserves = map.get("x-kubernetes-preserve-unknown-fields") == Some(&json!(true));
-            if map.contains_key("properties")
-                && !map.contains_key("additionalProperties")
-                && !preserves
-            {
-                map.insert("additionalProperties".into(), json!(false));
-            }
-            for value in map.values_mut() {
-                tighten(value, partial);
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(|v| tighten(v, partial)),
-        _ => {}
-    }
-}
-
-struct Schemas {
-    dir: PathBuf,
-    index: Value,
-    definitions: Value,
-}
-
-impl Schemas {
-    fn load(dir: PathBuf) -> Schemas {
-        let index = read_json(&dir.join("index.json"));
-        let kube_file = index["objectMeta"]["file"].as_str().unwrap().to_string();
-        let mut definitions = read_json(&dir.join(kube_file))["definitions"].take();
-        // The swagger types quantities and int-or-string as strings; the API server also takes
-        // numbers for them (apimachinery resource.Quantity and intstr.IntOrString unmarshal both).
-        for name in [
-            "io.k8s.apimachinery.pkg.api.resource.Quantity",
-            "io.k8s.apimachinery.pkg.util.intstr.IntOrString",
-        ] {
-            definitions[name] = json!({ "type": ["string", "number"] });
-        }
-        Schemas {
-            dir,
-            index,
-            definitions,
-        }
-    }
-
-    /// A validator for `apiVersion kind`, or None when the index has no such kind.
-    fn validator(
-        &self,
-        api_version: &str,
-        kind: &str,
-        partial: bool,
-    ) -> Option<jsonschema::Validator> {
-        let entry = &self.index["kinds"][format!("{api_version} {kind}")];
-        if entry.is_null() {
-            return None;
-        }
-        let mut schema = if let Some(definition) = entry["definition"].as_str() {
-            json!({ "$ref": format!("#/definitions/{definition}"), "definitions": self.definitions })
-        } else {
-            let mut crd = read_json(&self.dir.join(entry["file"].as_str().unwrap()));
-            let meta = self.index["objectMeta"]["definition"].as_str().unwrap();
-            // CRD schemas leave metadata open; hold it to ObjectMeta.
-            crd["properties"]["metadata"] = json!({ "$ref": format!("#/definitions/{meta}") });
-            crd["definitions"] = self.definitions.clone();
-            crd
-        };
-        tighten(&mut schema, partial);
-        Some(
-            jsonschema::options()
-                .with_draft(jsonschema::Draft::Draft7)
-                .should_validate_formats(false)
-                .build(&schema)
-                .unwrap_or_else(|e| panic!("schema for {api_version} {kind}: {e}")),
-        )
-    }
-}
+use support::project_root;
+use support::schemas::{errors, read_json, schemas_or_skip, Schemas};
 
 fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -168,13 +43,6 @@ fn patch_files(files: &[PathBuf]) -> BTreeSet<PathBuf> {
         }
     }
     patches
-}
-
-fn errors(validator: &jsonschema::Validator, doc: &Value) -> Vec<String> {
-    validator
-        .iter_errors(doc)
-        .map(|e| format!("at {}: {e}", e.instance_path()))
-        .collect()
 }
 
 #[test]

@@ -302,7 +302,7 @@ mod tests {
     }
 
     #[test]
-    fn the_default_config_caches_five_registries() {
+    fn the_default_config_caches_every_registry_the_platform_pulls_from() {
         let plan = plan(&shipped("cluster.yaml")).unwrap();
         let upstreams: Vec<&str> = plan.iter().map(|r| r.upstream.as_str()).collect();
         assert_eq!(
@@ -312,7 +312,9 @@ mod tests {
                 "quay.io",
                 "ghcr.io",
                 "registry.k8s.io",
-                "gcr.io"
+                "gcr.io",
+                "reg.kyverno.io",
+                "public.ecr.aws"
             ]
         );
         let docker = &plan[0];

@@ -205,10 +205,7 @@ impl GitSource {
             .tempdir_in(&self.dir)
             .map_err(io_err(&self.dir))?;
         let tree = staging.path().join("tree");
-        copy_tree(&manifests, &tree.join("manifests"), Some(repo_url))?;
-        if let Some(vendor) = vendor_dir {
-            copy_tree(vendor, &tree.join("vendor"), None)?;
-        }
+        write_tree(project_root, vendor_dir, repo_url, &tree)?;
         let index = staging.path().join("index");
         let env = [("GIT_INDEX_FILE", index.as_os_str())];
         let work_tree = format!("--work-tree={}", path_arg(&tree)?);
@@ -608,6 +605,27 @@ fn run_git(
             stderr: e.to_string(),
         }),
     }
+}
+
+/// Writes the GitOps tree ArgoCD syncs into `out`: the project's `manifests/` with every
+/// `repoURL` placeholder rewritten to `repo_url`, and `vendor_dir` (when given) as `vendor/`.
+/// This is what `up` commits to the local repository and what `neuroscale vendor` writes for
+/// a repository of the user's own.
+pub fn write_tree(
+    project_root: &Path,
+    vendor_dir: Option<&Path>,
+    repo_url: &str,
+    out: &Path,
+) -> Result<()> {
+    let manifests = project_root.join("manifests");
+    if !manifests.is_dir() {
+        return Err(GitopsError::NoManifests { path: manifests });
+    }
+    copy_tree(&manifests, &out.join("manifests"), Some(repo_url))?;
+    if let Some(vendor) = vendor_dir {
+        copy_tree(vendor, &out.join("vendor"), None)?;
+    }
+    Ok(())
 }
 
 fn path_arg(path: &Path) -> Result<&str> {

@@ -22,6 +22,7 @@ pub mod k3d_standin;
 pub mod mirror;
 pub mod platform;
 pub mod preset;
+pub mod render;
 pub mod resources;
 pub mod selector;
 pub mod server;
