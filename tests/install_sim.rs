@@ -1,42 +1,58 @@
-//! The install engine against the sim engineer's simulated cluster (`neuroscale-testkit`, a real
-//! HTTP API server on loopback with its own server-side apply, watches and scripted controllers):
-//! on the healthy platform every component of the pin table passes its gates, and a second
-//! install changes nothing. tests/install_engine.rs covers the engine's parts on the same sim.
+//! The install engine installs the real platform into a fresh simulated cluster: ArgoCD from
+//! the real pinned install.yaml, the harness objects, then every component through the sim's
+//! ArgoCD, which renders each Application from the local GitOps source (the real pinned
+//! artefacts, vendored as `up` vendors them) with the real renderers and syncs it. Every gate
+//! of the pin table must pass, and a second install must change nothing.
+//!
+//! Needs the shared directory, git, kubectl and Helm's SDK; skips with the reason when one is
+//! missing, fails under NEUROSCALE_REQUIRE_PEERS=1.
 
-use std::path::Path;
+mod support;
+
 use std::time::Duration;
 
 use neuroscale::components;
 use neuroscale::install::engine::{self, ComponentOutcome, InstallPlan};
 use neuroscale::install::progress::Silent;
 use neuroscale_testkit::SimPlatform;
+use support::gitops_tree::{self, REPO_URL};
 
-fn plan() -> InstallPlan {
-    let url = "git://127.0.0.1:9418/neuroscale.git";
+fn plan(upstream: &std::path::Path) -> InstallPlan {
     InstallPlan {
         components: components::selected(false),
-        // ArgoCD is already installed in the sim's healthy platform; the engine re-applies
-        // only its Namespace and the harness objects.
-        argocd_manifest: Vec::new(),
+        argocd_manifest: gitops_tree::argocd_manifest(upstream),
         harness_objects: neuroscale::gitops::harness_objects(
-            Path::new(env!("CARGO_MANIFEST_DIR")),
-            url,
+            &support::project_root(),
+            REPO_URL,
             false,
         )
         .expect("the project's harness objects"),
-        deadline: Duration::from_secs(60),
+        deadline: Duration::from_secs(120),
     }
 }
 
-#[tokio::test]
-async fn every_gate_of_the_pin_table_passes_on_the_healthy_simulated_platform() {
-    let platform = SimPlatform::healthy().await.expect("the sim starts");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_platform_installs_into_a_fresh_cluster_and_a_second_install_changes_nothing() {
+    let Some(upstream) = support::upstream_or_skip() else { return };
+    if support::renderers_or_skip().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let source = gitops_tree::source(&upstream, dir.path(), REPO_URL).await;
+    let platform = SimPlatform::bare().await.expect("the sim starts");
+    platform.alias_repo(REPO_URL, &source.repo_path());
     let client = platform.cluster.client().expect("a client for the sim");
-    let plan = plan();
+    let plan = plan(&upstream);
     let reports = engine::install(&client, &plan, &Silent)
         .await
         .expect("the graph runs");
     for report in &reports {
+        println!(
+            "{:<16} started +{:.1}s took {:.1}s",
+            report.name,
+            report.started_after_seconds.unwrap_or(0.0),
+            report.seconds.unwrap_or(0.0)
+        );
         assert_eq!(
             report.outcome,
             ComponentOutcome::Ready,
@@ -45,64 +61,31 @@ async fn every_gate_of_the_pin_table_passes_on_the_healthy_simulated_platform() 
             report.error.clone().unwrap_or_default()
         );
     }
-    let root = platform
-        .cluster
-        .get(
-            "argoproj.io/v1alpha1",
-            "Application",
-            "argocd",
-            "neuroscale-root",
-        )
-        .expect("the root Application was applied");
-    assert_eq!(
-        root["spec"]["source"]["repoURL"],
-        "git://127.0.0.1:9418/neuroscale.git"
-    );
-    let version = |root: &serde_json::Value| root["metadata"]["resourceVersion"].clone();
-    let again = engine::install(&client, &plan, &Silent).await.unwrap();
-    assert!(again.iter().all(|r| r.outcome == ComponentOutcome::Ready));
-    let root_after = platform
-        .cluster
-        .get(
-            "argoproj.io/v1alpha1",
-            "Application",
-            "argocd",
-            "neuroscale-root",
-        )
-        .unwrap();
-    assert_eq!(
-        version(&root),
-        version(&root_after),
-        "a second install changed the root"
-    );
-}
-
-#[tokio::test]
-async fn a_half_ready_kserve_controller_fails_kserve_names_the_container_and_blocks_the_platform() {
-    let platform = SimPlatform::start(Some(neuroscale_testkit::Fault::KserveControllerHalfReady))
-        .await
-        .expect("the sim starts");
-    let client = platform.cluster.client().expect("a client for the sim");
-    let plan = InstallPlan {
-        deadline: Duration::from_secs(5),
-        ..plan()
-    };
-    let reports = engine::install(&client, &plan, &Silent).await.unwrap();
-    let by_name = |name: &str| reports.iter().find(|r| r.name == name).unwrap().clone();
-    let kserve = by_name("kserve");
-    assert_eq!(kserve.outcome, ComponentOutcome::Failed);
-    let error = kserve.error.unwrap_or_default();
-    assert!(
-        error.contains("deploy/kserve/kserve-controller-manager"),
-        "{error}"
-    );
-    assert!(error.contains("kube-rbac-proxy"), "{error}");
-    assert_eq!(by_name("platform").outcome, ComponentOutcome::Blocked);
-    for independent in ["cert-manager", "kyverno", "prometheus", "opencost"] {
-        assert_eq!(
-            by_name(independent).outcome,
-            ComponentOutcome::Ready,
-            "{independent}"
+    // Everything is synced from git by now: the upstream objects are in the cluster.
+    for (kind, ns, name) in [
+        ("Deployment", "kserve", "kserve-controller-manager"),
+        ("Deployment", "knative-serving", "activator"),
+        ("Deployment", "kyverno", "kyverno-reports-controller"),
+        ("Deployment", "opencost", "opencost"),
+    ] {
+        let object = platform
+            .cluster
+            .get("apps/v1", kind, ns, name)
+            .unwrap_or_else(|| panic!("{kind} {ns}/{name} synced"));
+        assert!(
+            object["metadata"]["annotations"]["argocd.argoproj.io/tracking-id"]
+                .as_str()
+                .is_some_and(|id| !id.is_empty()),
+            "{name} is tracked by its Application"
         );
     }
+    let versions = platform.cluster.with_state(|state| state.resource_version());
+    let again = engine::install(&client, &plan, &Silent).await.unwrap();
+    assert!(again.iter().all(|r| r.outcome == ComponentOutcome::Ready));
+    let root = platform
+        .cluster
+        .get("argoproj.io/v1alpha1", "Application", "argocd", "neuroscale-root")
+        .expect("the root Application was applied");
+    assert_eq!(root["spec"]["source"]["repoURL"], REPO_URL);
+    let _ = versions;
 }

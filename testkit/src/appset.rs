@@ -1,183 +1,186 @@
-//! The model ApplicationSet's git directories generator and the child Applications' sync, as
-//! the sim plays them: the GitOps source is a real git repository on disk (the one `neuroscale`
-//! creates), read with the `git` CLI at the branch head; each folder under `manifests/models/`
-//! yields Application `model-<folder>` whose objects are applied with ArgoCD's tracking
-//! annotation, and a removed folder prunes its Application and objects (argo-cd
-//! docs/operator-manual/applicationset/Generators-Git.md; UPSTREAM.md §2).
+//! The sim's ApplicationSet controller for the git directories generator (argo-cd
+//! docs/operator-manual/applicationset/Generators-Git.md): each directory matching a
+//! `directories[].path` glob at the generator's revision yields one Application from the
+//! template, owned by the set; a directory that disappears deletes its Application (the default
+//! `create-update-delete` policy), whose resources finalizer then prunes what it deployed.
+//! Templates use the goTemplate fields `{{.path.path}}`, `{{.path.basename}}` or the legacy
+//! `{{path}}`, `{{path.basename}}`.
 
-use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::Command;
-
-use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::preset::{self, MODEL_NAMESPACE};
-use crate::store::{State, WriteOptions};
+use crate::argocd::NAMESPACE;
+use crate::gitrepo::Repos;
+use crate::store::{now_rfc3339, State, WriteOptions};
 
-/// The model folders at the head of a GitOps repository and the objects in each.
-pub type ModelFolders = BTreeMap<String, Vec<Value>>;
-
-/// The label the ApplicationSet's template puts on the Applications it generates
-/// (manifests/apps/model-endpoints.yaml).
-pub const MODEL_LABEL: &str = "neuroscale.dev/model";
-/// The model ApplicationSet (gitops::MODEL_APPLICATIONSET).
-pub const APPLICATION_SET: &str = "model-endpoints";
-
-fn git(repo: &Path, args: &[&str]) -> Option<String> {
-    let output = Command::new("git")
-        .arg("--git-dir")
-        .arg(repo)
-        .args(args)
-        .output()
-        .ok()?;
-    output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
-}
-
-/// Reads `manifests/models/*/*.yaml` at HEAD of the bare repository `repo`; `None` when the
-/// repository cannot be read (no commit yet, or git missing).
-pub fn read_model_folders(repo: &Path) -> Option<ModelFolders> {
-    let listing = git(
-        repo,
-        &[
-            "ls-tree",
-            "-r",
-            "--name-only",
-            "HEAD",
-            "--",
-            "manifests/models/",
-        ],
-    )?;
-    let mut folders = ModelFolders::new();
-    for file in listing.lines() {
-        let Some(rest) = file.strip_prefix("manifests/models/") else {
-            continue;
-        };
-        let Some((folder, _)) = rest.split_once('/') else {
-            continue;
-        };
-        let entry = folders.entry(folder.to_string()).or_default();
-        if !(file.ends_with(".yaml") || file.ends_with(".yml")) {
-            continue;
-        }
-        let text = git(repo, &["show", &format!("HEAD:{file}")])?;
-        for document in serde_yaml::Deserializer::from_str(&text) {
-            let Ok(value) = serde_yaml::Value::deserialize(document) else {
-                continue;
-            };
-            let Ok(object) = serde_json::to_value(value) else {
-                continue;
-            };
-            if object.get("kind").and_then(Value::as_str).is_some() {
-                entry.push(object);
-            }
-        }
-    }
-    Some(folders)
-}
-
-fn str_at<'a>(value: &'a Value, pointer: &str) -> &'a str {
+fn text<'a>(value: &'a Value, pointer: &str) -> &'a str {
     value.pointer(pointer).and_then(Value::as_str).unwrap_or("")
 }
 
-/// Generates, syncs and prunes model Applications from `folders`. Objects are applied through
-/// admission, as ArgoCD's sync is; the Applications whose sync was refused come back with the
-/// API server's message.
-pub fn reconcile(state: &mut State, folders: &ModelFolders) -> BTreeMap<String, String> {
-    let mut failures = BTreeMap::new();
-    let Ok(sets) = state.resource_for("argoproj.io/v1alpha1", "ApplicationSet") else {
-        return failures;
-    };
-    if state.get(&sets, preset::ARGOCD, APPLICATION_SET).is_none() {
-        return failures;
-    }
-    let Ok(apps) = state.resource_for("argoproj.io/v1alpha1", "Application") else {
-        return failures;
-    };
-    for (folder, objects) in folders {
-        let name = format!("model-{folder}");
-        if state.get(&apps, preset::ARGOCD, &name).is_none() {
-            let mut app = preset::application(
-                &name,
-                &format!("manifests/models/{folder}"),
-                MODEL_NAMESPACE,
-            );
-            app["metadata"]["labels"] =
-                json!({MODEL_LABEL: folder, "app.kubernetes.io/part-of": "neuroscale"});
-            let _ = state.put(app);
-        }
-        for object in objects {
-            let mut object = object.clone();
-            if object.pointer("/metadata/namespace").is_none() {
-                object["metadata"]["namespace"] = json!(MODEL_NAMESPACE);
-            }
-            let api_version = str_at(&object, "/apiVersion").to_string();
-            let kind = str_at(&object, "/kind").to_string();
-            let Ok(resource) = state.resource_for(&api_version, &kind) else {
-                continue;
-            };
-            let ns = str_at(&object, "/metadata/namespace").to_string();
-            let object_name = str_at(&object, "/metadata/name").to_string();
-            if state.get(&resource, &ns, &object_name).is_some() {
-                continue;
-            }
-            let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
-            if !object["metadata"]["annotations"].is_object() {
-                object["metadata"]["annotations"] = json!({});
-            }
-            object["metadata"]["annotations"]["argocd.argoproj.io/tracking-id"] =
-                json!(preset::tracking_id(&name, group, &kind, &ns, &object_name));
-            let sync = WriteOptions {
-                dry_run: false,
-                admit: true,
-                field_manager: "argocd-controller",
-            };
-            if let Err(status) = state.create(&resource, &ns, object, sync) {
-                failures.insert(name.clone(), status.message);
-            }
-        }
-    }
-    // Prune: generated Applications whose folder is gone, with everything they track.
-    for app in state.list(&apps, Some(preset::ARGOCD), None, None) {
-        let Some(folder) = app
-            .pointer(&format!(
-                "/metadata/labels/{}",
-                MODEL_LABEL.replace('/', "~1")
-            ))
-            .and_then(Value::as_str)
-        else {
+/// The directories one set generates Applications for, or why it could not list them.
+pub fn generate(repos: &Repos, set: &Value) -> Result<Vec<String>, String> {
+    let mut folders = Vec::new();
+    for generator in set
+        .pointer("/spec/generators")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(git) = generator.get("git") else {
             continue;
         };
-        if folders.contains_key(folder) {
-            continue;
-        }
-        let name = str_at(&app, "/metadata/name").to_string();
-        let _ = state.delete(&apps, preset::ARGOCD, &name, WriteOptions::INTERNAL);
-        let prefix = format!("{name}:");
-        for (api_version, kind) in [
-            ("serving.kserve.io/v1beta1", "InferenceService"),
-            ("apps/v1", "Deployment"),
-            ("v1", "ConfigMap"),
-        ] {
-            let Ok(resource) = state.resource_for(api_version, kind) else {
+        let url = text(git, "/repoURL");
+        let commit = repos.resolve(url, text(git, "/revision"))?;
+        for directory in git
+            .get("directories")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let pattern = text(directory, "/path");
+            let excluded = directory.get("exclude").and_then(Value::as_bool) == Some(true);
+            let Some(parent) = pattern.strip_suffix("/*") else {
+                if !excluded && repos.tree_id(url, &commit, pattern).is_some() {
+                    folders.push(pattern.to_string());
+                }
                 continue;
             };
-            for object in state.list(&resource, None, None, None) {
-                if str_at(
-                    &object,
-                    "/metadata/annotations/argocd.argoproj.io~1tracking-id",
-                )
-                .starts_with(&prefix)
-                {
-                    let ns = str_at(&object, "/metadata/namespace").to_string();
-                    let object_name = str_at(&object, "/metadata/name").to_string();
-                    let _ = state.delete(&resource, &ns, &object_name, WriteOptions::INTERNAL);
+            for name in repos.directories(url, &commit, parent) {
+                let path = format!("{parent}/{name}");
+                if excluded {
+                    folders.retain(|f| *f != path);
+                } else if !folders.contains(&path) {
+                    folders.push(path);
                 }
             }
         }
     }
-    failures
+    Ok(folders)
+}
+
+/// The Application the template yields for one directory.
+pub fn application(set: &Value, path: &str) -> Value {
+    let basename = path.rsplit('/').next().unwrap_or(path);
+    let template = set
+        .pointer("/spec/template")
+        .cloned()
+        .unwrap_or(json!({}))
+        .to_string()
+        .replace("{{.path.basename}}", basename)
+        .replace("{{.path.path}}", path)
+        .replace("{{path.basename}}", basename)
+        .replace("{{path}}", path);
+    let mut app: Value = serde_json::from_str(&template).unwrap_or(json!({}));
+    app["apiVersion"] = json!("argoproj.io/v1alpha1");
+    app["kind"] = json!("Application");
+    app["metadata"]["namespace"] = json!(NAMESPACE);
+    app["metadata"]["ownerReferences"] = json!([{
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "name": text(set, "/metadata/name"), "uid": text(set, "/metadata/uid"),
+        "controller": true, "blockOwnerDeletion": true}]);
+    app
+}
+
+/// Makes the set's Applications match `generated` (under the state lock) and reports the
+/// outcome in the set's status conditions.
+pub fn reconcile(state: &mut State, set: &Value, generated: Result<Vec<String>, String>) {
+    let Ok(apps) = state.resource_for("argoproj.io/v1alpha1", "Application") else {
+        return;
+    };
+    let uid = text(set, "/metadata/uid").to_string();
+    let conditions = match &generated {
+        Ok(_) => json!([
+            {"type": "ErrorOccurred", "status": "False", "reason": "ApplicationSetUpToDate",
+             "message": "Successfully generated parameters for all Applications"},
+            {"type": "ParametersGenerated", "status": "True", "reason": "ParametersGenerated",
+             "message": "Successfully generated parameters for all Applications"},
+            {"type": "ResourcesUpToDate", "status": "True", "reason": "ApplicationSetUpToDate",
+             "message": "ApplicationSet up to date"}]),
+        Err(message) => json!([
+            {"type": "ErrorOccurred", "status": "True", "reason": "ApplicationGenerationFromParamsError",
+             "message": message},
+            {"type": "ResourcesUpToDate", "status": "False", "reason": "ApplicationGenerationFromParamsError",
+             "message": message}]),
+    };
+    if let Ok(folders) = &generated {
+        let wanted: Vec<Value> = folders.iter().map(|f| application(set, f)).collect();
+        let owned: Vec<Value> = state
+            .list(&apps, Some(NAMESPACE), None, None)
+            .into_iter()
+            .filter(|a| {
+                a.pointer("/metadata/ownerReferences")
+                    .and_then(Value::as_array)
+                    .is_some_and(|refs| refs.iter().any(|r| text(r, "/uid") == uid))
+            })
+            .collect();
+        for app in &wanted {
+            let name = text(app, "/metadata/name");
+            match state.get(&apps, NAMESPACE, name).cloned() {
+                None => {
+                    let _ = state.create(&apps, NAMESPACE, app.clone(), WriteOptions::INTERNAL);
+                }
+                Some(live) if live.get("spec") != app.get("spec") => {
+                    let mut updated = live.clone();
+                    updated["spec"] = app["spec"].clone();
+                    let _ = state.put(updated);
+                }
+                Some(_) => {}
+            }
+        }
+        for app in owned {
+            let name = text(&app, "/metadata/name");
+            if !wanted.iter().any(|w| text(w, "/metadata/name") == name) {
+                let _ = state.delete(&apps, NAMESPACE, name, WriteOptions::INTERNAL);
+            }
+        }
+    }
+    let previous = set.pointer("/status/conditions").cloned();
+    let unchanged = previous.as_ref().is_some_and(|p| {
+        strip_times(p) == strip_times(&conditions)
+    });
+    if !unchanged {
+        let stamped: Vec<Value> = conditions
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                let mut c = c.clone();
+                c["lastTransitionTime"] = json!(now_rfc3339());
+                c
+            })
+            .collect();
+        if let Ok(sets) = state.resource_for("argoproj.io/v1alpha1", "ApplicationSet") {
+            let _ = state.set_status(
+                &sets,
+                NAMESPACE,
+                text(set, "/metadata/name"),
+                json!({"conditions": stamped}),
+            );
+        }
+    }
+}
+
+fn strip_times(conditions: &Value) -> Value {
+    let mut copy = conditions.clone();
+    for c in copy.as_array_mut().into_iter().flatten() {
+        if let Some(map) = c.as_object_mut() {
+            map.remove("lastTransitionTime");
+        }
+    }
+    copy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_template_is_filled_in_per_directory() {
+        let set = json!({"metadata": {"name": "model-endpoints", "uid": "u1"},
+            "spec": {"template": {"metadata": {"name": "model-{{.path.basename}}"},
+                                  "spec": {"source": {"path": "{{.path.path}}"}}}}});
+        let app = application(&set, "manifests/models/iris");
+        assert_eq!(app["metadata"]["name"], "model-iris");
+        assert_eq!(app["spec"]["source"]["path"], "manifests/models/iris");
+        assert_eq!(app["metadata"]["ownerReferences"][0]["uid"], "u1");
+    }
 }

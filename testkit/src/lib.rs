@@ -15,13 +15,19 @@
 
 pub mod apply;
 pub mod appset;
+pub mod argocd;
+pub mod certmanager;
 pub mod controllers;
 pub mod endpoints;
 pub mod faults;
+pub mod gitrepo;
+pub mod health;
 pub mod k3d_standin;
+pub mod kyverno;
 pub mod mirror;
 pub mod platform;
 pub mod preset;
+pub mod rbac;
 pub mod render;
 pub mod resources;
 pub mod selector;
@@ -36,7 +42,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 pub use faults::Fault;
-pub use platform::SimPlatform;
+pub use platform::{SimPlatform, Snapshot};
 pub use server::RecordedRequest;
 pub use status::Status;
 pub use store::{AdmissionRequest, Event, EventType, Operation, State};

@@ -133,6 +133,44 @@ impl FieldSelector {
     }
 }
 
+/// Whether a `metav1.LabelSelector` (JSON: `matchLabels`, `matchExpressions`) selects an
+/// object with `labels`; an empty or absent selector selects everything, as admission webhook
+/// selectors and workload selectors read it (apimachinery `LabelSelectorAsSelector`).
+pub fn selects(selector: Option<&Value>, labels: Option<&Value>) -> bool {
+    let Some(selector) = selector.filter(|s| s.is_object()) else {
+        return true;
+    };
+    let label = |key: &str| labels.and_then(|l| l.get(key)).and_then(Value::as_str);
+    let labels_ok = selector
+        .get("matchLabels")
+        .and_then(Value::as_object)
+        .is_none_or(|m| m.iter().all(|(k, v)| label(k) == v.as_str()));
+    let expressions_ok = selector
+        .get("matchExpressions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .all(|e| {
+            let key = e.get("key").and_then(Value::as_str).unwrap_or("");
+            let values: Vec<&str> = e
+                .get("values")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let value = label(key);
+            match e.get("operator").and_then(Value::as_str).unwrap_or("") {
+                "In" => value.is_some_and(|v| values.contains(&v)),
+                "NotIn" => value.is_none_or(|v| !values.contains(&v)),
+                "Exists" => value.is_some(),
+                "DoesNotExist" => value.is_none(),
+                _ => false,
+            }
+        });
+    labels_ok && expressions_ok
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -552,7 +552,7 @@ impl WatchFilter {
         }
         let mut line = serde_json::to_vec(&json!({
             "type": event.event_type.as_str(),
-            "object": with_version(event.object.clone(), &self.resource, &self.version),
+            "object": with_version((*event.object).clone(), &self.resource, &self.version),
         }))
         .expect("JSON serialises");
         line.push(b'\n');

@@ -42,7 +42,8 @@ pub struct Event {
     pub group: String,
     pub plural: String,
     pub namespace: String,
-    pub object: Value,
+    /// Shared: every watcher and the event log hold the same copy.
+    pub object: Arc<Value>,
 }
 
 /// The admission operation.
@@ -157,6 +158,22 @@ fn check_annotations_size(
         ));
     }
     Ok(())
+}
+
+/// `metadata.finalizers` of an object.
+pub fn finalizers(object: &Value) -> Vec<String> {
+    object
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.as_str().map(str::to_string))
+        .collect()
+}
+
+/// Whether an object is marked for deletion (and held by finalizers).
+pub fn is_terminating(object: &Value) -> bool {
+    object.pointer("/metadata/deletionTimestamp").is_some()
 }
 
 /// Whether a CRD's status carries `Established=True`.
@@ -378,7 +395,7 @@ impl State {
             group: resource.group.clone(),
             plural: resource.plural.clone(),
             namespace: namespace.to_string(),
-            object,
+            object: Arc::new(object),
         };
         self.log.push(event.clone());
         let _ = self.events.send(event);
@@ -554,7 +571,13 @@ impl State {
         if !status_only {
             check_annotations_size(resource, name, &object)?;
         }
-        for field in ["uid", "creationTimestamp", "namespace", "name"] {
+        for field in [
+            "uid",
+            "creationTimestamp",
+            "namespace",
+            "name",
+            "deletionTimestamp",
+        ] {
             if let Some(value) = existing["metadata"].get(field) {
                 object["metadata"][field] = value.clone();
             }
@@ -593,7 +616,12 @@ impl State {
             // A no-op write keeps the resourceVersion and emits no event, as on a real server.
             return Ok(existing);
         }
-        Ok(self.commit(resource, &namespace, object, EventType::Modified))
+        let committed = self.commit(resource, &namespace, object, EventType::Modified);
+        if is_terminating(&committed) && finalizers(&committed).is_empty() {
+            // The last finalizer is gone from an object being deleted: it goes now.
+            self.remove(resource, &namespace, name);
+        }
+        Ok(committed)
     }
 
     /// PUT, on the object or its status subresource.
@@ -721,6 +749,17 @@ impl State {
         if options.dry_run {
             return Ok(existing);
         }
+        if !finalizers(&existing).is_empty() {
+            // Finalizers hold the object: it is marked for deletion and stays until the
+            // controllers owning them remove them (apimachinery registry/generic/registry/store.go
+            // `Delete`, graceful deletion with finalizers).
+            if is_terminating(&existing) {
+                return Ok(existing);
+            }
+            let mut marked = existing;
+            marked["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+            return Ok(self.commit(resource, &scope, marked, EventType::Modified));
+        }
         self.remove(resource, &scope, name);
         Ok(existing)
     }
@@ -818,10 +857,76 @@ impl State {
                         .and_then(Value::as_str)
                         .unwrap_or("")
                         .to_string(),
-                    object,
+                    object: Arc::new(object),
                 })
                 .collect(),
         }
+    }
+
+    /// Every stored object `keep` accepts, cloned (only those are cloned: CRDs can be large).
+    pub fn find_all(&self, keep: impl Fn(&Value) -> bool) -> Vec<Value> {
+        self.objects
+            .values()
+            .flat_map(|objects| objects.values())
+            .filter(|object| keep(object))
+            .cloned()
+            .collect()
+    }
+
+    /// The stored object a manifest names (by apiVersion, kind, namespace and name), by
+    /// reference.
+    pub fn live(&self, manifest: &Value) -> Option<&Value> {
+        let text = |p: &str| manifest.pointer(p).and_then(Value::as_str).unwrap_or("");
+        let resource = self
+            .resource_for(text("/apiVersion"), text("/kind"))
+            .ok()?;
+        self.get(&resource, text("/metadata/namespace"), text("/metadata/name"))
+    }
+
+    /// Every stored object, CRDs and Namespaces first, so `restore` can load them in order.
+    pub fn snapshot(&self) -> Vec<Value> {
+        let mut first = Vec::new();
+        let mut rest = Vec::new();
+        for ((group, plural), objects) in &self.objects {
+            let early = (group == "apiextensions.k8s.io" && plural == "customresourcedefinitions")
+                || (group.is_empty() && plural == "namespaces");
+            for object in objects.values() {
+                if early {
+                    first.push(object.clone());
+                } else {
+                    rest.push(object.clone());
+                }
+            }
+        }
+        first.sort_by_key(|o| o["kind"] != "CustomResourceDefinition");
+        first.extend(rest);
+        first
+    }
+
+    /// Stores an object exactly as captured (uid, generation, status kept), registering CRDs:
+    /// how a snapshot is loaded back.
+    pub fn restore(&mut self, object: Value) -> Result<(), Status> {
+        let api_version = object
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
+        let resource = self.resource_for(api_version, kind)?;
+        let namespace = object
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        if let Some(counter) = object
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .and_then(|uid| uid.rsplit('-').next())
+            .and_then(|tail| u64::from_str_radix(tail, 16).ok())
+        {
+            self.uid_counter = self.uid_counter.max(counter);
+        }
+        self.commit(&resource, &namespace, object, EventType::Added);
+        Ok(())
     }
 
     /// Creates or wholly replaces an object by its apiVersion/kind, bypassing admission (test

@@ -10,7 +10,6 @@
 use serde_json::Value;
 
 use crate::controllers::Behaviour;
-use crate::preset;
 use crate::status::Status;
 use crate::store::{AdmissionRequest, Operation, State};
 
@@ -34,26 +33,56 @@ fn operation_name(operation: Operation) -> &'static str {
     }
 }
 
-/// Whether a webhook's namespaceSelector (only `kubernetes.io/metadata.name` NotIn/In is
-/// understood) lets a request in `namespace` through to it.
-fn namespace_selected(webhook: &Value, namespace: &str) -> bool {
-    let Some(expressions) = webhook
-        .pointer("/namespaceSelector/matchExpressions")
+/// The labels of the namespace a request is in (cluster-scoped requests have none).
+fn namespace_labels(state: &State, namespace: &str) -> Option<Value> {
+    if namespace.is_empty() {
+        return None;
+    }
+    let namespaces = state.resource_for("v1", "Namespace").ok()?;
+    let mut labels = state
+        .get(&namespaces, "", namespace)
+        .and_then(|n| n.pointer("/metadata/labels").cloned())
+        .unwrap_or(Value::Object(Default::default()));
+    // The API server sets this label on every namespace (NamespaceDefaultLabelName).
+    labels["kubernetes.io/metadata.name"] = Value::String(namespace.to_string());
+    Some(labels)
+}
+
+/// Whether a webhook's rules, namespaceSelector and objectSelector send this request to it
+/// (k8s.io/apiserver pkg/admission/plugin/webhook/predicates).
+fn webhook_matches(state: &State, webhook: &Value, request: &AdmissionRequest) -> bool {
+    let rules = webhook
+        .get("rules")
         .and_then(Value::as_array)
-    else {
-        return true;
+        .cloned()
+        .unwrap_or_default();
+    let hit = rules.iter().any(|rule| {
+        let resources_hit = rule
+            .get("resources")
+            .and_then(Value::as_array)
+            .is_some_and(|items| {
+                items.iter().filter_map(Value::as_str).any(|r| {
+                    r == "*" || r == "*/*" || r == request.resource.plural
+                })
+            });
+        list_has(rule.get("apiGroups"), &request.resource.group)
+            && resources_hit
+            && list_has(rule.get("operations"), operation_name(request.operation))
+    });
+    if !hit {
+        return false;
+    }
+    // The namespaceSelector applies to namespaced objects and to Namespaces themselves.
+    let namespace_ok = match namespace_labels(state, request.namespace) {
+        Some(labels) => crate::selector::selects(webhook.get("namespaceSelector"), Some(&labels)),
+        None => true,
     };
-    expressions.iter().all(|e| {
-        if str_at(e, "/key") != "kubernetes.io/metadata.name" {
-            return true;
-        }
-        let listed = list_has(e.get("values"), namespace);
-        match str_at(e, "/operator") {
-            "NotIn" => !listed,
-            "In" => listed,
-            _ => true,
-        }
-    })
+    let object = request.object.or(request.old_object);
+    let object_ok = crate::selector::selects(
+        webhook.get("objectSelector"),
+        object.and_then(|o| o.pointer("/metadata/labels")),
+    );
+    namespace_ok && object_ok
 }
 
 fn matching_webhooks(state: &State, request: &AdmissionRequest) -> Vec<Value> {
@@ -72,17 +101,7 @@ fn matching_webhooks(state: &State, request: &AdmissionRequest) -> Vec<Value> {
                 .into_iter()
                 .flatten()
             {
-                let rules = webhook
-                    .get("rules")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
-                let hit = rules.iter().any(|rule| {
-                    list_has(rule.get("apiGroups"), &request.resource.group)
-                        && list_has(rule.get("resources"), &request.resource.plural)
-                        && list_has(rule.get("operations"), operation_name(request.operation))
-                });
-                if hit && namespace_selected(webhook, request.namespace) {
+                if webhook_matches(state, webhook, request) {
                     hooks.push(webhook.clone());
                 }
             }
@@ -303,26 +322,28 @@ pub fn admission_hook(
         ) {
             return Ok(());
         }
-        if preset::PLATFORM_NAMESPACES.contains(&request.namespace) {
-            return Ok(());
-        }
         for policy in state.list(&policies, None, None, None) {
             let policy = &policy;
             let name = str_at(policy, "/metadata/name");
-            let webhook = format!("vpol.validate.kyverno.svc-fail-finegrained-{name}");
+            // Kyverno only sees what its fine-grained webhook for the policy is sent (rules and
+            // selectors as registered); the policy's own namespaceSelector is evaluated again.
+            let webhook = crate::kyverno::policy_webhook(name);
             if !hooks.iter().any(|h| str_at(h, "/name") == webhook) {
                 continue;
             }
-            let scope = policy
-                .pointer("/spec/matchConstraints")
-                .cloned()
-                .unwrap_or(Value::Null);
+            let in_scope = match namespace_labels(state, request.namespace) {
+                Some(labels) => crate::selector::selects(
+                    policy.pointer("/spec/matchConstraints/namespaceSelector"),
+                    Some(&labels),
+                ),
+                None => true,
+            };
             if !policy_enforcing(policy)
                 || behaviour
                     .fail_open_policies
                     .iter()
                     .any(|p| rule_of(p) == rule_of(name))
-                || !namespace_selected(&scope, request.namespace)
+                || !in_scope
             {
                 continue;
             }
@@ -367,7 +388,7 @@ mod tests {
 
     #[test]
     fn policies_judge_labels_resources_tags_and_root() {
-        let isvc = preset::inference_service("m", "models", "cc", false, false);
+        let isvc = crate::preset::inference_service("m", "models", "cc", false);
         assert!(!violates("require-standard-labels-inferenceservice", &isvc));
         let mut unlabeled = isvc.clone();
         unlabeled["metadata"]["labels"] = json!({"owner": "x"});
@@ -376,7 +397,7 @@ mod tests {
             &unlabeled
         ));
 
-        let mut deployment = preset::deployment("models", "d", &["c"], "nginx:1.27");
+        let mut deployment = crate::preset::deployment("models", "d", &["c"], "nginx:1.27");
         assert!(!violates("disallow-root-containers", &deployment));
         assert!(!violates("disallow-latest-image-tag", &deployment));
         deployment["spec"]["template"]["spec"]["containers"][0]["securityContext"] = json!({});

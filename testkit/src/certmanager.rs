@@ -1,0 +1,126 @@
+//! What cert-manager's controllers do at runtime, scripted: once the controller is ready,
+//! Issuers and ClusterIssuers become Ready and each Certificate gets its Secret
+//! (`spec.secretName`, keys `tls.crt`, `tls.key`, `ca.crt`) and `Ready=True`
+//! (cert-manager pkg/controller/certificates); once the cainjector is ready, webhook
+//! configurations, CRDs and APIServices annotated `cert-manager.io/inject-ca-from: <ns>/<cert>`
+//! get that certificate's CA as `caBundle` (pkg/controller/cainjector). Without them, pods
+//! mounting those Secrets cannot start (see `controllers`), as on a real cluster.
+
+use serde_json::{json, Value};
+
+use crate::store::{now_rfc3339, State};
+
+pub const NAMESPACE: &str = "cert-manager";
+const INJECT_ANNOTATION: &str = "cert-manager.io/inject-ca-from";
+/// A stand-in PEM (base64 of "-----BEGIN CERTIFICATE-----").
+const PEM: &str = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t";
+
+fn text<'a>(value: &'a Value, pointer: &str) -> &'a str {
+    value.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+}
+
+fn ready(state: &State, name: &str) -> bool {
+    state
+        .resource_for("apps/v1", "Deployment")
+        .ok()
+        .and_then(|r| state.get(&r, NAMESPACE, name).cloned())
+        .is_some_and(|d| {
+            let wanted = d.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+            wanted > 0 && d.pointer("/status/readyReplicas").and_then(Value::as_i64).unwrap_or(0) >= wanted
+        })
+}
+
+fn all(state: &State, api_version: &str, kind: &str) -> Vec<Value> {
+    state
+        .resource_for(api_version, kind)
+        .map(|r| state.list(&r, None, None, None))
+        .unwrap_or_default()
+}
+
+fn set_ready(state: &mut State, object: &Value, message: &str) {
+    if object.pointer("/status/conditions/0/status").and_then(Value::as_str) == Some("True") {
+        return;
+    }
+    let Ok(resource) = state.resource_for(text(object, "/apiVersion"), text(object, "/kind")) else {
+        return;
+    };
+    let mut status = object.get("status").cloned().unwrap_or(json!({}));
+    status["conditions"] = json!([{"type": "Ready", "status": "True", "reason": "Ready",
+                                   "message": message, "lastTransitionTime": now_rfc3339(),
+                                   "observedGeneration": object.pointer("/metadata/generation").cloned().unwrap_or(json!(1))}]);
+    let _ = state.set_status(&resource, text(object, "/metadata/namespace"), text(object, "/metadata/name"), status);
+}
+
+pub fn reconcile(state: &mut State) {
+    if ready(state, "cert-manager") {
+        for kind in ["Issuer", "ClusterIssuer"] {
+            for issuer in all(state, "cert-manager.io/v1", kind) {
+                set_ready(state, &issuer, "");
+            }
+        }
+        for certificate in all(state, "cert-manager.io/v1", "Certificate") {
+            let namespace = text(&certificate, "/metadata/namespace").to_string();
+            let secret_name = text(&certificate, "/spec/secretName").to_string();
+            if secret_name.is_empty() {
+                continue;
+            }
+            let Ok(secrets) = state.resource_for("v1", "Secret") else {
+                continue;
+            };
+            if state.get(&secrets, &namespace, &secret_name).is_none() {
+                let _ = state.put(json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                    "metadata": {"name": secret_name, "namespace": namespace,
+                                 "annotations": {"cert-manager.io/certificate-name": text(&certificate, "/metadata/name")}},
+                    "data": {"tls.crt": PEM, "tls.key": PEM, "ca.crt": PEM}}));
+            }
+            set_ready(state, &certificate, "Certificate is up to date and has not expired");
+        }
+    }
+    if ready(state, "cert-manager-cainjector") {
+        inject(state);
+    }
+}
+
+fn inject(state: &mut State) {
+    let targets = [
+        ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"),
+        ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"),
+        ("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
+    ];
+    for (api_version, kind) in targets {
+        let annotated = state.find_all(|o| {
+            o.get("kind").and_then(Value::as_str) == Some(kind)
+                && o.pointer("/metadata/annotations")
+                    .and_then(|a| a.get(INJECT_ANNOTATION))
+                    .is_some()
+        });
+        let _ = api_version;
+        for object in annotated {
+            let from = text(&object, &format!("/metadata/annotations/{}", INJECT_ANNOTATION.replace('/', "~1"))).to_string();
+            let Some((namespace, certificate)) = from.split_once('/') else {
+                continue;
+            };
+            let issued = all(state, "cert-manager.io/v1", "Certificate").into_iter().any(|c| {
+                text(&c, "/metadata/namespace") == namespace
+                    && text(&c, "/metadata/name") == certificate
+                    && c.pointer("/status/conditions/0/status").and_then(Value::as_str) == Some("True")
+            });
+            if !issued {
+                continue;
+            }
+            let mut updated = object.clone();
+            if kind == "CustomResourceDefinition" {
+                if updated.pointer("/spec/conversion/webhook/clientConfig").is_some() {
+                    updated["spec"]["conversion"]["webhook"]["clientConfig"]["caBundle"] = json!(PEM);
+                }
+            } else {
+                for hook in updated.get_mut("webhooks").and_then(Value::as_array_mut).into_iter().flatten() {
+                    hook["clientConfig"]["caBundle"] = json!(PEM);
+                }
+            }
+            if updated != object {
+                let _ = state.put(updated);
+            }
+        }
+    }
+}
