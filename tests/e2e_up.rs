@@ -1,31 +1,30 @@
-//! `neuroscale up` then `neuroscale check` end to end against the simulated cluster (shared/
-//! DESIGN.md §7): the stand-in `k3d` first on PATH, upstream artefacts from a local mirror of
-//! stand-ins (this machine cannot download releases; `NEUROSCALE_ARTIFACT_MIRROR`), the local
-//! GitOps source served by `git daemon` on loopback. The sim starts with the platform already
-//! converged (its ArgoCD does not render components from git), so this proves `up`'s whole
-//! path (preflight, image cache, cluster, kubeconfig, artefacts, GitOps source, harness objects,
-//! every readiness gate) runs through a kubeconfig and converges, and that `check` passes after it.
-//! Needs Docker (preflight), `git` (with `git daemon`) and `tar`; skips with the reason when
-//! one is missing, and fails instead under `NEUROSCALE_REQUIRE_PEERS=1`.
+//! `neuroscale up` for real, then `neuroscale check`, against a fresh simulated cluster: the real
+//! binary, preflight against the real Docker Engine, the cluster through testkit's stand-in
+//! `k3d`, the real pinned artefacts served as the artefact mirror
+//! (`NEUROSCALE_ARTIFACT_MIRROR` over the shared directory's `upstream/`), the local GitOps
+//! source served by a real `git daemon` on loopback that the sim's ArgoCD fetches from over
+//! git:// (as `host.k3d.internal`), every component rendered by the real renderers and synced.
+//!
+//! Then every check passes; a second `up` changes nothing; and a release with a duplicate object
+//! makes `up` fail naming the Application and kustomize's message, blocking only what depends on
+//! it.
+//!
+//! Needs Docker (preflight), git, tar, kubectl, Helm's SDK and the shared directory; skips with
+//! the reason when one is missing, fails instead under NEUROSCALE_REQUIRE_PEERS=1.
 
-use std::path::Path;
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use neuroscale::components::{self, ArtifactKind};
 use neuroscale_testkit::k3d_standin::{self, StandinCluster};
-use neuroscale_testkit::{mirror, preset, SimPlatform};
-
-fn peer_missing(reason: &str) -> bool {
-    assert!(
-        std::env::var("NEUROSCALE_REQUIRE_PEERS").as_deref() != Ok("1"),
-        "{reason} (required: NEUROSCALE_REQUIRE_PEERS=1)"
-    );
-    println!("skipped: {reason}");
-    true
-}
+use neuroscale_testkit::{mirror, SimPlatform};
+use serde_json::Value;
+use support::peer_missing;
 
 /// Stops the `git daemon` that `up` leaves serving the GitOps source, even when the test fails.
-struct StopGitDaemon(std::path::PathBuf);
+struct StopGitDaemon(PathBuf);
 
 impl Drop for StopGitDaemon {
     fn drop(&mut self) {
@@ -42,192 +41,371 @@ fn works(program: &str, args: &[&str]) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// Stand-in release files: each release YAML holds one ConfigMap naming what it stands for
-/// (ArgoCD's holds the preset's ArgoCD objects, which `up` applies itself); each chart is a
-/// minimal chart archive.
-fn fill_mirror(root: &Path) {
-    for component in components::COMPONENTS {
-        for artifact in component.artifacts {
-            let path = mirror::path_for(root, artifact.url);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            match artifact.kind {
-                ArtifactKind::HelmChart => {
-                    let staging = tempfile::tempdir().unwrap();
-                    let chart = staging.path().join(component.name);
-                    std::fs::create_dir_all(chart.join("templates")).unwrap();
-                    std::fs::write(
-                        chart.join("Chart.yaml"),
-                        format!(
-                            "apiVersion: v2\nname: {}\nversion: {}\n",
-                            component.name, component.version
-                        ),
-                    )
-                    .unwrap();
-                    let status = Command::new("tar")
-                        .arg("czf")
-                        .arg(&path)
-                        .arg("-C")
-                        .arg(staging.path())
-                        .arg(component.name)
-                        .status()
-                        .unwrap();
-                    assert!(status.success(), "tar builds the stand-in chart");
-                }
-                _ => {
-                    let mut documents = vec![format!(
-                        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: neuroscale-sim-standin\n  namespace: {}\ndata:\n  standsFor: {}\n",
-                        component.namespace, artifact.url
-                    )];
-                    if component.name == "argocd" {
-                        documents = preset::healthy()
-                            .into_iter()
-                            .filter(|o| {
-                                o.pointer("/metadata/namespace").and_then(|n| n.as_str())
-                                    == Some("argocd")
-                                    && o["kind"] != "Application"
-                                    && o["kind"] != "ApplicationSet"
-                                    || o["metadata"]["name"]
-                                        .as_str()
-                                        .is_some_and(|n| n.ends_with(".argoproj.io"))
-                            })
-                            .map(|o| serde_yaml::to_string(&o).unwrap())
-                            .collect();
-                    }
-                    std::fs::write(&path, documents.join("---\n")).unwrap();
-                }
-            }
-        }
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn up_then_check_against_the_sim() {
+/// The peers `up` needs here, or None after saying which is missing.
+fn peers() -> Option<PathBuf> {
     if !works("docker", &["info"])
         && peer_missing("the Docker Engine is not reachable (preflight needs it)")
     {
-        return;
+        return None;
     }
-    if !works("git", &["daemon", "--help"])
-        && !works("git", &["--version"])
-        && peer_missing("git is not installed")
-    {
-        return;
+    if !works("git", &["--version"]) && peer_missing("git is not installed") {
+        return None;
     }
-    if !works("tar", &["--version"]) && peer_missing("tar is not installed") {
-        return;
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let platform = SimPlatform::for_project(root, None).await.expect("sim");
-    let scratch = platform.cluster.scratch_dir().to_path_buf();
-    let bin = scratch.join("bin");
-    k3d_standin::install(
-        &bin,
-        &platform.cluster.kubeconfig_yaml(),
-        &StandinCluster {
-            image: "rancher/k3s:v1.34.8-k3s1".into(),
-            agents: 2,
-        },
-    )
-    .unwrap();
-    let mirror_root = scratch.join("mirror");
-    fill_mirror(&mirror_root);
-    let (mirror_addr, _mirror_task) = mirror::serve(mirror_root).await.unwrap();
-    let cache = scratch.join("cache");
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let git_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    support::renderers_or_skip()?;
+    support::upstream_or_skip()
+}
 
-    let _stop_daemon = StopGitDaemon(cache.join("gitops"));
-    let up = tokio::process::Command::new(env!("CARGO_BIN_EXE_neuroscale"))
-        .current_dir(root)
-        .env("PATH", &path)
-        .env("NEUROSCALE_CACHE_DIR", &cache)
-        .env(
-            "NEUROSCALE_ARTIFACT_MIRROR",
-            format!("http://{mirror_addr}"),
+/// One `up` run against `platform`, with the artefacts from `mirror_root`.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+struct Harness {
+    platform: SimPlatform,
+    scratch: PathBuf,
+    bin: PathBuf,
+    cache: PathBuf,
+    git_port: u16,
+    mirror: String,
+    _mirror_task: tokio::task::JoinHandle<()>,
+    _stop: StopGitDaemon,
+}
+
+impl Harness {
+    async fn start(mirror_root: PathBuf) -> Harness {
+        let platform = SimPlatform::bare().await.expect("the sim starts");
+        let scratch = platform.cluster.scratch_dir().to_path_buf();
+        let bin = scratch.join("bin");
+        k3d_standin::install(
+            &bin,
+            &platform.cluster.kubeconfig_yaml(),
+            &StandinCluster {
+                image: neuroscale::components::K3S_IMAGE.into(),
+                agents: 2,
+            },
         )
-        .env("HOME", &scratch)
-        .env("NO_COLOR", "1")
-        .env_remove("KUBECONFIG")
-        .args([
-            "up",
-            "--format",
-            "json",
-            "--gitops-addr",
-            &format!("127.0.0.1:{git_port}"),
-        ])
-        .output()
-        .await
-        .expect("neuroscale runs");
-    let stdout = String::from_utf8_lossy(&up.stdout);
-    let stderr = String::from_utf8_lossy(&up.stderr);
+        .unwrap();
+        let (address, task) = mirror::serve(mirror_root).await.unwrap();
+        let cache = scratch.join("cache");
+        let git_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Harness {
+            _stop: StopGitDaemon(cache.join("gitops")),
+            platform,
+            bin,
+            cache,
+            git_port,
+            mirror: format!("http://{address}"),
+            _mirror_task: task,
+            scratch,
+        }
+    }
+
+    /// The sim scenario with `install` as the install deadline; right after `up` the demo
+    /// models are still rolling out, so the checks get room to wait for them.
+    fn scenario(&self, install_deadline: &str) -> PathBuf {
+        let path = self.scratch.join("sim.yaml");
+        let text = include_str!("e2e_sim_scenario.yaml")
+            .replace(
+                "    install: 1m",
+                &format!("    install: {install_deadline}"),
+            )
+            .replace("    default: 4s", "    default: 30s");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    async fn up(&self, scenario: &Path) -> Run {
+        let path = format!(
+            "{}:{}",
+            self.bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_neuroscale"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("PATH", &path)
+            .env("NEUROSCALE_CACHE_DIR", &self.cache)
+            .env("NEUROSCALE_ARTIFACT_MIRROR", &self.mirror)
+            .env("HOME", &self.scratch)
+            .env("NO_COLOR", "1")
+            .env_remove("KUBECONFIG")
+            .args(["up", "--format", "json", "--scenario"])
+            .arg(scenario)
+            .arg("--gitops-addr")
+            .arg(format!("127.0.0.1:{}", self.git_port))
+            .output()
+            .await
+            .expect("neuroscale runs");
+        Run {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    async fn check(&self, scenario: &Path) -> (Option<i32>, Value, String) {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_neuroscale"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("NEUROSCALE_CACHE_DIR", &self.cache)
+            .env("HOME", &self.scratch)
+            .env("NO_COLOR", "1")
+            .env_remove("KUBECONFIG")
+            .args(["check", "--format", "json", "--quiet", "--scenario"])
+            .arg(scenario)
+            .arg("--kubeconfig")
+            .arg(self.cache.join("kubeconfig").join("neuroscale.yaml"))
+            .args([
+                "--ingress-url",
+                &self.platform.ingress_url(),
+                "--opencost-url",
+                &self.platform.opencost_url(),
+            ])
+            .output()
+            .await
+            .expect("neuroscale runs");
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        let report = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("no JSON report ({e}): {stderr}"));
+        (output.status.code(), report, stderr)
+    }
+
+    /// Everything that is not status: what a second `up` must not change.
+    fn desired_state(&self) -> BTreeMap<String, Value> {
+        self.platform
+            .snapshot()
+            .objects
+            .into_iter()
+            .filter(|o| !matches!(o["kind"].as_str(), Some("Event" | "Pod" | "EndpointSlice")))
+            .map(|mut o| {
+                let key = format!(
+                    "{} {}/{}",
+                    o["kind"].as_str().unwrap_or(""),
+                    o["metadata"]["namespace"].as_str().unwrap_or(""),
+                    o["metadata"]["name"].as_str().unwrap_or("")
+                );
+                if let Some(map) = o.as_object_mut() {
+                    map.remove("status");
+                }
+                if let Some(meta) = o["metadata"].as_object_mut() {
+                    meta.remove("resourceVersion");
+                    meta.remove("managedFields");
+                }
+                (key, o)
+            })
+            .collect()
+    }
+}
+
+/// Preflight refused this host (a port the k3d config publishes is taken): an environment the
+/// test cannot control.
+fn refused_by_preflight(run: &Run) -> bool {
+    run.code == Some(3)
+        && run
+            .stderr
+            .lines()
+            .any(|l| l.starts_with("error:") && l.contains("port") && l.contains("in use"))
+}
+
+fn report(run: &Run) -> Value {
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON report from `up` ({e}); exit {:?}\nstdout: {}\nstderr: {}",
+            run.code, run.stdout, run.stderr
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_installs_the_real_platform_every_check_passes_and_a_second_up_changes_nothing() {
+    let Some(upstream) = peers() else { return };
+    let harness = Harness::start(upstream).await;
+    let scenario = harness.scenario("2m");
+    let first = harness.up(&scenario).await;
+    if refused_by_preflight(&first) {
+        peer_missing(&format!("preflight refused this host: {}", first.stderr));
+        return;
+    }
     assert_eq!(
-        up.status.code(),
+        first.code,
         Some(0),
-        "`up` converges on the sim\nstdout: {stdout}\nstderr: {stderr}"
+        "`up` converges\nstdout: {}\nstderr: {}",
+        first.stdout,
+        first.stderr
     );
-    let calls = k3d_standin::calls(&bin);
+    let up = report(&first);
+    assert_eq!(up["schema"], "neuroscale.up/v1");
+    assert_eq!(up["ok"], true);
+    let phases: Vec<&str> = up["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["phase"].as_str())
+        .collect();
+    for phase in [
+        "preflight",
+        "cluster",
+        "connect",
+        "artifacts",
+        "gitops-source",
+        "components",
+    ] {
+        assert!(phases.contains(&phase), "{phase} missing from {phases:?}");
+    }
+    for component in up["components"].as_array().unwrap() {
+        assert_eq!(component["outcome"], "ready", "{component}");
+    }
+    let calls = k3d_standin::calls(&harness.bin);
     assert!(
         calls
             .iter()
             .any(|c| c.starts_with("cluster create neuroscale")),
         "{calls:?}"
     );
-    println!("up: {stdout}");
-
-    // The GitOps source `up` created (and serves with `git daemon`, which outlives `up`).
-    let gitops = neuroscale::gitops::GitSource::open(cache.join("gitops"))
-        .expect("up created the GitOps source");
-    platform.watch_gitops_repo(&gitops.repo_path());
-    let scenario = scratch.join("sim.yaml");
-    std::fs::write(&scenario, include_str!("e2e_sim_scenario.yaml")).unwrap();
-    let mut check = tokio::process::Command::new(env!("CARGO_BIN_EXE_neuroscale"));
-    check
-        .current_dir(root)
-        .env("NEUROSCALE_CACHE_DIR", &cache)
-        .env("HOME", &scratch)
-        .env("NO_COLOR", "1")
-        .env_remove("KUBECONFIG")
-        .arg("check")
-        .args(["--format", "json", "--quiet", "--scenario"])
-        .arg(&scenario)
-        .arg("--kubeconfig")
-        .arg(cache.join("kubeconfig").join("neuroscale.yaml"))
-        .args([
-            "--ingress-url",
-            &platform.ingress_url(),
-            "--opencost-url",
-            &platform.opencost_url(),
-        ]);
-    for spec in neuroscale::checks::catalogue::CATALOGUE {
-        if neuroscale::checks::implementation(spec.id).is_none() {
-            check.arg("--skip").arg(spec.id);
-        }
+    // The lock file pins the real artefacts; the repository holds manifests/ and vendor/.
+    assert!(harness
+        .cache
+        .join("artifacts/artifacts.lock.json")
+        .is_file());
+    let tree = Command::new("git")
+        .args(["ls-tree", "-r", "--name-only", "main"])
+        .current_dir(harness.cache.join("gitops/neuroscale.git"))
+        .output()
+        .unwrap();
+    let tree = String::from_utf8_lossy(&tree.stdout);
+    for file in [
+        "manifests/root.yaml",
+        "vendor/opencost/Chart.yaml",
+        "vendor/knative-serving/serving-core.yaml",
+        "vendor/kserve/kserve.yaml",
+    ] {
+        assert!(tree.contains(file), "{file} in {tree}");
     }
-    let checked = check.output().await.expect("neuroscale runs");
-    let report: serde_json::Value = serde_json::from_slice(&checked.stdout).unwrap_or_else(|e| {
-        panic!(
-            "no JSON report ({e}): {}",
-            String::from_utf8_lossy(&checked.stderr)
+    // The cluster fetches through k3d's host record; the daemon listens on loopback only.
+    let root = harness
+        .platform
+        .cluster
+        .get(
+            "argoproj.io/v1alpha1",
+            "Application",
+            "argocd",
+            "neuroscale-root",
         )
-    });
-    let failed: Vec<String> = report["checks"]
+        .expect("the root Application was applied");
+    assert_eq!(
+        root["spec"]["source"]["repoURL"],
+        format!(
+            "git://host.k3d.internal:{}/neuroscale.git",
+            harness.git_port
+        )
+    );
+
+    let (code, checks, stderr) = harness.check(&scenario).await;
+    let failed: Vec<String> = checks["checks"]
         .as_array()
         .expect("checks")
         .iter()
         .filter(|c| c["verdict"] != "PASS")
-        .map(|c| format!("{} {}: {}", c["id"], c["verdict"], c["summary"]))
+        .map(|c| {
+            format!(
+                "{} {}: {} {}",
+                c["id"], c["verdict"], c["summary"], c["diagnosis"]
+            )
+        })
         .collect();
     assert!(
         failed.is_empty(),
-        "after `up`, every check passes: {failed:#?}"
+        "after `up`, every check passes: {failed:#?}\n{stderr}"
     );
-    assert_eq!(checked.status.code(), Some(0));
+    assert_eq!(code, Some(0));
+
+    let before = harness.desired_state();
+    let second = harness.up(&scenario).await;
+    assert_eq!(second.code, Some(0), "{}\n{}", second.stdout, second.stderr);
+    println!("second up: {}", report(&second)["total_seconds"]);
+    let after = harness.desired_state();
+    let changed: Vec<&String> = before
+        .iter()
+        .filter(|(key, object)| after.get(*key) != Some(object))
+        .map(|(key, _)| key)
+        .chain(after.keys().filter(|k| !before.contains_key(*k)))
+        .collect();
+    assert!(changed.is_empty(), "a second `up` changed: {changed:#?}");
+}
+
+/// A copy of the upstream mirror with one object of the Kourier release listed twice.
+fn mirror_with_a_duplicate(upstream: &Path, into: &Path) {
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(upstream)
+        .arg(into)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let component = neuroscale::components::find("kourier").unwrap();
+    let release = mirror::path_for(into, component.artifacts[0].url);
+    let text = std::fs::read_to_string(&release).unwrap();
+    let first = text
+        .split("\n---\n")
+        .find(|doc| doc.contains("kind: ConfigMap"))
+        .expect("a ConfigMap in kourier.yaml")
+        .to_string();
+    std::fs::write(&release, format!("{text}\n---\n{first}\n")).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_that_does_not_render_fails_its_application_and_blocks_only_its_dependents() {
+    let Some(upstream) = peers() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("upstream");
+    mirror_with_a_duplicate(&upstream, &broken);
+    let harness = Harness::start(broken).await;
+    let scenario = harness.scenario("40s");
+    let run = harness.up(&scenario).await;
+    if refused_by_preflight(&run) {
+        peer_missing(&format!("preflight refused this host: {}", run.stderr));
+        return;
+    }
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    let up = report(&run);
+    let outcome = |name: &str| -> (String, String) {
+        let component = up["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in the report"));
+        (
+            component["outcome"].as_str().unwrap_or("").to_string(),
+            component["error"].as_str().unwrap_or("").to_string(),
+        )
+    };
+    let (kourier, error) = outcome("kourier");
+    assert_eq!(kourier, "failed", "{error}");
+    assert!(error.contains("application/argocd/kourier"), "{error}");
+    assert!(
+        error.contains("may not add resource with an already registered id"),
+        "kustomize's own message is shown: {error}"
+    );
+    for dependent in ["kserve", "platform"] {
+        assert_eq!(outcome(dependent).0, "blocked", "{dependent}");
+    }
+    for independent in [
+        "cert-manager",
+        "kyverno",
+        "knative-serving",
+        "prometheus",
+        "opencost",
+    ] {
+        assert_eq!(
+            outcome(independent).0,
+            "ready",
+            "{independent}: {}",
+            outcome(independent).1
+        );
+    }
 }

@@ -33,7 +33,9 @@ fn plan(upstream: &std::path::Path) -> InstallPlan {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_real_platform_installs_into_a_fresh_cluster_and_a_second_install_changes_nothing() {
-    let Some(upstream) = support::upstream_or_skip() else { return };
+    let Some(upstream) = support::upstream_or_skip() else {
+        return;
+    };
     if support::renderers_or_skip().is_none() {
         return;
     }
@@ -79,12 +81,19 @@ async fn the_real_platform_installs_into_a_fresh_cluster_and_a_second_install_ch
             "{name} is tracked by its Application"
         );
     }
-    let versions = platform.cluster.with_state(|state| state.resource_version());
+    let versions = platform
+        .cluster
+        .with_state(|state| state.resource_version());
     let again = engine::install(&client, &plan, &Silent).await.unwrap();
     assert!(again.iter().all(|r| r.outcome == ComponentOutcome::Ready));
     let root = platform
         .cluster
-        .get("argoproj.io/v1alpha1", "Application", "argocd", "neuroscale-root")
+        .get(
+            "argoproj.io/v1alpha1",
+            "Application",
+            "argocd",
+            "neuroscale-root",
+        )
         .expect("the root Application was applied");
     assert_eq!(root["spec"]["source"]["repoURL"], REPO_URL);
     let _ = versions;

@@ -525,3 +525,65 @@ fn registries_are_read_as_containerd_resolves_them() {
     );
     assert_eq!(found.len(), 2, "{found:?}");
 }
+
+/// Kyverno reports a ValidatingPolicy not ready unless its reports controller may get, list and
+/// watch every kind the policy matches; the rendered RBAC (with k3s's bootstrap roles and
+/// ClusterRole aggregation) must grant that for every policy the platform ships.
+#[test]
+fn kyvernos_reports_controller_may_read_every_kind_the_policies_match() {
+    let Some(platform) = platform() else { return };
+    let mut state = neuroscale_testkit::State::new();
+    for object in neuroscale_testkit::preset::k3s_cluster() {
+        if object["kind"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("ClusterRole"))
+        {
+            state.put(object).unwrap();
+        }
+    }
+    for (_, object) in rendered(platform) {
+        if matches!(
+            object["kind"].as_str(),
+            Some("ClusterRole" | "ClusterRoleBinding")
+        ) {
+            state.put(object.clone()).unwrap();
+        }
+    }
+    neuroscale_testkit::rbac::aggregate(&mut state);
+    let rbac = neuroscale_testkit::rbac::Rbac::read(&state);
+    let mut checked = 0;
+    let mut missing = Vec::new();
+    for (_, policy) in rendered(platform).filter(|(_, o)| o["kind"] == "ValidatingPolicy") {
+        for rule in policy["spec"]["matchConstraints"]["resourceRules"]
+            .as_array()
+            .unwrap()
+        {
+            for group in rule["apiGroups"].as_array().unwrap() {
+                for resource in rule["resources"].as_array().unwrap() {
+                    for verb in ["get", "list", "watch"] {
+                        checked += 1;
+                        let (group, resource) =
+                            (group.as_str().unwrap(), resource.as_str().unwrap());
+                        if !rbac.allowed(
+                            "kyverno",
+                            "kyverno-reports-controller",
+                            group,
+                            resource,
+                            verb,
+                        ) {
+                            missing.push(format!(
+                                "{}: {verb} {group}/{resource}",
+                                text(policy, "/metadata/name")
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked >= 20, "only {checked} permissions checked");
+    assert!(
+        missing.is_empty(),
+        "the reports controller lacks: {missing:#?}"
+    );
+}

@@ -236,10 +236,10 @@ async fn a_watch_based_wait_sees_the_scripted_rollout_complete() {
     use kube::runtime::wait::{await_condition, conditions};
     use neuroscale_testkit::{preset, SimPlatform};
 
-    let platform = SimPlatform::healthy().await.expect("sim platform");
+    let platform = SimPlatform::bare().await.expect("sim platform");
     let client = platform.cluster.client().unwrap();
-    let api: Api<Deployment> = Api::namespaced(client, "kserve");
-    let manifest = preset::deployment("kserve", "waited", &["c"], "nginx:1.27");
+    let api: Api<Deployment> = Api::namespaced(client, "default");
+    let manifest = preset::deployment("default", "waited", &["c"], "nginx:1.27");
     api.patch(
         "waited",
         &PatchParams::apply("neuroscale"),

@@ -14,6 +14,7 @@ use crate::cluster::k3d_config::K3dConfig;
 use crate::cluster::ErrorClass;
 use crate::components;
 use crate::exit;
+use crate::gitops::endpoint::{self, DockerHost, GitopsEndpoint};
 use crate::gitops::source::GitSource;
 use crate::install::apply;
 use crate::install::artifacts::{ArtifactRequest, ArtifactStore, FetchedArtifact};
@@ -23,9 +24,6 @@ use crate::install::engine::{
 use crate::install::progress::{Progress, Reporter, Silent, Style};
 use crate::install::vendor;
 use crate::scenario::{GpuMode, Scenario};
-
-/// The port the local GitOps source's `git daemon` listens on (git's registered port).
-pub const GIT_DAEMON_PORT: u16 = 9418;
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
@@ -44,8 +42,9 @@ pub struct UpArgs {
         default_value = "HEAD"
     )]
     pub revision: String,
-    /// Where the local GitOps source's git daemon listens, which is also the address the
-    /// cluster fetches from (default: the k3d network's gateway, port 9418).
+    /// Where the local GitOps source's git daemon listens: loopback, or the k3d network's
+    /// gateway (default: the gateway, port 9418, on Linux Docker; 127.0.0.1:9418 with Docker
+    /// Desktop). The cluster always fetches from git://host.k3d.internal:PORT/neuroscale.git.
     #[arg(long, value_name = "IP:PORT", conflicts_with = "repo_url")]
     pub gitops_addr: Option<SocketAddr>,
     /// The project root: where manifests/ lives.
@@ -96,6 +95,12 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<u8, CliError> {
     // Every input is validated before anything is created, downloaded or applied.
     if let Some(url) = &args.repo_url {
         refuse_credentials_in_url(url)?;
+    }
+    if let Some(addr) = args.gitops_addr.filter(|a| a.ip().is_unspecified()) {
+        return Err(CliError::Usage(format!(
+            "--gitops-addr {addr} would serve the GitOps source on every interface; pass \
+             127.0.0.1:PORT (or the k3d network's gateway) instead"
+        )));
     }
     let scenario = Scenario::load_or_builtin(&global.scenario)?;
     let k3d = K3dConfig::load(&args.config)?;
@@ -262,14 +267,11 @@ async fn install(
             }
         }
         None => {
-            let addr = match args.gitops_addr {
-                Some(addr) => addr,
-                None => SocketAddr::new(k3d_gateway(k3d, cluster_name).await?, GIT_DAEMON_PORT),
-            };
+            let endpoint = gitops_endpoint(k3d, cluster_name, args.gitops_addr).await?;
             timeline
                 .run(
                     "gitops-source",
-                    local_source(&args.project_root, &fetched, addr),
+                    local_source(&args.project_root, &fetched, &endpoint),
                     |t: &GitopsTarget| format!("{} serving {}", t.repo_url, t.revision),
                 )
                 .await?
@@ -323,13 +325,13 @@ async fn install(
 async fn local_source(
     project_root: &Path,
     fetched: &[FetchedArtifact],
-    addr: SocketAddr,
+    endpoint: &GitopsEndpoint,
 ) -> Result<GitopsTarget, CliError> {
     let staging = tempfile::tempdir().map_err(CliError::failed)?;
     vendor::vendor_all(staging.path(), fetched).map_err(CliError::failed)?;
     let source = GitSource::create_or_open(GitSource::default_dir())
         .map_err(|e| CliError::Environment(engine::error_chain(&e)))?;
-    let repo_url = GitSource::url_for(&addr);
+    let repo_url = endpoint.cluster_url.clone();
     source
         .sync_from(
             project_root,
@@ -338,7 +340,7 @@ async fn local_source(
         )
         .map_err(|e| CliError::Environment(engine::error_chain(&e)))?;
     source
-        .serve(addr)
+        .serve(endpoint.bind)
         .map_err(|e| CliError::Environment(engine::error_chain(&e)))?;
     Ok(GitopsTarget {
         repo_url,
@@ -346,8 +348,41 @@ async fn local_source(
     })
 }
 
-/// The gateway of the cluster's Docker network: the host's address as k3d containers see it,
-/// where the git daemon listens.
+/// Where the git daemon binds and the URL the cluster fetches from, for the Docker Engine in
+/// use (see `gitops::endpoint`).
+async fn gitops_endpoint(
+    k3d: &K3dConfig,
+    cluster_name: &str,
+    requested: Option<SocketAddr>,
+) -> Result<GitopsEndpoint, CliError> {
+    let docker = crate::cluster::docker::connect()
+        .await
+        .map_err(|e| CliError::Environment(e.to_string()))?;
+    let engine_os = docker
+        .info()
+        .await
+        .ok()
+        .and_then(|info| info.operating_system)
+        .unwrap_or_default();
+    if !endpoint::needs_docker_host(requested) {
+        return endpoint::decide(DockerHost::Desktop, requested)
+            .map_err(|e| CliError::Usage(e.to_string()));
+    }
+    let gateway = if std::env::consts::OS == "linux" && !engine_os.contains("Docker Desktop") {
+        Some(k3d_gateway(k3d, cluster_name).await?)
+    } else {
+        None
+    };
+    let host = DockerHost::detect(std::env::consts::OS, &engine_os, gateway).ok_or_else(|| {
+        CliError::Environment(
+            "cannot tell how the cluster reaches this machine; pass --gitops-addr IP:PORT".into(),
+        )
+    })?;
+    endpoint::decide(host, requested).map_err(|e| CliError::Usage(e.to_string()))
+}
+
+/// The gateway of the cluster's Docker network: the host's address as k3d containers see it on
+/// native Linux Docker.
 async fn k3d_gateway(k3d: &K3dConfig, cluster_name: &str) -> Result<IpAddr, CliError> {
     let network = k3d
         .raw

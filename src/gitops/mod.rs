@@ -6,6 +6,7 @@
 //! engine, the checks and `new-model` share with `manifests/`; tests compare them to the files.
 
 pub mod conformance;
+pub mod endpoint;
 pub mod governance;
 pub mod scaffold;
 pub mod source;

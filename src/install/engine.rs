@@ -15,7 +15,7 @@ use super::apply::{self, Applier, ApplyError};
 use super::dag::{self, DagEvent, Node, NodeOutcome};
 use super::gates::{self, GateError, ARGOCD_NAMESPACE};
 use super::progress::{Event, Reporter};
-use crate::components::{Component, Delivery};
+use crate::components::{Component, Delivery, Gate};
 
 /// The JSON report's schema identifier (`up --format json`).
 pub const REPORT_SCHEMA: &str = "neuroscale.up/v1";
@@ -401,8 +401,28 @@ async fn install_component(
         }
         return Ok(());
     }
-    gates::wait_all(client, component.gates, deadline, &say).await?;
-    Ok(())
+    match gates::wait_all(client, component.gates, deadline, &say).await {
+        Ok(_) => Ok(()),
+        Err(mut error) => {
+            // A workload that never appears usually means its Application could not render or
+            // sync: say what the Application reports too (a ComparisonError names the cause).
+            let application = component
+                .gates
+                .iter()
+                .find(|g| matches!(g, Gate::ApplicationHealthy { .. }));
+            if let Some(gate) = application.filter(|g| gates::target(g) != error.target) {
+                let target = gates::target(gate);
+                let found = gates::diagnose(client, gate).await;
+                error.diagnosis.conditions.extend(
+                    found
+                        .conditions
+                        .into_iter()
+                        .map(|condition| format!("{target}: {condition}")),
+                );
+            }
+            Err(error.into())
+        }
+    }
 }
 
 #[cfg(test)]

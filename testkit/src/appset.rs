@@ -134,9 +134,9 @@ pub fn reconcile(state: &mut State, set: &Value, generated: Result<Vec<String>, 
         }
     }
     let previous = set.pointer("/status/conditions").cloned();
-    let unchanged = previous.as_ref().is_some_and(|p| {
-        strip_times(p) == strip_times(&conditions)
-    });
+    let unchanged = previous
+        .as_ref()
+        .is_some_and(|p| strip_times(p) == strip_times(&conditions));
     if !unchanged {
         let stamped: Vec<Value> = conditions
             .as_array()

@@ -114,10 +114,13 @@ fn has_option(app: &Value, object: Option<&Value>, option: &str) -> bool {
 }
 
 fn wave(object: &Value) -> i64 {
-    text(object, "/metadata/annotations/argocd.argoproj.io~1sync-wave")
-        .trim()
-        .parse()
-        .unwrap_or(0)
+    text(
+        object,
+        "/metadata/annotations/argocd.argoproj.io~1sync-wave",
+    )
+    .trim()
+    .parse()
+    .unwrap_or(0)
 }
 
 /// gitops-engine's kind order (sync_tasks.go, from Helm's kind_sorter); unknown kinds last.
@@ -174,17 +177,27 @@ pub fn sync_order(objects: &[Value]) -> Vec<(i64, Value)> {
             .then(kind_rank(text(a, "/kind")).cmp(&kind_rank(text(b, "/kind"))))
             .then(text(a, "/metadata/name").cmp(text(b, "/metadata/name")))
     });
-    adjust(&mut tasks, |o| {
-        (text(o, "/kind") == "Namespace" && group_of(text(o, "/apiVersion")).is_empty())
-            .then(|| text(o, "/metadata/name").to_string())
-    }, |o| Some(text(o, "/metadata/namespace").to_string()).filter(|ns| !ns.is_empty()));
+    adjust(
+        &mut tasks,
+        |o| {
+            (text(o, "/kind") == "Namespace" && group_of(text(o, "/apiVersion")).is_empty())
+                .then(|| text(o, "/metadata/name").to_string())
+        },
+        |o| Some(text(o, "/metadata/namespace").to_string()).filter(|ns| !ns.is_empty()),
+    );
     adjust(
         &mut tasks,
         |o| {
             (text(o, "/kind") == "CustomResourceDefinition")
                 .then(|| format!("{}/{}", text(o, "/spec/group"), text(o, "/spec/names/kind")))
         },
-        |o| Some(format!("{}/{}", group_of(text(o, "/apiVersion")), text(o, "/kind"))),
+        |o| {
+            Some(format!(
+                "{}/{}",
+                group_of(text(o, "/apiVersion")),
+                text(o, "/kind")
+            ))
+        },
     );
     tasks
 }
@@ -223,7 +236,11 @@ pub fn subset(desired: &Value, live: &Value) -> bool {
         (Value::Null, _) => true,
         (Value::Object(d), Value::Object(l)) => d.iter().all(|(k, v)| match l.get(k) {
             Some(lv) => subset(v, lv),
-            None => v.is_null() || v.as_object().is_some_and(|o| o.is_empty()) || v.as_array().is_some_and(|a| a.is_empty()),
+            None => {
+                v.is_null()
+                    || v.as_object().is_some_and(|o| o.is_empty())
+                    || v.as_array().is_some_and(|a| a.is_empty())
+            }
         }),
         (Value::Array(d), Value::Array(l)) => {
             d.len() == l.len() && d.iter().zip(l).all(|(dv, lv)| subset(dv, lv))
@@ -366,8 +383,15 @@ pub fn workload_ready(state: &State, kind: &str, name: &str) -> bool {
         .ok()
         .and_then(|r| state.get(&r, NAMESPACE, name).cloned())
         .is_some_and(|w| {
-            let wanted = w.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
-            wanted > 0 && w.pointer("/status/readyReplicas").and_then(Value::as_i64).unwrap_or(0) >= wanted
+            let wanted = w
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            wanted > 0
+                && w.pointer("/status/readyReplicas")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0)
+                    >= wanted
         })
 }
 
@@ -395,7 +419,12 @@ impl ArgoCd {
         let name = text(app, "/metadata/name");
         let namespace = text(app, "/spec/destination/namespace");
         let cache_key = format!("{url}\n{revision}\n{source}\n{name}\n{namespace}");
-        if let Some(cached) = self.manifests.lock().expect("manifests lock").get(&cache_key) {
+        if let Some(cached) = self
+            .manifests
+            .lock()
+            .expect("manifests lock")
+            .get(&cache_key)
+        {
             return cached.clone().map(|objects| Target {
                 revision: revision.clone(),
                 objects,
@@ -474,17 +503,32 @@ impl ArgoCd {
                     .pointer("/spec/syncPolicy/automated")
                     .is_some_and(|a| a.get("enabled").and_then(Value::as_bool) != Some(false));
                 if automated && !outcome.in_sync() {
-                    if let Some(op) = self.auto_sync(state, app, &desired.apply, &outcome, &target.revision, settings) {
+                    if let Some(op) = self.auto_sync(
+                        state,
+                        app,
+                        &desired.apply,
+                        &outcome,
+                        &target.revision,
+                        settings,
+                    ) {
                         status["operationState"] = op;
                         outcome = compare(state, app, &desired, settings);
                     }
                 }
-                status["sync"]["status"] = json!(if outcome.in_sync() { "Synced" } else { "OutOfSync" });
+                status["sync"]["status"] = json!(if outcome.in_sync() {
+                    "Synced"
+                } else {
+                    "OutOfSync"
+                });
                 status["sync"]["revision"] = json!(target.revision);
-                status["health"] = json!({"status": outcome.health.0.as_str(), "message": outcome.health.1});
+                status["health"] =
+                    json!({"status": outcome.health.0.as_str(), "message": outcome.health.1});
                 status["resources"] = Value::Array(outcome.resources);
                 if settings.persist_resource_health {
-                    status.as_object_mut().expect("object").remove("resourceHealthSource");
+                    status
+                        .as_object_mut()
+                        .expect("object")
+                        .remove("resourceHealthSource");
                 }
                 if text(&status, "/operationState/phase") == "Failed" {
                     status["conditions"] = json!([{"type": "SyncError",
@@ -516,7 +560,10 @@ impl ArgoCd {
             .filter(|o| text(o, "/kind") == "CustomResourceDefinition")
             .map(|crd| {
                 (
-                    (text(crd, "/spec/group").to_string(), text(crd, "/spec/names/kind").to_string()),
+                    (
+                        text(crd, "/spec/group").to_string(),
+                        text(crd, "/spec/names/kind").to_string(),
+                    ),
                     text(crd, "/spec/scope") == "Namespaced",
                 )
             })
@@ -531,7 +578,11 @@ impl ArgoCd {
                     .resource_for(&api_version, &kind)
                     .map(|r| r.namespaced)
                     .ok()
-                    .or_else(|| crd_scopes.get(&(group_of(&api_version).to_string(), kind.clone())).copied())
+                    .or_else(|| {
+                        crd_scopes
+                            .get(&(group_of(&api_version).to_string(), kind.clone()))
+                            .copied()
+                    })
                     .unwrap_or(true);
                 if namespaced {
                     if text(&object, "/metadata/namespace").is_empty() && !destination.is_empty() {
@@ -550,7 +601,10 @@ impl ArgoCd {
             .collect();
         let compare = apply.iter().map(|o| comparable(app, o)).collect();
         let desired = Arc::new(Desired { apply, compare });
-        self.desired.lock().expect("desired lock").insert(key, desired.clone());
+        self.desired
+            .lock()
+            .expect("desired lock")
+            .insert(key, desired.clone());
         desired
     }
 
@@ -566,7 +620,10 @@ impl ArgoCd {
         let name = text(app, "/metadata/name");
         let op = app.pointer("/status/operationState").cloned();
         let phase = op.as_ref().map(|o| text(o, "/phase")).unwrap_or("");
-        let synced_revision = op.as_ref().map(|o| text(o, "/syncResult/revision")).unwrap_or("");
+        let synced_revision = op
+            .as_ref()
+            .map(|o| text(o, "/syncResult/revision"))
+            .unwrap_or("");
         let self_heal = app
             .pointer("/spec/syncPolicy/automated/selfHeal")
             .and_then(Value::as_bool)
@@ -590,7 +647,9 @@ impl ArgoCd {
                     }
                     let backoff = self.backoff(app, retry_count);
                     let mut retry_at = self.retry_at.lock().expect("retry lock");
-                    let due = retry_at.entry(name.to_string()).or_insert_with(|| Instant::now() + backoff);
+                    let due = retry_at
+                        .entry(name.to_string())
+                        .or_insert_with(|| Instant::now() + backoff);
                     if Instant::now() < *due {
                         return None;
                     }
@@ -604,7 +663,9 @@ impl ArgoCd {
             retry_count = 0;
         }
         let started = if running {
-            op.as_ref().map(|o| text(o, "/startedAt").to_string()).unwrap_or_else(now_rfc3339)
+            op.as_ref()
+                .map(|o| text(o, "/startedAt").to_string())
+                .unwrap_or_else(now_rfc3339)
         } else {
             now_rfc3339()
         };
@@ -645,7 +706,11 @@ impl ArgoCd {
         let tasks = sync_order(desired);
         let waves: BTreeSet<i64> = tasks.iter().map(|(w, _)| *w).collect();
         for current in waves {
-            let wave_tasks: Vec<&Value> = tasks.iter().filter(|(w, _)| *w == current).map(|(_, o)| o).collect();
+            let wave_tasks: Vec<&Value> = tasks
+                .iter()
+                .filter(|(w, _)| *w == current)
+                .map(|(_, o)| o)
+                .collect();
             let pending: Vec<&Value> = wave_tasks
                 .iter()
                 .copied()
@@ -677,7 +742,11 @@ impl ArgoCd {
                     group_of(text(&object, "/apiVersion")),
                     text(&object, "/kind"),
                     text(&object, "/metadata/name"),
-                    if message.is_empty() { String::new() } else { format!(": {message}") }
+                    if message.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {message}")
+                    }
                 ));
                 return Some(operation);
             }
@@ -691,16 +760,25 @@ impl ArgoCd {
                 delete(state, object);
             }
         }
-        finish(&mut operation, "Succeeded", "successfully synced (all tasks run)".into());
+        finish(
+            &mut operation,
+            "Succeeded",
+            "successfully synced (all tasks run)".into(),
+        );
         Some(operation)
     }
 
     fn backoff(&self, app: &Value, retries: i64) -> Duration {
-        let parse = |p: &str, default: Duration| {
-            humantime::parse_duration(text(app, p)).unwrap_or(default)
-        };
-        let base = parse("/spec/syncPolicy/retry/backoff/duration", Duration::from_secs(5));
-        let cap = parse("/spec/syncPolicy/retry/backoff/maxDuration", Duration::from_secs(180));
+        let parse =
+            |p: &str, default: Duration| humantime::parse_duration(text(app, p)).unwrap_or(default);
+        let base = parse(
+            "/spec/syncPolicy/retry/backoff/duration",
+            Duration::from_secs(5),
+        );
+        let cap = parse(
+            "/spec/syncPolicy/retry/backoff/maxDuration",
+            Duration::from_secs(180),
+        );
         let factor = app
             .pointer("/spec/syncPolicy/retry/backoff/factor")
             .and_then(Value::as_i64)
@@ -720,7 +798,10 @@ impl ArgoCd {
         }
         let live = tracked(state, name);
         if live.is_empty() {
-            let remaining: Vec<String> = finalizers.into_iter().filter(|f| f != RESOURCES_FINALIZER).collect();
+            let remaining: Vec<String> = finalizers
+                .into_iter()
+                .filter(|f| f != RESOURCES_FINALIZER)
+                .collect();
             if let Ok(resource) = state.resource_for("argoproj.io/v1alpha1", "Application") {
                 let _ = state.patch(
                     &resource,
@@ -872,7 +953,13 @@ fn dry_run(state: &mut State, app: &Value, desired: &[Value]) -> Result<(), Stri
     let crds: BTreeSet<String> = desired
         .iter()
         .filter(|o| text(o, "/kind") == "CustomResourceDefinition")
-        .map(|crd| format!("{}/{}", text(crd, "/spec/group"), text(crd, "/spec/names/kind")))
+        .map(|crd| {
+            format!(
+                "{}/{}",
+                text(crd, "/spec/group"),
+                text(crd, "/spec/names/kind")
+            )
+        })
         .collect();
     let mut problems = Vec::new();
     for object in desired {
@@ -882,7 +969,9 @@ fn dry_run(state: &mut State, app: &Value, desired: &[Value]) -> Result<(), Stri
             Ok(resource) => resource,
             Err(_) => {
                 let crd_in_sync = crds.contains(&format!("{}/{kind}", group_of(api_version)));
-                if !crd_in_sync && !has_option(app, Some(object), "SkipDryRunOnMissingResource=true") {
+                if !crd_in_sync
+                    && !has_option(app, Some(object), "SkipDryRunOnMissingResource=true")
+                {
                     problems.push(format!(
                         "The Kubernetes API could not find {}/{kind} for requested resource {}/{}. Make sure the \"{kind}\" CRD is installed on the destination cluster.",
                         group_of(api_version),
@@ -911,7 +1000,11 @@ fn dry_run(state: &mut State, app: &Value, desired: &[Value]) -> Result<(), Stri
             PatchKind::Apply,
             object.clone(),
             None,
-            WriteOptions { dry_run: true, admit: true, field_manager: FIELD_MANAGER },
+            WriteOptions {
+                dry_run: true,
+                admit: true,
+                field_manager: FIELD_MANAGER,
+            },
         );
         if let Err(status) = result {
             problems.push(status.message);
@@ -920,7 +1013,10 @@ fn dry_run(state: &mut State, app: &Value, desired: &[Value]) -> Result<(), Stri
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(format!("one or more synchronization tasks are not valid: {}", problems.join("; ")))
+        Err(format!(
+            "one or more synchronization tasks are not valid: {}",
+            problems.join("; ")
+        ))
     }
 }
 
@@ -932,16 +1028,36 @@ fn apply(state: &mut State, app: &Value, object: &Value) -> Result<(), String> {
         .map_err(|s| s.message)?;
     let namespace = text(object, "/metadata/namespace").to_string();
     let name = text(object, "/metadata/name").to_string();
-    let options = WriteOptions { dry_run: false, admit: true, field_manager: FIELD_MANAGER };
+    let options = WriteOptions {
+        dry_run: false,
+        admit: true,
+        field_manager: FIELD_MANAGER,
+    };
     let result = if has_option(app, Some(object), "ServerSideApply=true") {
-        state.patch(&resource, &namespace, &name, PatchKind::Apply, object.clone(), None, options)
+        state.patch(
+            &resource,
+            &namespace,
+            &name,
+            PatchKind::Apply,
+            object.clone(),
+            None,
+            options,
+        )
     } else {
         // `kubectl apply`: the whole object goes into last-applied-configuration.
         let mut applied = object.clone();
         applied["metadata"]["annotations"][LAST_APPLIED] = json!(object.to_string());
         match state.get(&resource, &namespace, &name).cloned() {
             None => state.create(&resource, &namespace, applied, options),
-            Some(_) => state.patch(&resource, &namespace, &name, PatchKind::Merge, applied, None, options),
+            Some(_) => state.patch(
+                &resource,
+                &namespace,
+                &name,
+                PatchKind::Merge,
+                applied,
+                None,
+                options,
+            ),
         }
     };
     result.map(|_| ()).map_err(|status| status.message)
@@ -953,7 +1069,11 @@ fn delete(state: &mut State, object: &Value) {
             &resource,
             text(object, "/metadata/namespace"),
             text(object, "/metadata/name"),
-            WriteOptions { dry_run: false, admit: true, field_manager: FIELD_MANAGER },
+            WriteOptions {
+                dry_run: false,
+                admit: true,
+                field_manager: FIELD_MANAGER,
+            },
         );
     }
 }
@@ -987,16 +1107,26 @@ mod tests {
             .collect();
         assert_eq!(
             order,
-            vec![(-1, "Namespace".to_string()), (-1, "ConfigMap".to_string()), (0, "Service".to_string())]
+            vec![
+                (-1, "Namespace".to_string()),
+                (-1, "ConfigMap".to_string()),
+                (0, "Service".to_string())
+            ]
         );
     }
 
     #[test]
     fn live_objects_match_when_every_desired_field_does() {
-        assert!(subset(&json!({"a": 1, "b": {"c": "x"}}), &json!({"a": 1, "b": {"c": "x", "d": 2}, "e": 3})));
+        assert!(subset(
+            &json!({"a": 1, "b": {"c": "x"}}),
+            &json!({"a": 1, "b": {"c": "x", "d": 2}, "e": 3})
+        ));
         assert!(!subset(&json!({"a": [1, 2]}), &json!({"a": [1]})));
         assert!(subset(&json!({"cpu": 1}), &json!({"cpu": "1"})));
-        assert!(!subset(&json!({"b": {"c": "x"}}), &json!({"b": {"c": "y"}})));
+        assert!(!subset(
+            &json!({"b": {"c": "x"}}),
+            &json!({"b": {"c": "y"}})
+        ));
     }
 
     #[test]

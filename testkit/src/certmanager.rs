@@ -25,8 +25,15 @@ fn ready(state: &State, name: &str) -> bool {
         .ok()
         .and_then(|r| state.get(&r, NAMESPACE, name).cloned())
         .is_some_and(|d| {
-            let wanted = d.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
-            wanted > 0 && d.pointer("/status/readyReplicas").and_then(Value::as_i64).unwrap_or(0) >= wanted
+            let wanted = d
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            wanted > 0
+                && d.pointer("/status/readyReplicas")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0)
+                    >= wanted
         })
 }
 
@@ -38,17 +45,27 @@ fn all(state: &State, api_version: &str, kind: &str) -> Vec<Value> {
 }
 
 fn set_ready(state: &mut State, object: &Value, message: &str) {
-    if object.pointer("/status/conditions/0/status").and_then(Value::as_str) == Some("True") {
+    if object
+        .pointer("/status/conditions/0/status")
+        .and_then(Value::as_str)
+        == Some("True")
+    {
         return;
     }
-    let Ok(resource) = state.resource_for(text(object, "/apiVersion"), text(object, "/kind")) else {
+    let Ok(resource) = state.resource_for(text(object, "/apiVersion"), text(object, "/kind"))
+    else {
         return;
     };
     let mut status = object.get("status").cloned().unwrap_or(json!({}));
     status["conditions"] = json!([{"type": "Ready", "status": "True", "reason": "Ready",
                                    "message": message, "lastTransitionTime": now_rfc3339(),
                                    "observedGeneration": object.pointer("/metadata/generation").cloned().unwrap_or(json!(1))}]);
-    let _ = state.set_status(&resource, text(object, "/metadata/namespace"), text(object, "/metadata/name"), status);
+    let _ = state.set_status(
+        &resource,
+        text(object, "/metadata/namespace"),
+        text(object, "/metadata/name"),
+        status,
+    );
 }
 
 pub fn reconcile(state: &mut State) {
@@ -73,7 +90,11 @@ pub fn reconcile(state: &mut State) {
                                  "annotations": {"cert-manager.io/certificate-name": text(&certificate, "/metadata/name")}},
                     "data": {"tls.crt": PEM, "tls.key": PEM, "ca.crt": PEM}}));
             }
-            set_ready(state, &certificate, "Certificate is up to date and has not expired");
+            set_ready(
+                state,
+                &certificate,
+                "Certificate is up to date and has not expired",
+            );
         }
     }
     if ready(state, "cert-manager-cainjector") {
@@ -83,8 +104,14 @@ pub fn reconcile(state: &mut State) {
 
 fn inject(state: &mut State) {
     let targets = [
-        ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"),
-        ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"),
+        (
+            "admissionregistration.k8s.io/v1",
+            "ValidatingWebhookConfiguration",
+        ),
+        (
+            "admissionregistration.k8s.io/v1",
+            "MutatingWebhookConfiguration",
+        ),
         ("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
     ];
     for (api_version, kind) in targets {
@@ -96,25 +123,45 @@ fn inject(state: &mut State) {
         });
         let _ = api_version;
         for object in annotated {
-            let from = text(&object, &format!("/metadata/annotations/{}", INJECT_ANNOTATION.replace('/', "~1"))).to_string();
+            let from = text(
+                &object,
+                &format!(
+                    "/metadata/annotations/{}",
+                    INJECT_ANNOTATION.replace('/', "~1")
+                ),
+            )
+            .to_string();
             let Some((namespace, certificate)) = from.split_once('/') else {
                 continue;
             };
-            let issued = all(state, "cert-manager.io/v1", "Certificate").into_iter().any(|c| {
-                text(&c, "/metadata/namespace") == namespace
-                    && text(&c, "/metadata/name") == certificate
-                    && c.pointer("/status/conditions/0/status").and_then(Value::as_str) == Some("True")
-            });
+            let issued = all(state, "cert-manager.io/v1", "Certificate")
+                .into_iter()
+                .any(|c| {
+                    text(&c, "/metadata/namespace") == namespace
+                        && text(&c, "/metadata/name") == certificate
+                        && c.pointer("/status/conditions/0/status")
+                            .and_then(Value::as_str)
+                            == Some("True")
+                });
             if !issued {
                 continue;
             }
             let mut updated = object.clone();
             if kind == "CustomResourceDefinition" {
-                if updated.pointer("/spec/conversion/webhook/clientConfig").is_some() {
-                    updated["spec"]["conversion"]["webhook"]["clientConfig"]["caBundle"] = json!(PEM);
+                if updated
+                    .pointer("/spec/conversion/webhook/clientConfig")
+                    .is_some()
+                {
+                    updated["spec"]["conversion"]["webhook"]["clientConfig"]["caBundle"] =
+                        json!(PEM);
                 }
             } else {
-                for hook in updated.get_mut("webhooks").and_then(Value::as_array_mut).into_iter().flatten() {
+                for hook in updated
+                    .get_mut("webhooks")
+                    .and_then(Value::as_array_mut)
+                    .into_iter()
+                    .flatten()
+                {
                     hook["clientConfig"]["caBundle"] = json!(PEM);
                 }
             }

@@ -81,9 +81,15 @@ fn ready_replicas_at_least(state: &State, namespace: &str, name: &str) -> bool {
         .ok()
         .and_then(|r| state.get(&r, namespace, name).cloned())
         .is_some_and(|d| {
-            let wanted = d.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+            let wanted = d
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
             wanted > 0
-                && d.pointer("/status/readyReplicas").and_then(Value::as_i64).unwrap_or(0) >= wanted
+                && d.pointer("/status/readyReplicas")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0)
+                    >= wanted
         })
 }
 
@@ -109,9 +115,13 @@ fn tolerates(tolerations: &[Value], taint: &Value) -> bool {
     tolerations.iter().any(|t| {
         let key_ok = match str_at(t, "/operator") {
             "Exists" => str_at(t, "/key").is_empty() || str_at(t, "/key") == str_at(taint, "/key"),
-            _ => str_at(t, "/key") == str_at(taint, "/key") && str_at(t, "/value") == str_at(taint, "/value"),
+            _ => {
+                str_at(t, "/key") == str_at(taint, "/key")
+                    && str_at(t, "/value") == str_at(taint, "/value")
+            }
         };
-        key_ok && (str_at(t, "/effect").is_empty() || str_at(t, "/effect") == str_at(taint, "/effect"))
+        key_ok
+            && (str_at(t, "/effect").is_empty() || str_at(t, "/effect") == str_at(taint, "/effect"))
     })
 }
 
@@ -154,7 +164,10 @@ fn eligible_nodes(nodes: &[Value], pod_spec: &Value) -> Result<Vec<Value>, Strin
         let selected = pod_spec
             .get("nodeSelector")
             .and_then(Value::as_object)
-            .is_none_or(|s| s.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v)));
+            .is_none_or(|s| {
+                s.iter()
+                    .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+            });
         if !selected {
             selector_misses += 1;
             continue;
@@ -165,7 +178,8 @@ fn eligible_nodes(nodes: &[Value], pod_spec: &Value) -> Result<Vec<Value>, Strin
             .into_iter()
             .flatten()
             .any(|t| {
-                matches!(str_at(t, "/effect"), "NoSchedule" | "NoExecute") && !tolerates(&tolerations, t)
+                matches!(str_at(t, "/effect"), "NoSchedule" | "NoExecute")
+                    && !tolerates(&tolerations, t)
             });
         if untolerated {
             taint_misses += 1;
@@ -183,7 +197,9 @@ fn eligible_nodes(nodes: &[Value], pod_spec: &Value) -> Result<Vec<Value>, Strin
             reasons.push(format!("{gpu_misses} Insufficient nvidia.com/gpu"));
         }
         if selector_misses > 0 {
-            reasons.push(format!("{selector_misses} node(s) didn't match Pod's node affinity/selector"));
+            reasons.push(format!(
+                "{selector_misses} node(s) didn't match Pod's node affinity/selector"
+            ));
         }
         if taint_misses > 0 {
             reasons.push(format!("{taint_misses} node(s) had untolerated taint(s)"));
@@ -199,8 +215,16 @@ fn eligible_nodes(nodes: &[Value], pod_spec: &Value) -> Result<Vec<Value>, Strin
 
 /// The volumes a pod cannot mount because their Secret or ConfigMap does not exist.
 fn missing_volume(state: &State, namespace: &str, pod_spec: &Value) -> Option<String> {
-    for volume in pod_spec.get("volumes").and_then(Value::as_array).into_iter().flatten() {
-        for (field, kind, name_field) in [("secret", "Secret", "secretName"), ("configMap", "ConfigMap", "name")] {
+    for volume in pod_spec
+        .get("volumes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        for (field, kind, name_field) in [
+            ("secret", "Secret", "secretName"),
+            ("configMap", "ConfigMap", "name"),
+        ] {
             let Some(source) = volume.get(field) else {
                 continue;
             };
@@ -224,21 +248,38 @@ fn missing_volume(state: &State, namespace: &str, pod_spec: &Value) -> Option<St
     None
 }
 
-fn event(state: &mut State, namespace: &str, involved: &Value, reason: &str, message: &str, kind: &str) {
-    let name = format!("{}.{}", str_at(involved, "/metadata/name"), reason.to_lowercase());
+fn event(
+    state: &mut State,
+    namespace: &str,
+    involved: &Value,
+    reason: &str,
+    message: &str,
+    kind: &str,
+) {
+    let name = format!(
+        "{}.{}",
+        str_at(involved, "/metadata/name"),
+        reason.to_lowercase()
+    );
     let Ok(events) = state.resource_for("v1", "Event") else {
         return;
     };
-    if state.get(&events, namespace, &name).is_some_and(|e| str_at(e, "/message") == message) {
+    if state
+        .get(&events, namespace, &name)
+        .is_some_and(|e| str_at(e, "/message") == message)
+    {
         return;
     }
-    put(state, json!({"apiVersion": "v1", "kind": "Event",
+    put(
+        state,
+        json!({"apiVersion": "v1", "kind": "Event",
         "metadata": {"name": name, "namespace": namespace},
         "involvedObject": {"kind": kind, "namespace": namespace, "name": str_at(involved, "/metadata/name"),
                            "uid": str_at(involved, "/metadata/uid")},
         "reason": reason, "message": message, "type": "Warning", "count": 1,
         "firstTimestamp": now_rfc3339(), "lastTimestamp": now_rfc3339(),
-        "source": {"component": if reason == "FailedScheduling" { "default-scheduler" } else { "kubelet" }}}));
+        "source": {"component": if reason == "FailedScheduling" { "default-scheduler" } else { "kubelet" }}}),
+    );
 }
 
 fn workloads(state: &mut State, behaviour: &Behaviour) {
@@ -280,7 +321,10 @@ fn pod_for(
 ) -> (Value, bool) {
     let ns = str_at(workload, "/metadata/namespace");
     let name = str_at(workload, "/metadata/name");
-    let template = workload.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    let template = workload
+        .pointer("/spec/template")
+        .cloned()
+        .unwrap_or(json!({}));
     let pod_spec = template.get("spec").cloned().unwrap_or(json!({}));
     let containers: Vec<&Value> = pod_spec
         .get("containers")
@@ -289,12 +333,19 @@ fn pod_for(
         .flatten()
         .collect();
     let unready = unready.min(containers.len());
-    let mut labels = template.pointer("/metadata/labels").cloned().unwrap_or(json!({}));
+    let mut labels = template
+        .pointer("/metadata/labels")
+        .cloned()
+        .unwrap_or(json!({}));
     if kind == "StatefulSet" {
         labels["statefulset.kubernetes.io/pod-name"] = json!(pod_name);
     }
     let started = str_at(workload, "/metadata/creationTimestamp").to_string();
-    let since = if started.is_empty() { now_rfc3339() } else { started };
+    let since = if started.is_empty() {
+        now_rfc3339()
+    } else {
+        started
+    };
     let mut pod = json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": pod_name, "namespace": ns, "labels": labels,
@@ -375,7 +426,10 @@ fn reconcile_workload(
     let placement = if behaviour.gpu_on_wrong_node && wants_gpu(&pod_spec) {
         Ok(nodes
             .iter()
-            .filter(|n| n.pointer("/metadata/labels/node-role.kubernetes.io~1control-plane").is_some())
+            .filter(|n| {
+                n.pointer("/metadata/labels/node-role.kubernetes.io~1control-plane")
+                    .is_some()
+            })
             .cloned()
             .collect::<Vec<_>>())
     } else {
@@ -389,7 +443,12 @@ fn reconcile_workload(
                 nodes
                     .iter()
                     .enumerate()
-                    .map(|(i, n)| (format!("{name}-{}", SUFFIXES[i % SUFFIXES.len()]), Some(str_at(n, "/metadata/name").to_string())))
+                    .map(|(i, n)| {
+                        (
+                            format!("{name}-{}", SUFFIXES[i % SUFFIXES.len()]),
+                            Some(str_at(n, "/metadata/name").to_string()),
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default(),
@@ -409,7 +468,10 @@ fn reconcile_workload(
                     // Agents first, as the spread over a k3d cluster's nodes usually lands.
                     let node = placement.as_ref().ok().map(|nodes| {
                         let mut sorted: Vec<&Value> = nodes.iter().collect();
-                        sorted.sort_by_key(|n| n.pointer("/metadata/labels/node-role.kubernetes.io~1control-plane").is_some());
+                        sorted.sort_by_key(|n| {
+                            n.pointer("/metadata/labels/node-role.kubernetes.io~1control-plane")
+                                .is_some()
+                        });
                         str_at(sorted[i % sorted.len()], "/metadata/name").to_string()
                     });
                     (pod_name, node)
@@ -449,9 +511,12 @@ fn reconcile_workload(
         } else if let Some(reason) = &blocked {
             event(state, &ns, &pod, "FailedMount", reason, "Pod");
         }
-        let live = owned.iter().find(|p| str_at(p, "/metadata/name") == pod_name);
+        let live = owned
+            .iter()
+            .find(|p| str_at(p, "/metadata/name") == pod_name);
         let changed = live.is_none_or(|l| {
-            l.get("status") != pod.get("status") || l.pointer("/metadata/labels") != pod.pointer("/metadata/labels")
+            l.get("status") != pod.get("status")
+                || l.pointer("/metadata/labels") != pod.pointer("/metadata/labels")
                 || l.get("spec") != pod.get("spec")
         });
         if changed {
@@ -459,7 +524,10 @@ fn reconcile_workload(
         }
     }
     let replicas = wanted.len();
-    let generation = workload.pointer("/metadata/generation").cloned().unwrap_or(json!(1));
+    let generation = workload
+        .pointer("/metadata/generation")
+        .cloned()
+        .unwrap_or(json!(1));
     let available = ready_pods == replicas;
     let status = match kind {
         "Deployment" => json!({
@@ -487,7 +555,12 @@ fn reconcile_workload(
     let mut comparable = workload.get("status").cloned().unwrap_or(json!({}));
     let mut fresh = status.clone();
     for c in [&mut comparable, &mut fresh] {
-        for cond in c.get_mut("conditions").and_then(Value::as_array_mut).into_iter().flatten() {
+        for cond in c
+            .get_mut("conditions")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
             if let Some(map) = cond.as_object_mut() {
                 map.remove("lastTransitionTime");
                 map.remove("lastUpdateTime");
@@ -560,7 +633,9 @@ fn endpoint_slices(state: &mut State, behaviour: &Behaviour) {
             .resource_for("discovery.k8s.io/v1", "EndpointSlice")
             .ok()
             .and_then(|r| state.get(&r, &ns, &format!("{name}-sim")).cloned());
-        if live.is_none_or(|l| l.get("endpoints") != slice.get("endpoints") || l.get("ports") != slice.get("ports")) {
+        if live.is_none_or(|l| {
+            l.get("endpoints") != slice.get("endpoints") || l.get("ports") != slice.get("ports")
+        }) {
             put(state, slice);
         }
     }
@@ -591,7 +666,10 @@ fn autoscalers(state: &mut State) {
         if hpa.pointer("/status/conditions").is_some() {
             continue;
         }
-        let min = hpa.pointer("/spec/minReplicas").and_then(Value::as_i64).unwrap_or(1);
+        let min = hpa
+            .pointer("/spec/minReplicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
         if let Ok(resource) = state.resource_for("autoscaling/v2", "HorizontalPodAutoscaler") {
             let _ = state.set_status(
                 &resource,
@@ -618,8 +696,11 @@ fn condition(kind: &str, ok: bool, reason: &str, message: &str) -> Value {
 
 /// Whether the InferenceService asks for a GPU.
 pub fn isvc_wants_gpu(isvc: &Value) -> bool {
-    isvc.pointer("/spec/predictor/model/resources/limits/nvidia.com~1gpu").is_some()
-        || isvc.pointer("/spec/predictor/model/resources/requests/nvidia.com~1gpu").is_some()
+    isvc.pointer("/spec/predictor/model/resources/limits/nvidia.com~1gpu")
+        .is_some()
+        || isvc
+            .pointer("/spec/predictor/model/resources/requests/nvidia.com~1gpu")
+            .is_some()
 }
 
 fn config_map(state: &State, namespace: &str, name: &str) -> Value {
@@ -640,14 +721,22 @@ fn runtime_for(state: &State, isvc: &Value) -> Option<Value> {
         .into_iter()
         .filter(|r| str_at(r, "/metadata/namespace") == ns)
         .collect();
-    runtimes.extend(all(state, "serving.kserve.io/v1alpha1", "ClusterServingRuntime"));
+    runtimes.extend(all(
+        state,
+        "serving.kserve.io/v1alpha1",
+        "ClusterServingRuntime",
+    ));
     runtimes.into_iter().find(|r| {
         let supports = r
             .pointer("/spec/supportedModelFormats")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .any(|f| str_at(f, "/name") == format && (!wanted.is_empty() || f.get("autoSelect").and_then(Value::as_bool) == Some(true)));
+            .any(|f| {
+                str_at(f, "/name") == format
+                    && (!wanted.is_empty()
+                        || f.get("autoSelect").and_then(Value::as_bool) == Some(true))
+            });
         supports && (wanted.is_empty() || str_at(r, "/metadata/name") == wanted)
     })
 }
@@ -662,7 +751,9 @@ fn knative_rejects(state: &State, predictor: &Value) -> Option<String> {
         ("runtimeClassName", "kubernetes.podspec-runtimeclassname"),
         ("affinity", "kubernetes.podspec-affinity"),
     ] {
-        let set = predictor.get(field).is_some_and(|v| !v.is_null() && v != &json!({}) && v != &json!([]));
+        let set = predictor
+            .get(field)
+            .is_some_and(|v| !v.is_null() && v != &json!({}) && v != &json!([]));
         if set && str_at(&features, &format!("/data/{}", flag.replace('/', "~1"))) != "enabled" {
             fields.push(format!("spec.template.spec.{field}"));
         }
@@ -679,7 +770,11 @@ fn inference_services(state: &mut State, behaviour: &Behaviour) {
         .and_then(Value::as_object)
         .and_then(|d| d.keys().next().cloned())
         .unwrap_or_else(|| "svc.cluster.local".to_string());
-    let ingress_class = str_at(&config_map(state, "knative-serving", "config-network"), "/data/ingress-class").to_string();
+    let ingress_class = str_at(
+        &config_map(state, "knative-serving", "config-network"),
+        "/data/ingress-class",
+    )
+    .to_string();
     let knative_ready = ready_replicas_at_least(state, "knative-serving", "controller")
         && ready_replicas_at_least(state, "knative-serving", "net-kourier-controller")
         && ready_replicas_at_least(state, "kourier-system", "3scale-kourier-gateway");
@@ -690,8 +785,14 @@ fn inference_services(state: &mut State, behaviour: &Behaviour) {
         let name = str_at(&isvc, "/metadata/name").to_string();
         let revision = format!("{name}-predictor-00001");
         let deployment_name = format!("{revision}-deployment");
-        let generation = isvc.pointer("/metadata/generation").cloned().unwrap_or(json!(1));
-        let predictor = isvc.pointer("/spec/predictor").cloned().unwrap_or(json!({}));
+        let generation = isvc
+            .pointer("/metadata/generation")
+            .cloned()
+            .unwrap_or(json!(1));
+        let predictor = isvc
+            .pointer("/spec/predictor")
+            .cloned()
+            .unwrap_or(json!({}));
         let not_ready = |reason: &str, message: &str| {
             json!({"observedGeneration": generation, "conditions": [
                 condition("PredictorReady", false, reason, message),
@@ -700,15 +801,27 @@ fn inference_services(state: &mut State, behaviour: &Behaviour) {
         let status = if let Some(message) = knative_rejects(state, &predictor) {
             not_ready("RevisionFailed", &format!("admission webhook \"validation.webhook.serving.knative.dev\" denied the request: validation failed: {message}"))
         } else if let Some(runtime) = runtime_for(state, &isvc) {
-            let mut labels = predictor.get("labels").cloned().filter(Value::is_object).unwrap_or(json!({}));
-            for (key, value) in isvc.pointer("/metadata/labels").and_then(Value::as_object).into_iter().flatten() {
+            let mut labels = predictor
+                .get("labels")
+                .cloned()
+                .filter(Value::is_object)
+                .unwrap_or(json!({}));
+            for (key, value) in isvc
+                .pointer("/metadata/labels")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+            {
                 labels[key] = value.clone();
             }
             labels["serving.kserve.io/inferenceservice"] = json!(name);
             labels["component"] = json!("predictor");
             labels["serving.knative.dev/revision"] = json!(revision);
             labels["app"] = json!(revision);
-            let mut container = runtime.pointer("/spec/containers/0").cloned().unwrap_or(json!({}));
+            let mut container = runtime
+                .pointer("/spec/containers/0")
+                .cloned()
+                .unwrap_or(json!({}));
             container["name"] = json!("kserve-container");
             if let Some(resources) = isvc.pointer("/spec/predictor/model/resources") {
                 container["resources"] = resources.clone();
@@ -718,7 +831,12 @@ fn inference_services(state: &mut State, behaviour: &Behaviour) {
             }
             let mut spec = json!({"containers": [container, {"name": "queue-proxy",
                 "image": str_at(&config_map(state, "knative-serving", "config-deployment"), "/data/queue-sidecar-image")}]});
-            for field in ["nodeSelector", "tolerations", "runtimeClassName", "affinity"] {
+            for field in [
+                "nodeSelector",
+                "tolerations",
+                "runtimeClassName",
+                "affinity",
+            ] {
                 if let Some(value) = predictor.get(field) {
                     spec[field] = value.clone();
                 }
@@ -730,19 +848,32 @@ fn inference_services(state: &mut State, behaviour: &Behaviour) {
                                                   "name": name, "uid": str_at(&isvc, "/metadata/uid"), "controller": true}]},
                 "spec": {"replicas": 1, "selector": {"matchLabels": {"app": revision}},
                          "template": {"metadata": {"labels": labels}, "spec": spec}}});
-            let live = deployments
-                .iter()
-                .find(|d| str_at(d, "/metadata/namespace") == ns && str_at(d, "/metadata/name") == deployment_name);
+            let live = deployments.iter().find(|d| {
+                str_at(d, "/metadata/namespace") == ns
+                    && str_at(d, "/metadata/name") == deployment_name
+            });
             if live.is_none_or(|l| l.get("spec") != desired.get("spec")) {
                 put(state, desired);
             }
-            let predictor_ready = live.is_some_and(|d| d.pointer("/status/readyReplicas").and_then(Value::as_i64).unwrap_or(0) >= 1);
+            let predictor_ready = live.is_some_and(|d| {
+                d.pointer("/status/readyReplicas")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0)
+                    >= 1
+            });
             let planted = behaviour.isvc_not_ready.contains(&format!("{ns}/{name}"))
                 || (behaviour.only_gitops_isvcs_ready
-                    && str_at(&isvc, "/metadata/annotations/argocd.argoproj.io~1tracking-id").is_empty());
+                    && str_at(
+                        &isvc,
+                        "/metadata/annotations/argocd.argoproj.io~1tracking-id",
+                    )
+                    .is_empty());
             let url = format!("http://{name}-predictor.{ns}.{domain}");
             if !predictor_ready {
-                not_ready("RevisionMissing", "Configuration \"predictor\" is waiting for a Revision to become ready.")
+                not_ready(
+                    "RevisionMissing",
+                    "Configuration \"predictor\" is waiting for a Revision to become ready.",
+                )
             } else if !knative_ready || !kourier || planted {
                 let message = "Ingress has not been configured by the ingress controller: no route for the predictor's host";
                 json!({"observedGeneration": generation, "conditions": [
@@ -769,12 +900,22 @@ fn inference_services(state: &mut State, behaviour: &Behaviour) {
             }
         } else {
             let format = str_at(&isvc, "/spec/predictor/model/modelFormat/name");
-            not_ready("NoSupportingRuntime", &format!("No runtime found to support predictor with model type: {{{format} <nil>}}"))
+            not_ready(
+                "NoSupportingRuntime",
+                &format!(
+                    "No runtime found to support predictor with model type: {{{format} <nil>}}"
+                ),
+            )
         };
         let same = |a: &Value, b: &Value| {
             let strip = |v: &Value| {
                 let mut v = v.clone();
-                for c in v.get_mut("conditions").and_then(Value::as_array_mut).into_iter().flatten() {
+                for c in v
+                    .get_mut("conditions")
+                    .and_then(Value::as_array_mut)
+                    .into_iter()
+                    .flatten()
+                {
                     if let Some(m) = c.as_object_mut() {
                         m.remove("lastTransitionTime");
                     }
@@ -784,7 +925,9 @@ fn inference_services(state: &mut State, behaviour: &Behaviour) {
             strip(a) == strip(b)
         };
         if !isvc.get("status").is_some_and(|s| same(s, &status)) {
-            if let Ok(resource) = state.resource_for("serving.kserve.io/v1beta1", "InferenceService") {
+            if let Ok(resource) =
+                state.resource_for("serving.kserve.io/v1beta1", "InferenceService")
+            {
                 let _ = state.set_status(&resource, &ns, &name, status);
             }
         }
@@ -798,9 +941,15 @@ mod tests {
     #[test]
     fn a_taint_needs_a_matching_toleration() {
         let taint = json!({"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"});
-        assert!(tolerates(&[json!({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"})], &taint));
+        assert!(tolerates(
+            &[json!({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"})],
+            &taint
+        ));
         assert!(tolerates(&[json!({"operator": "Exists"})], &taint));
-        assert!(!tolerates(&[json!({"key": "other", "operator": "Exists"})], &taint));
+        assert!(!tolerates(
+            &[json!({"key": "other", "operator": "Exists"})],
+            &taint
+        ));
         assert!(!tolerates(&[], &taint));
     }
 }

@@ -229,7 +229,11 @@ impl Fault {
             Fault::StaleWebhookConfiguration => {
                 let mut stale = preset::validating_webhooks(
                     "legacy-model-validator",
-                    &[("validate.legacy-models.example.com", "example.com", "widgets")],
+                    &[(
+                        "validate.legacy-models.example.com",
+                        "example.com",
+                        "widgets",
+                    )],
                     "legacy-system",
                     "legacy-webhook",
                     false,
@@ -291,7 +295,10 @@ fn git(dir: &Path, args: &[&str]) -> Result<(), String> {
 pub fn commit_edits(repo: &Path, edits: &[Edit], message: &str) -> Result<(), String> {
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
     let tree = work.path().join("tree");
-    git(work.path(), &["clone", "--quiet", &repo.display().to_string(), "tree"])?;
+    git(
+        work.path(),
+        &["clone", "--quiet", &repo.display().to_string(), "tree"],
+    )?;
     for edit in edits {
         let path = tree.join(edit.file);
         let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", edit.file))?;

@@ -112,14 +112,17 @@ impl Repos {
         for candidate in &candidates {
             if let Ok(sha) = git(
                 &dir,
-                &["rev-parse", "--verify", "--quiet", &format!("{candidate}^{{commit}}")],
+                &[
+                    "rev-parse",
+                    "--verify",
+                    "--quiet",
+                    &format!("{candidate}^{{commit}}"),
+                ],
             ) {
                 return Ok(sha);
             }
         }
-        Err(format!(
-            "unable to resolve '{revision}' to a commit SHA"
-        ))
+        Err(format!("unable to resolve '{revision}' to a commit SHA"))
     }
 
     /// The tree id of `path` at `commit` (None when the path does not exist there).
@@ -141,7 +144,13 @@ impl Repos {
         };
         let listing = git(
             &dir,
-            &["ls-tree", "-d", "--name-only", commit, &format!("{}/", parent.trim_matches('/'))],
+            &[
+                "ls-tree",
+                "-d",
+                "--name-only",
+                commit,
+                &format!("{}/", parent.trim_matches('/')),
+            ],
         )
         .unwrap_or_default();
         let mut names: Vec<String> = listing

@@ -79,7 +79,10 @@ pub fn assess(object: &Value, application_check: bool) -> Option<(Health, String
             {
                 return Some((
                     Health::Degraded,
-                    format!("Deployment {:?} exceeded its progress deadline", text(object, "/metadata/name")),
+                    format!(
+                        "Deployment {:?} exceeded its progress deadline",
+                        text(object, "/metadata/name")
+                    ),
                 ));
             }
             let replicas = object
@@ -239,7 +242,14 @@ pub fn assess(object: &Value, application_check: bool) -> Option<(Health, String
             let false_ones: Vec<String> = conditions
                 .iter()
                 .filter(|c| text(c, "/status") == "False")
-                .map(|c| format!("{} is False, since {}. {}", text(c, "/type"), text(c, "/reason"), text(c, "/message")))
+                .map(|c| {
+                    format!(
+                        "{} is False, since {}. {}",
+                        text(c, "/type"),
+                        text(c, "/reason"),
+                        text(c, "/message")
+                    )
+                })
                 .collect();
             if !false_ones.is_empty() {
                 return Some((Health::Degraded, false_ones.join("\n")));
@@ -252,7 +262,9 @@ pub fn assess(object: &Value, application_check: bool) -> Option<(Health, String
         }
         // resource_customizations/argoproj.io/ApplicationSet/health.lua
         ("argoproj.io", "ApplicationSet") => {
-            if let Some(c) = condition(object, "ErrorOccurred").filter(|c| text(c, "/status") == "True") {
+            if let Some(c) =
+                condition(object, "ErrorOccurred").filter(|c| text(c, "/status") == "True")
+            {
                 return Some((Health::Degraded, text(c, "/message").into()));
             }
             if condition_is(object, "ResourcesUpToDate", "True") {
@@ -262,7 +274,10 @@ pub fn assess(object: &Value, application_check: bool) -> Option<(Health, String
             }
         }
         ("argoproj.io", "Application") if application_check => {
-            match object.pointer("/status/health/status").and_then(Value::as_str) {
+            match object
+                .pointer("/status/health/status")
+                .and_then(Value::as_str)
+            {
                 Some(status) => {
                     let health = match status {
                         "Healthy" => Health::Healthy,

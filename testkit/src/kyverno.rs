@@ -39,8 +39,15 @@ fn deployment_ready(state: &State, name: &str) -> bool {
         .ok()
         .and_then(|r| state.get(&r, NAMESPACE, name).cloned())
         .is_some_and(|d| {
-            let wanted = d.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
-            wanted > 0 && d.pointer("/status/readyReplicas").and_then(Value::as_i64).unwrap_or(0) >= wanted
+            let wanted = d
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            wanted > 0
+                && d.pointer("/status/readyReplicas")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0)
+                    >= wanted
         })
 }
 
@@ -116,7 +123,10 @@ pub fn resource_validating_configuration(policies: &[Value]) -> Value {
             let mut merged = default_namespace_selector();
             for key in ["matchExpressions", "matchLabels"] {
                 if let Some(extra) = selector.get(key) {
-                    match (merged.get_mut(key).and_then(Value::as_array_mut), extra.as_array()) {
+                    match (
+                        merged.get_mut(key).and_then(Value::as_array_mut),
+                        extra.as_array(),
+                    ) {
                         (Some(list), Some(more)) => list.extend(more.iter().cloned()),
                         _ => merged[key] = extra.clone(),
                     }
@@ -135,27 +145,81 @@ fn runtime_configurations(policies: &[Value], cleanup_ready: bool) -> Vec<Value>
     let mut configs = vec![
         resource_validating_configuration(policies),
         // No mutating policy: registered, empty.
-        configuration("MutatingWebhookConfiguration", RESOURCE_MUTATING, Vec::new()),
-        configuration("ValidatingWebhookConfiguration", "kyverno-policy-validating-webhook-cfg", vec![
-            webhook("validate-policy.kyverno.svc", SERVICE, "/policyvalidate", policy_rules.clone(), "Ignore")]),
-        configuration("MutatingWebhookConfiguration", "kyverno-policy-mutating-webhook-cfg", vec![
-            webhook("mutate-policy.kyverno.svc", SERVICE, "/policymutate", policy_rules, "Ignore")]),
-        configuration("MutatingWebhookConfiguration", "kyverno-verify-mutating-webhook-cfg", vec![
-            webhook("monitor-webhooks.kyverno.svc", SERVICE, "/verifymutate",
-                    json!([{"apiGroups": ["coordination.k8s.io"], "apiVersions": ["v1"], "operations": ["UPDATE"],
-                            "resources": ["leases"], "scope": "Namespaced"}]), "Ignore")]),
-        configuration("ValidatingWebhookConfiguration", "kyverno-exception-validating-webhook-cfg", vec![
-            webhook("validate-policy-exception.kyverno.svc", SERVICE, "/exceptionvalidate",
-                    json!([{"apiGroups": ["kyverno.io"], "apiVersions": ["v2", "v2beta1"], "operations": ["CREATE", "UPDATE"],
-                            "resources": ["policyexceptions"], "scope": "Namespaced"}]), "Ignore")]),
-        configuration("ValidatingWebhookConfiguration", "kyverno-cel-exception-validating-webhook-cfg", vec![
-            webhook("validate-cel-policy-exception.kyverno.svc", SERVICE, "/celexception/validate",
-                    json!([{"apiGroups": ["policies.kyverno.io"], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"],
-                            "resources": ["policyexceptions"], "scope": "Namespaced"}]), "Ignore")]),
-        configuration("ValidatingWebhookConfiguration", "kyverno-global-context-validating-webhook-cfg", vec![
-            webhook("validate-global-context.kyverno.svc", SERVICE, "/globalcontextvalidate",
-                    json!([{"apiGroups": ["kyverno.io"], "apiVersions": ["v2alpha1"], "operations": ["CREATE", "UPDATE"],
-                            "resources": ["globalcontextentries"], "scope": "Cluster"}]), "Ignore")]),
+        configuration(
+            "MutatingWebhookConfiguration",
+            RESOURCE_MUTATING,
+            Vec::new(),
+        ),
+        configuration(
+            "ValidatingWebhookConfiguration",
+            "kyverno-policy-validating-webhook-cfg",
+            vec![webhook(
+                "validate-policy.kyverno.svc",
+                SERVICE,
+                "/policyvalidate",
+                policy_rules.clone(),
+                "Ignore",
+            )],
+        ),
+        configuration(
+            "MutatingWebhookConfiguration",
+            "kyverno-policy-mutating-webhook-cfg",
+            vec![webhook(
+                "mutate-policy.kyverno.svc",
+                SERVICE,
+                "/policymutate",
+                policy_rules,
+                "Ignore",
+            )],
+        ),
+        configuration(
+            "MutatingWebhookConfiguration",
+            "kyverno-verify-mutating-webhook-cfg",
+            vec![webhook(
+                "monitor-webhooks.kyverno.svc",
+                SERVICE,
+                "/verifymutate",
+                json!([{"apiGroups": ["coordination.k8s.io"], "apiVersions": ["v1"], "operations": ["UPDATE"],
+                            "resources": ["leases"], "scope": "Namespaced"}]),
+                "Ignore",
+            )],
+        ),
+        configuration(
+            "ValidatingWebhookConfiguration",
+            "kyverno-exception-validating-webhook-cfg",
+            vec![webhook(
+                "validate-policy-exception.kyverno.svc",
+                SERVICE,
+                "/exceptionvalidate",
+                json!([{"apiGroups": ["kyverno.io"], "apiVersions": ["v2", "v2beta1"], "operations": ["CREATE", "UPDATE"],
+                            "resources": ["policyexceptions"], "scope": "Namespaced"}]),
+                "Ignore",
+            )],
+        ),
+        configuration(
+            "ValidatingWebhookConfiguration",
+            "kyverno-cel-exception-validating-webhook-cfg",
+            vec![webhook(
+                "validate-cel-policy-exception.kyverno.svc",
+                SERVICE,
+                "/celexception/validate",
+                json!([{"apiGroups": ["policies.kyverno.io"], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"],
+                            "resources": ["policyexceptions"], "scope": "Namespaced"}]),
+                "Ignore",
+            )],
+        ),
+        configuration(
+            "ValidatingWebhookConfiguration",
+            "kyverno-global-context-validating-webhook-cfg",
+            vec![webhook(
+                "validate-global-context.kyverno.svc",
+                SERVICE,
+                "/globalcontextvalidate",
+                json!([{"apiGroups": ["kyverno.io"], "apiVersions": ["v2alpha1"], "operations": ["CREATE", "UPDATE"],
+                            "resources": ["globalcontextentries"], "scope": "Cluster"}]),
+                "Ignore",
+            )],
+        ),
     ];
     if cleanup_ready {
         configs.push(configuration("ValidatingWebhookConfiguration", "kyverno-cleanup-validating-webhook-cfg", vec![
@@ -180,16 +244,22 @@ pub fn reconcile(state: &mut State, unregistered: &[String]) {
     if admission_ready {
         let cleanup_ready = deployment_ready(state, "kyverno-cleanup-controller");
         for config in runtime_configurations(&policies, cleanup_ready) {
-            if unregistered.iter().any(|n| n == text(&config, "/metadata/name")) {
+            if unregistered
+                .iter()
+                .any(|n| n == text(&config, "/metadata/name"))
+            {
                 continue;
             }
             let kind = text(&config, "/kind").to_string();
             let Ok(resource) = state.resource_for("admissionregistration.k8s.io/v1", &kind) else {
                 continue;
             };
-            let live = state.get(&resource, "", text(&config, "/metadata/name")).cloned();
+            let live = state
+                .get(&resource, "", text(&config, "/metadata/name"))
+                .cloned();
             let same = live.as_ref().is_some_and(|l| {
-                l.get("webhooks") == config.get("webhooks") && l.pointer("/metadata/labels") == config.pointer("/metadata/labels")
+                l.get("webhooks") == config.get("webhooks")
+                    && l.pointer("/metadata/labels") == config.pointer("/metadata/labels")
             });
             if !same {
                 let _ = state.put(config);
@@ -197,7 +267,10 @@ pub fn reconcile(state: &mut State, unregistered: &[String]) {
         }
     }
     let registered: Vec<String> = state
-        .resource_for("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration")
+        .resource_for(
+            "admissionregistration.k8s.io/v1",
+            "ValidatingWebhookConfiguration",
+        )
         .ok()
         .and_then(|r| state.get(&r, "", RESOURCE_VALIDATING).cloned())
         .and_then(|c| c.get("webhooks").cloned())
@@ -212,8 +285,10 @@ pub fn reconcile(state: &mut State, unregistered: &[String]) {
     let rbac = rbac::Rbac::read(state);
     for policy in &policies {
         let status = policy_status(&rbac, policy, &registered);
-        let unchanged = policy.pointer("/status/conditionStatus/ready") == status.pointer("/conditionStatus/ready")
-            && strip(policy.pointer("/status/conditionStatus/conditions")) == strip(status.pointer("/conditionStatus/conditions"));
+        let unchanged = policy.pointer("/status/conditionStatus/ready")
+            == status.pointer("/conditionStatus/ready")
+            && strip(policy.pointer("/status/conditionStatus/conditions"))
+                == strip(status.pointer("/conditionStatus/conditions"));
         if !unchanged {
             if let Ok(resource) = state.resource_for("policies.kyverno.io/v1", "ValidatingPolicy") {
                 let _ = state.set_status(&resource, "", text(policy, "/metadata/name"), status);
@@ -245,7 +320,11 @@ pub fn policy_status(rbac: &rbac::Rbac, policy: &Value, registered: &[String]) -
     let mut conditions = vec![condition(
         "WebhookConfigured",
         configured,
-        if configured { "Webhook configured.".into() } else { "Policy is not configured in the webhook.".into() },
+        if configured {
+            "Webhook configured.".into()
+        } else {
+            "Policy is not configured in the webhook.".into()
+        },
     )];
     let background = policy
         .pointer("/spec/evaluation/background/enabled")
@@ -259,16 +338,37 @@ pub fn policy_status(rbac: &rbac::Rbac, policy: &Value, registered: &[String]) -
             .into_iter()
             .flatten()
         {
-            for group in rule.get("apiGroups").and_then(Value::as_array).into_iter().flatten() {
-                for version in rule.get("apiVersions").and_then(Value::as_array).into_iter().flatten() {
-                    for resource in rule.get("resources").and_then(Value::as_array).into_iter().flatten() {
+            for group in rule
+                .get("apiGroups")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                for version in rule
+                    .get("apiVersions")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    for resource in rule
+                        .get("resources")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
                         let (group, version, resource) = (
                             group.as_str().unwrap_or(""),
                             version.as_str().unwrap_or(""),
                             resource.as_str().unwrap_or(""),
                         );
                         for verb in ["get", "list", "watch"] {
-                            if !rbac.allowed(NAMESPACE, REPORTS_SERVICE_ACCOUNT, group, resource, verb) {
+                            if !rbac.allowed(
+                                NAMESPACE,
+                                REPORTS_SERVICE_ACCOUNT,
+                                group,
+                                resource,
+                                verb,
+                            ) {
                                 missing.push(format!(
                                     "{verb} {group}/{version}, Resource={resource}: system:serviceaccount:{NAMESPACE}:{REPORTS_SERVICE_ACCOUNT} requires permissions {verb},{resource},{group}"
                                 ));
@@ -284,7 +384,10 @@ pub fn policy_status(rbac: &rbac::Rbac, policy: &Value, registered: &[String]) -
             if missing.is_empty() {
                 "Policy is ready for reporting.".into()
             } else {
-                format!("Policy is not ready for reporting, missing permissions: {}.", missing.join("; "))
+                format!(
+                    "Policy is not ready for reporting, missing permissions: {}.",
+                    missing.join("; ")
+                )
             },
         ));
     }

@@ -89,10 +89,13 @@ impl SimPlatform {
         platform.tasks.push(platform.spawn_controllers());
         platform.tasks.push(platform.spawn_argocd());
         let shared = platform.cluster.shared();
-        let (gateway, task) =
-            endpoints::serve(Endpoint::Gateway, shared.clone(), platform.behaviour.clone())
-                .await
-                .map_err(Error::Bind)?;
+        let (gateway, task) = endpoints::serve(
+            Endpoint::Gateway,
+            shared.clone(),
+            platform.behaviour.clone(),
+        )
+        .await
+        .map_err(Error::Bind)?;
         platform.gateway = gateway;
         platform.tasks.push(task);
         let (opencost, task) =
@@ -150,9 +153,17 @@ impl SimPlatform {
                     (
                         list("Application"),
                         list("ApplicationSet"),
-                        argocd::workload_ready(&state, "StatefulSet", "argocd-application-controller"),
+                        argocd::workload_ready(
+                            &state,
+                            "StatefulSet",
+                            "argocd-application-controller",
+                        ),
                         argocd::workload_ready(&state, "Deployment", "argocd-repo-server"),
-                        argocd::workload_ready(&state, "Deployment", "argocd-applicationset-controller"),
+                        argocd::workload_ready(
+                            &state,
+                            "Deployment",
+                            "argocd-applicationset-controller",
+                        ),
                     )
                 };
                 let (apps, sets, controller_up, repo_server_up, appset_up) = gathered;
@@ -164,7 +175,8 @@ impl SimPlatform {
                     let targets: Vec<(String, Result<Target, String>)> = if controller_up {
                         apps.iter()
                             .map(|app| {
-                                let name = app["metadata"]["name"].as_str().unwrap_or("").to_string();
+                                let name =
+                                    app["metadata"]["name"].as_str().unwrap_or("").to_string();
                                 let target = if repo_server_up {
                                     worker.target(app)
                                 } else {
@@ -176,16 +188,18 @@ impl SimPlatform {
                     } else {
                         Vec::new()
                     };
-                    let generated: Vec<(String, Result<Vec<String>, String>)> = if appset_up && !stalled {
-                        sets.iter()
-                            .map(|set| {
-                                let name = set["metadata"]["name"].as_str().unwrap_or("").to_string();
-                                (name, appset::generate(worker.repos(), set))
-                            })
-                            .collect()
-                    } else {
-                        Vec::new()
-                    };
+                    let generated: Vec<(String, Result<Vec<String>, String>)> =
+                        if appset_up && !stalled {
+                            sets.iter()
+                                .map(|set| {
+                                    let name =
+                                        set["metadata"]["name"].as_str().unwrap_or("").to_string();
+                                    (name, appset::generate(worker.repos(), set))
+                                })
+                                .collect()
+                        } else {
+                            Vec::new()
+                        };
                     (targets, generated)
                 })
                 .await
@@ -247,7 +261,9 @@ impl SimPlatform {
             match last {
                 Ok(()) => return Ok(()),
                 Err(seen) if started.elapsed() >= deadline => {
-                    return Err(format!("timed out after {deadline:?} waiting for {what}: {seen}"))
+                    return Err(format!(
+                        "timed out after {deadline:?} waiting for {what}: {seen}"
+                    ))
                 }
                 Err(_) => {
                     let _ = tokio::time::timeout(Duration::from_millis(250), events.recv()).await;
@@ -297,8 +313,14 @@ pub fn applications_converged(state: &crate::State, expected: &[&str]) -> Result
         }
     }
     for app in &listed {
-        let sync = app.pointer("/status/sync/status").and_then(Value::as_str).unwrap_or("");
-        let health = app.pointer("/status/health/status").and_then(Value::as_str).unwrap_or("");
+        let sync = app
+            .pointer("/status/sync/status")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let health = app
+            .pointer("/status/health/status")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         if sync != "Synced" || health != "Healthy" {
             problems.push(format!(
                 "{} {sync}/{health} {}",

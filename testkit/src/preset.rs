@@ -34,9 +34,21 @@ pub fn k3s_cluster() -> Vec<Value> {
         "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"component": "apiserver", "provider": "kubernetes"}},
         "spec": {"type": "ClusterIP", "clusterIP": "10.43.0.1", "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]}}));
     for (name, image, exposed) in [
-        ("coredns", "rancher/mirrored-coredns-coredns:1.12.3", Some(("kube-dns", 53))),
-        ("local-path-provisioner", "rancher/local-path-provisioner:v0.0.32", None),
-        ("metrics-server", "rancher/mirrored-metrics-server:v0.8.0", Some(("metrics-server", 443))),
+        (
+            "coredns",
+            "rancher/mirrored-coredns-coredns:1.12.3",
+            Some(("kube-dns", 53)),
+        ),
+        (
+            "local-path-provisioner",
+            "rancher/local-path-provisioner:v0.0.32",
+            None,
+        ),
+        (
+            "metrics-server",
+            "rancher/mirrored-metrics-server:v0.8.0",
+            Some(("metrics-server", 443)),
+        ),
     ] {
         let mut deployment = deployment("kube-system", name, &[name], image);
         deployment["metadata"]["labels"]["k8s-app"] = json!(name);
@@ -209,6 +221,9 @@ mod tests {
             .filter(|o| o["kind"] == "Namespace")
             .filter_map(|o| o["metadata"]["name"].as_str())
             .collect();
-        assert_eq!(namespaces, ["default", "kube-system", "kube-public", "kube-node-lease"]);
+        assert_eq!(
+            namespaces,
+            ["default", "kube-system", "kube-public", "kube-node-lease"]
+        );
     }
 }

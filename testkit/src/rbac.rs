@@ -26,9 +26,7 @@ fn selects(selector: &Value, labels: &Value) -> bool {
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
-    let labels_ok = match_labels
-        .iter()
-        .all(|(k, v)| labels.get(k) == Some(v));
+    let labels_ok = match_labels.iter().all(|(k, v)| labels.get(k) == Some(v));
     let expressions_ok = selector
         .get("matchExpressions")
         .and_then(Value::as_array)
@@ -51,7 +49,9 @@ fn selects(selector: &Value, labels: &Value) -> bool {
                 _ => false,
             }
         });
-    labels_ok && expressions_ok && (!match_labels.is_empty() || selector.get("matchExpressions").is_some())
+    labels_ok
+        && expressions_ok
+        && (!match_labels.is_empty() || selector.get("matchExpressions").is_some())
 }
 
 /// Fills every aggregated ClusterRole's rules from the roles its selectors select.
@@ -69,13 +69,21 @@ pub fn aggregate(state: &mut State) {
             .iter()
             .filter(|other| text(other, "/metadata/name") != text(role, "/metadata/name"))
             .filter(|other| {
-                let labels = other.pointer("/metadata/labels").cloned().unwrap_or(json!({}));
+                let labels = other
+                    .pointer("/metadata/labels")
+                    .cloned()
+                    .unwrap_or(json!({}));
                 selectors.iter().any(|s| selects(s, &labels))
             })
             .collect();
         sources.sort_by_key(|r| text(r, "/metadata/name").to_string());
         for source in sources {
-            for rule in source.get("rules").and_then(Value::as_array).into_iter().flatten() {
+            for rule in source
+                .get("rules")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 if !rules.contains(rule) {
                     rules.push(rule.clone());
                 }
@@ -109,8 +117,23 @@ impl Rbac {
     }
 
     /// Whether service account `namespace/name` may `verb` `resource` in `group` cluster-wide.
-    pub fn allowed(&self, namespace: &str, name: &str, group: &str, resource: &str, verb: &str) -> bool {
-        allowed_by(&self.roles, &self.bindings, namespace, name, group, resource, verb)
+    pub fn allowed(
+        &self,
+        namespace: &str,
+        name: &str,
+        group: &str,
+        resource: &str,
+        verb: &str,
+    ) -> bool {
+        allowed_by(
+            &self.roles,
+            &self.bindings,
+            namespace,
+            name,
+            group,
+            resource,
+            verb,
+        )
     }
 }
 
@@ -143,11 +166,15 @@ fn allowed_by(
                 .iter()
                 .find(|r| text(r, "/metadata/name") == text(binding, "/roleRef/name"))
                 .is_some_and(|role| {
-                    role.get("rules").and_then(Value::as_array).into_iter().flatten().any(|rule| {
-                        has(rule.get("apiGroups"), group)
-                            && has(rule.get("resources"), resource)
-                            && has(rule.get("verbs"), verb)
-                    })
+                    role.get("rules")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .any(|rule| {
+                            has(rule.get("apiGroups"), group)
+                                && has(rule.get("resources"), resource)
+                                && has(rule.get("verbs"), verb)
+                        })
                 })
     })
 }

@@ -877,10 +877,12 @@ impl State {
     /// reference.
     pub fn live(&self, manifest: &Value) -> Option<&Value> {
         let text = |p: &str| manifest.pointer(p).and_then(Value::as_str).unwrap_or("");
-        let resource = self
-            .resource_for(text("/apiVersion"), text("/kind"))
-            .ok()?;
-        self.get(&resource, text("/metadata/namespace"), text("/metadata/name"))
+        let resource = self.resource_for(text("/apiVersion"), text("/kind")).ok()?;
+        self.get(
+            &resource,
+            text("/metadata/namespace"),
+            text("/metadata/name"),
+        )
     }
 
     /// Every stored object, CRDs and Namespaces first, so `restore` can load them in order.

@@ -61,9 +61,10 @@ fn webhook_matches(state: &State, webhook: &Value, request: &AdmissionRequest) -
             .get("resources")
             .and_then(Value::as_array)
             .is_some_and(|items| {
-                items.iter().filter_map(Value::as_str).any(|r| {
-                    r == "*" || r == "*/*" || r == request.resource.plural
-                })
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .any(|r| r == "*" || r == "*/*" || r == request.resource.plural)
             });
         list_has(rule.get("apiGroups"), &request.resource.group)
             && resources_hit

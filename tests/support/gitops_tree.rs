@@ -36,8 +36,13 @@ pub async fn vendor(upstream: &Path, dir: &Path) -> PathBuf {
 pub async fn build(upstream: &Path, dir: &Path, repo_url: &str) -> PathBuf {
     let vendor_dir = vendor(upstream, dir).await;
     let tree = dir.join("tree");
-    neuroscale::gitops::source::write_tree(&super::project_root(), Some(&vendor_dir), repo_url, &tree)
-        .expect("write the GitOps tree");
+    neuroscale::gitops::source::write_tree(
+        &super::project_root(),
+        Some(&vendor_dir),
+        repo_url,
+        &tree,
+    )
+    .expect("write the GitOps tree");
     tree
 }
 
