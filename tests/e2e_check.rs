@@ -1,16 +1,16 @@
-//! End to end against the simulated cluster (shared/DESIGN.md §7): the real `neuroscale` binary
-//! runs `check --format json` against `neuroscale-testkit`'s SimPlatform through a kubeconfig,
-//! once healthy (every check PASSes, exit 0) and once per planted fault (exit 1, the fault's
-//! target check FAILs, the checks it also breaks are not PASS, and every other check still
-//! PASSes, so the fault is caught by the right check and nothing is falsely green).
+//! End to end against the simulated cluster: the real `neuroscale` binary runs
+//! `check --format json` through a kubeconfig against the platform the install engine installed
+//! from the real pinned artefacts (`support::platform`), once healthy (every check PASSes,
+//! exit 0) and once per planted fault (exit 1, the fault's target check FAILs, the checks it
+//! also breaks are not PASS, and every other check still PASSes, so the fault is caught by the
+//! right check and nothing is falsely green).
 //!
 //! Checks without an implementation in this build are skipped with `--skip` and named in the
 //! test output; faults whose target check is not built say so and assert nothing about it.
 
-use std::path::Path;
+mod support;
 
 use neuroscale::checks::{self, catalogue};
-use neuroscale::gitops::GitSource;
 use neuroscale_testkit::{Fault, SimPlatform};
 
 /// A scenario sized for the sim: the smoke models, short deadlines (a failing check waits for
@@ -42,49 +42,18 @@ fn built_checks() -> Vec<&'static catalogue::CheckSpec> {
         .collect()
 }
 
-/// The local GitOps source `neuroscale up` would create: a bare git repository under `dir`
-/// holding the project's `manifests/` (C2 commits a model into it; the sim's ApplicationSet
-/// reads it). `None`, with the reason printed, when `git` is missing; with
-/// `NEUROSCALE_REQUIRE_PEERS=1` that is a failure instead.
-fn gitops_source(dir: &Path, platform: &SimPlatform) -> Option<std::path::PathBuf> {
-    let has_git = std::process::Command::new("git")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_git {
-        assert!(
-            std::env::var("NEUROSCALE_REQUIRE_PEERS").as_deref() != Ok("1"),
-            "git is required (NEUROSCALE_REQUIRE_PEERS=1) but not installed"
-        );
-        println!("git is not installed: C2 runs without a GitOps source and fails");
-        return None;
-    }
-    let source_dir = dir.join("gitops");
-    let source = GitSource::create_or_open(&source_dir).expect("a bare GitOps repository");
-    source
-        .sync_from(
-            Path::new(env!("CARGO_MANIFEST_DIR")),
-            None,
-            "git://127.0.0.1:9418/neuroscale.git",
-        )
-        .expect("the project's manifests committed");
-    platform.watch_gitops_repo(&source.repo_path());
-    Some(source_dir)
-}
-
 /// Runs `neuroscale check --format json` for every built check against `platform`; the exit
 /// code and (id, verdict, summary with what was observed) in catalogue order.
-async fn run_checks(platform: &SimPlatform) -> (i32, Vec<(String, String, String)>) {
-    let scratch = platform.cluster.scratch_dir();
-    let cache = scratch.join("cache");
-    std::fs::create_dir_all(&cache).expect("cache dir");
-    gitops_source(&cache, platform);
-    let scenario = scratch.join("sim.yaml");
+async fn run_checks(
+    platform: &SimPlatform,
+    cache: &std::path::Path,
+) -> (i32, Vec<(String, String, String)>) {
+    let scenario = platform.cluster.scratch_dir().join("sim.yaml");
     std::fs::write(&scenario, SIM_SCENARIO).expect("scenario");
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_neuroscale"));
     command
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NEUROSCALE_CACHE_DIR", &cache)
+        .env("NEUROSCALE_CACHE_DIR", cache)
         .env("NO_COLOR", "1")
         .env_remove("KUBECONFIG")
         .arg("check")
@@ -147,11 +116,12 @@ fn report(results: &[(String, String, String)]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthy_platform_passes_every_built_check() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let platform = SimPlatform::for_project(root, None)
-        .await
-        .expect("sim starts");
-    let (code, results) = run_checks(&platform).await;
+    let Some(installed) = support::platform::installed().await else {
+        return;
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let platform = support::platform::start(installed, None, cache.path()).await;
+    let (code, results) = run_checks(&platform, cache.path()).await;
     let missing: Vec<&str> = catalogue::CATALOGUE
         .iter()
         .filter(|s| checks::implementation(s.id).is_none())
@@ -206,11 +176,12 @@ async fn planted(fault: Fault) {
         );
         return;
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let platform = SimPlatform::for_project(root, Some(fault))
-        .await
-        .expect("sim starts");
-    let (code, results) = run_checks(&platform).await;
+    let Some(installed) = support::platform::installed().await else {
+        return;
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let platform = support::platform::start(installed, Some(fault), cache.path()).await;
+    let (code, results) = run_checks(&platform, cache.path()).await;
     let verdict = |id: &str| {
         results
             .iter()

@@ -338,3 +338,31 @@ pub fn applications_converged(state: &crate::State, expected: &[&str]) -> Result
         Err(problems.join("; "))
     }
 }
+
+/// Every Application has compared `head` and finished any sync, or cannot load its target
+/// (ComparisonError): ArgoCD has taken in a commit.
+pub fn applications_settled(state: &crate::State, head: &str) -> Result<(), String> {
+    let Ok(apps) = state.resource_for("argoproj.io/v1alpha1", "Application") else {
+        return Err("no Application kind served yet".into());
+    };
+    let pending: Vec<String> = state
+        .list(&apps, Some(argocd::NAMESPACE), None, None)
+        .iter()
+        .filter(|app| {
+            let text = |p: &str| app.pointer(p).and_then(Value::as_str).unwrap_or("");
+            let broken = app
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .is_some_and(|c| c.iter().any(|c| c["type"] == "ComparisonError"));
+            let settled = text("/status/sync/revision") == head
+                && text("/status/operationState/phase") != "Running";
+            !(broken || settled)
+        })
+        .map(|app| app["metadata"]["name"].as_str().unwrap_or("").to_string())
+        .collect();
+    if pending.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("not yet at {head}: {}", pending.join(", ")))
+    }
+}

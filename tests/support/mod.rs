@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod gitops_tree;
+pub mod platform;
 pub mod schemas;
 
 use std::path::PathBuf;
