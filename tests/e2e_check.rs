@@ -4,12 +4,13 @@
 //! target check FAILs, the checks it also breaks are not PASS, and every other check still
 //! PASSes, so the fault is caught by the right check and nothing is falsely green).
 //!
-//! Checks without an implementation in this build are skipped with `--skip` and named in the
-//! test output; faults whose target check is not built say so and assert nothing about it.
+//! The testkit names each fault's target by its catalogue id (the testkit cannot depend on the
+//! product); `every_fault_targets_a_catalogued_check_and_each_check_has_one` holds it to the
+//! catalogue, and the fault runs parse the ids into `CheckId`s.
 
 use std::path::Path;
 
-use neuroscale::checks::{self, catalogue};
+use neuroscale::checks::{CheckId, CATALOGUE};
 use neuroscale::gitops::GitSource;
 use neuroscale_testkit::{Fault, SimPlatform};
 
@@ -34,12 +35,34 @@ fn known_defect(id: &str) -> Option<&'static str> {
         .map(|(_, why)| *why)
 }
 
-/// The checks this build implements.
-fn built_checks() -> Vec<&'static catalogue::CheckSpec> {
-    catalogue::CATALOGUE
-        .iter()
-        .filter(|spec| checks::implementation(spec.id).is_some())
-        .collect()
+/// The check a fault must fail, as the catalogue types it.
+fn target(fault: Fault) -> CheckId {
+    CheckId::parse(fault.target()).unwrap_or_else(|| {
+        panic!(
+            "{fault:?} targets `{}`, not a catalogued check",
+            fault.target()
+        )
+    })
+}
+
+#[test]
+fn every_fault_targets_a_catalogued_check_and_each_check_has_one() {
+    let mut targets: Vec<CheckId> = Fault::ALL.iter().map(|f| target(*f)).collect();
+    targets.sort();
+    targets.dedup();
+    assert_eq!(
+        targets,
+        CheckId::all().collect::<Vec<_>>(),
+        "one fault per check, no more"
+    );
+    for fault in Fault::ALL {
+        for also in fault.also_breaks() {
+            assert!(
+                CheckId::parse(also).is_some(),
+                "{fault:?} also breaks `{also}`, not a catalogued check"
+            );
+        }
+    }
 }
 
 /// The local GitOps source `neuroscale up` would create: a bare git repository under `dir`
@@ -72,8 +95,8 @@ fn gitops_source(dir: &Path, platform: &SimPlatform) -> Option<std::path::PathBu
     Some(source_dir)
 }
 
-/// Runs `neuroscale check --format json` for every built check against `platform`; the exit
-/// code and (id, verdict, summary with what was observed) in catalogue order.
+/// Runs `neuroscale check --format json` for every check against `platform`; the exit code and
+/// (id, verdict, summary with what was observed) in catalogue order.
 async fn run_checks(platform: &SimPlatform) -> (i32, Vec<(String, String, String)>) {
     let scratch = platform.cluster.scratch_dir();
     let cache = scratch.join("cache");
@@ -99,12 +122,6 @@ async fn run_checks(platform: &SimPlatform) -> (i32, Vec<(String, String, String
         .arg(platform.ingress_url())
         .arg("--opencost-url")
         .arg(platform.opencost_url());
-    for spec in catalogue::CATALOGUE
-        .iter()
-        .filter(|s| checks::implementation(s.id).is_none())
-    {
-        command.arg("--skip").arg(spec.id);
-    }
     let output = command.output().await.expect("the neuroscale binary runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
@@ -146,22 +163,14 @@ fn report(results: &[(String, String, String)]) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn healthy_platform_passes_every_built_check() {
+async fn healthy_platform_passes_every_check() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let platform = SimPlatform::for_project(root, None)
         .await
         .expect("sim starts");
     let (code, results) = run_checks(&platform).await;
-    let missing: Vec<&str> = catalogue::CATALOGUE
-        .iter()
-        .filter(|s| checks::implementation(s.id).is_none())
-        .map(|s| s.id)
-        .collect();
-    if !missing.is_empty() {
-        println!("not built in this build, so not run: {}", missing.join(" "));
-    }
     println!("{}", report(&results));
-    assert_eq!(results.len(), built_checks().len(), "{}", report(&results));
+    assert_eq!(results.len(), CATALOGUE.len(), "{}", report(&results));
     for (id, verdict, _) in &results {
         match known_defect(id) {
             Some(why) => {
@@ -191,18 +200,10 @@ async fn healthy_platform_passes_every_built_check() {
 }
 
 async fn planted(fault: Fault) {
-    let built: Vec<&str> = built_checks().iter().map(|s| s.id).collect();
-    if !built.contains(&fault.target()) {
+    let target = target(fault).as_str();
+    if let Some(why) = known_defect(target) {
         println!(
-            "{fault}: check {} is not built in this build; nothing to assert",
-            fault.target()
-        );
-        return;
-    }
-    if let Some(why) = known_defect(fault.target()) {
-        println!(
-            "{fault}: check {} fails on the healthy platform already (known defect: {why})",
-            fault.target()
+            "{fault}: check {target} fails on the healthy platform already (known defect: {why})"
         );
         return;
     }
@@ -218,7 +219,7 @@ async fn planted(fault: Fault) {
             .map(|(_, v, _)| v.as_str())
     };
     assert_eq!(
-        verdict(fault.target()),
+        verdict(target),
         Some("FAIL"),
         "{fault} must fail its check:\n{}",
         report(&results)
@@ -230,7 +231,7 @@ async fn planted(fault: Fault) {
         report(&results)
     );
     for (id, v, _) in &results {
-        if id == fault.target() || known_defect(id).is_some() {
+        if id == target || known_defect(id).is_some() {
             continue;
         }
         if fault.also_breaks().contains(&id.as_str()) {
