@@ -12,6 +12,7 @@ use kube::api::{Api, ListParams};
 
 use crate::checks::env::{CheckFuture, CheckRun};
 use crate::checks::kit::admission::{self, AdmissionOutcome};
+use crate::checks::kit::probe::ProbeObject;
 use crate::checks::kit::wait::{Decision, Wait};
 use crate::checks::outcome::{Diagnosis, Outcome};
 use crate::gitops::scaffold;
@@ -36,15 +37,16 @@ async fn scaffold_compliant(run: &CheckRun<'_>) -> Outcome {
         Ok(spec) => spec,
         Err(outcome) => return *outcome,
     };
-    let isvc = scaffold::inference_service(&spec);
-    let namespace = isvc
-        .pointer("/metadata/namespace")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    // Only dry-run: a probe object in shape, never created.
+    let scaffold =
+        ProbeObject::from_manifest(INFERENCE_SERVICE, scaffold::inference_service(&spec));
     let client = &run.env.client;
     let gather = |_| {
-        let (isvc, namespace, name) = (&isvc, namespace.clone(), spec.name.clone());
+        let (isvc, namespace, name) = (
+            &scaffold.manifest,
+            scaffold.namespace.clone(),
+            scaffold.name.clone(),
+        );
         async move {
             let policies = observe::list_views::<ValidatingPolicy>(client, None)
                 .await
