@@ -1,11 +1,15 @@
 //! The pin table and the component dependency graph: every upstream piece `up` installs, at
 //! which version, from where, into which namespace, what it waits on to count as ready, and
 //! what must be ready before it. `plan`, the install engine and the manifests' sync waves all
-//! read this one table.
+//! read this one table. Namespaces and object names come from `platform`, the topology.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
+
+use crate::platform::{
+    argocd, cert_manager, knative, kourier, kserve, kyverno, models, nvidia, opencost, prometheus,
+};
 
 /// The k3d release `up` uses, fetched into the cache when `k3d` is not on PATH.
 pub const K3D_VERSION: &str = "v5.9.0";
@@ -124,7 +128,7 @@ pub const COMPONENTS: &[Component] = &[
     Component {
         name: "argocd",
         version: "v3.5.1",
-        namespace: "argocd",
+        namespace: argocd::NAMESPACE,
         delivery: Delivery::Harness,
         presence: Presence::Always,
         artifacts: &[manifest(
@@ -132,21 +136,21 @@ pub const COMPONENTS: &[Component] = &[
         )],
         depends_on: &[],
         gates: &[
-            Gate::CrdEstablished { name: "applications.argoproj.io" },
-            Gate::CrdEstablished { name: "applicationsets.argoproj.io" },
-            Gate::CrdEstablished { name: "appprojects.argoproj.io" },
-            Gate::StatefulSet { namespace: "argocd", name: "argocd-application-controller" },
-            Gate::Deployment { namespace: "argocd", name: "argocd-repo-server" },
-            Gate::Deployment { namespace: "argocd", name: "argocd-server" },
-            Gate::Deployment { namespace: "argocd", name: "argocd-applicationset-controller" },
-            Gate::Deployment { namespace: "argocd", name: "argocd-redis" },
+            Gate::CrdEstablished { name: argocd::APPLICATIONS_CRD },
+            Gate::CrdEstablished { name: argocd::APPLICATIONSETS_CRD },
+            Gate::CrdEstablished { name: argocd::APPPROJECTS_CRD },
+            Gate::StatefulSet { namespace: argocd::NAMESPACE, name: argocd::APPLICATION_CONTROLLER },
+            Gate::Deployment { namespace: argocd::NAMESPACE, name: argocd::REPO_SERVER },
+            Gate::Deployment { namespace: argocd::NAMESPACE, name: argocd::SERVER },
+            Gate::Deployment { namespace: argocd::NAMESPACE, name: argocd::APPLICATIONSET_CONTROLLER },
+            Gate::Deployment { namespace: argocd::NAMESPACE, name: argocd::REDIS },
         ],
         why: "stable tag (2026-08-12); tested on Kubernetes 1.33-1.36; ApplicationSet CRD needs server-side apply",
     },
     Component {
         name: "cert-manager",
         version: "v1.21.1",
-        namespace: "cert-manager",
+        namespace: cert_manager::NAMESPACE,
         delivery: Delivery::ArgoApplication,
         presence: Presence::Always,
         artifacts: &[manifest(
@@ -154,12 +158,12 @@ pub const COMPONENTS: &[Component] = &[
         )],
         depends_on: &["argocd"],
         gates: &[
-            Gate::CrdEstablished { name: "certificates.cert-manager.io" },
-            Gate::CrdEstablished { name: "issuers.cert-manager.io" },
-            Gate::Deployment { namespace: "cert-manager", name: "cert-manager" },
-            Gate::Deployment { namespace: "cert-manager", name: "cert-manager-cainjector" },
-            Gate::Deployment { namespace: "cert-manager", name: "cert-manager-webhook" },
-            Gate::ServiceEndpoints { namespace: "cert-manager", name: "cert-manager-webhook" },
+            Gate::CrdEstablished { name: cert_manager::CERTIFICATES_CRD },
+            Gate::CrdEstablished { name: cert_manager::ISSUERS_CRD },
+            Gate::Deployment { namespace: cert_manager::NAMESPACE, name: cert_manager::CONTROLLER },
+            Gate::Deployment { namespace: cert_manager::NAMESPACE, name: cert_manager::CAINJECTOR },
+            Gate::Deployment { namespace: cert_manager::NAMESPACE, name: cert_manager::WEBHOOK },
+            Gate::ServiceEndpoints { namespace: cert_manager::NAMESPACE, name: cert_manager::WEBHOOK },
             Gate::ApplicationHealthy { name: "cert-manager" },
         ],
         why: "newest release (2026-07-29); KServe's serving-cert needs it",
@@ -167,7 +171,7 @@ pub const COMPONENTS: &[Component] = &[
     Component {
         name: "kyverno",
         version: "v1.19.0",
-        namespace: "kyverno",
+        namespace: kyverno::NAMESPACE,
         delivery: Delivery::ArgoApplication,
         presence: Presence::Always,
         artifacts: &[manifest(
@@ -175,12 +179,12 @@ pub const COMPONENTS: &[Component] = &[
         )],
         depends_on: &["argocd"],
         gates: &[
-            Gate::CrdEstablished { name: "validatingpolicies.policies.kyverno.io" },
-            Gate::Deployment { namespace: "kyverno", name: "kyverno-admission-controller" },
-            Gate::Deployment { namespace: "kyverno", name: "kyverno-background-controller" },
-            Gate::Deployment { namespace: "kyverno", name: "kyverno-cleanup-controller" },
-            Gate::Deployment { namespace: "kyverno", name: "kyverno-reports-controller" },
-            Gate::ServiceEndpoints { namespace: "kyverno", name: "kyverno-svc" },
+            Gate::CrdEstablished { name: kyverno::VALIDATING_POLICIES_CRD },
+            Gate::Deployment { namespace: kyverno::NAMESPACE, name: kyverno::ADMISSION_CONTROLLER },
+            Gate::Deployment { namespace: kyverno::NAMESPACE, name: kyverno::BACKGROUND_CONTROLLER },
+            Gate::Deployment { namespace: kyverno::NAMESPACE, name: kyverno::CLEANUP_CONTROLLER },
+            Gate::Deployment { namespace: kyverno::NAMESPACE, name: kyverno::REPORTS_CONTROLLER },
+            Gate::ServiceEndpoints { namespace: kyverno::NAMESPACE, name: kyverno::SERVICE },
             Gate::ApplicationHealthy { name: "kyverno" },
         ],
         why: "1.19.0 fixes the fail-open startup window (#16281) and offers excludeBootstrapResources (#16177); ValidatingPolicy is the recommended API",
@@ -188,7 +192,7 @@ pub const COMPONENTS: &[Component] = &[
     Component {
         name: "knative-serving",
         version: "knative-v1.23.0",
-        namespace: "knative-serving",
+        namespace: knative::NAMESPACE,
         delivery: Delivery::ArgoApplication,
         presence: Presence::Always,
         // serving-core.yaml already holds every CRD of serving-crds.yaml (knative/serving
@@ -200,12 +204,12 @@ pub const COMPONENTS: &[Component] = &[
         )],
         depends_on: &["argocd"],
         gates: &[
-            Gate::CrdEstablished { name: "services.serving.knative.dev" },
-            Gate::Deployment { namespace: "knative-serving", name: "activator" },
-            Gate::Deployment { namespace: "knative-serving", name: "autoscaler" },
-            Gate::Deployment { namespace: "knative-serving", name: "controller" },
-            Gate::Deployment { namespace: "knative-serving", name: "webhook" },
-            Gate::ServiceEndpoints { namespace: "knative-serving", name: "webhook" },
+            Gate::CrdEstablished { name: knative::SERVICES_CRD },
+            Gate::Deployment { namespace: knative::NAMESPACE, name: knative::ACTIVATOR },
+            Gate::Deployment { namespace: knative::NAMESPACE, name: knative::AUTOSCALER },
+            Gate::Deployment { namespace: knative::NAMESPACE, name: knative::CONTROLLER },
+            Gate::Deployment { namespace: knative::NAMESPACE, name: knative::WEBHOOK },
+            Gate::ServiceEndpoints { namespace: knative::NAMESPACE, name: knative::WEBHOOK },
             Gate::ApplicationHealthy { name: "knative-serving" },
         ],
         why: "newest release (2026-07-29); needs Kubernetes >= 1.34, hence the pinned k3s image",
@@ -213,7 +217,7 @@ pub const COMPONENTS: &[Component] = &[
     Component {
         name: "kourier",
         version: "knative-v1.23.0",
-        namespace: "kourier-system",
+        namespace: kourier::NAMESPACE,
         delivery: Delivery::ArgoApplication,
         presence: Presence::Always,
         artifacts: &[manifest(
@@ -221,9 +225,9 @@ pub const COMPONENTS: &[Component] = &[
         )],
         depends_on: &["knative-serving"],
         gates: &[
-            Gate::Deployment { namespace: "kourier-system", name: "3scale-kourier-gateway" },
-            Gate::Deployment { namespace: "knative-serving", name: "net-kourier-controller" },
-            Gate::LoadBalancerAddress { namespace: "kourier-system", name: "kourier" },
+            Gate::Deployment { namespace: kourier::NAMESPACE, name: kourier::GATEWAY },
+            Gate::Deployment { namespace: kourier::CONTROLLER_NAMESPACE, name: kourier::CONTROLLER },
+            Gate::LoadBalancerAddress { namespace: kourier::NAMESPACE, name: kourier::SERVICE },
             Gate::ApplicationHealthy { name: "kourier" },
         ],
         why: "released with Knative Serving knative-v1.23.0; replaces Istio, which KServe must not assume",
@@ -231,7 +235,7 @@ pub const COMPONENTS: &[Component] = &[
     Component {
         name: "kserve",
         version: "v0.20.0",
-        namespace: "kserve",
+        namespace: kserve::NAMESPACE,
         delivery: Delivery::ArgoApplication,
         presence: Presence::Always,
         artifacts: &[manifest(
@@ -239,10 +243,10 @@ pub const COMPONENTS: &[Component] = &[
         )],
         depends_on: &["cert-manager", "knative-serving", "kourier"],
         gates: &[
-            Gate::CrdEstablished { name: "inferenceservices.serving.kserve.io" },
-            Gate::CrdEstablished { name: "clusterservingruntimes.serving.kserve.io" },
-            Gate::Deployment { namespace: "kserve", name: "kserve-controller-manager" },
-            Gate::ServiceEndpoints { namespace: "kserve", name: "kserve-webhook-server-service" },
+            Gate::CrdEstablished { name: kserve::INFERENCE_SERVICES_CRD },
+            Gate::CrdEstablished { name: kserve::CLUSTER_SERVING_RUNTIMES_CRD },
+            Gate::Deployment { namespace: kserve::NAMESPACE, name: kserve::CONTROLLER },
+            Gate::ServiceEndpoints { namespace: kserve::NAMESPACE, name: kserve::WEBHOOK_SERVICE_NAME },
             Gate::ApplicationHealthy { name: "kserve" },
         ],
         why: "newest stable (2026-08-06); v0.21.0-rc0 is a pre-release",
@@ -250,7 +254,7 @@ pub const COMPONENTS: &[Component] = &[
     Component {
         name: "prometheus",
         version: "29.27.0",
-        namespace: "prometheus-system",
+        namespace: prometheus::NAMESPACE,
         delivery: Delivery::ArgoApplication,
         presence: Presence::Always,
         artifacts: &[chart(
@@ -258,7 +262,7 @@ pub const COMPONENTS: &[Component] = &[
         )],
         depends_on: &["argocd"],
         gates: &[
-            Gate::Deployment { namespace: "prometheus-system", name: "prometheus-server" },
+            Gate::Deployment { namespace: prometheus::NAMESPACE, name: prometheus::SERVER },
             Gate::ApplicationHealthy { name: "prometheus" },
         ],
         why: "chart 29.27.0 (app v3.14.0); the release name and namespace OpenCost expects by default",
@@ -266,7 +270,7 @@ pub const COMPONENTS: &[Component] = &[
     Component {
         name: "opencost",
         version: "2.5.17",
-        namespace: "opencost",
+        namespace: opencost::NAMESPACE,
         delivery: Delivery::ArgoApplication,
         presence: Presence::Always,
         artifacts: &[chart(
@@ -274,7 +278,7 @@ pub const COMPONENTS: &[Component] = &[
         )],
         depends_on: &["prometheus"],
         gates: &[
-            Gate::Deployment { namespace: "opencost", name: "opencost" },
+            Gate::Deployment { namespace: opencost::NAMESPACE, name: opencost::DEPLOYMENT },
             Gate::ApplicationHealthy { name: "opencost" },
         ],
         why: "chart 2.5.17 (app 1.120.1), the newest verified pair",
@@ -282,7 +286,7 @@ pub const COMPONENTS: &[Component] = &[
     Component {
         name: "nvidia-device-plugin",
         version: "v0.20.0",
-        namespace: "kube-system",
+        namespace: nvidia::NAMESPACE,
         delivery: Delivery::ArgoApplication,
         presence: Presence::GpuReal,
         artifacts: &[manifest(
@@ -290,7 +294,7 @@ pub const COMPONENTS: &[Component] = &[
         )],
         depends_on: &["argocd"],
         gates: &[
-            Gate::DaemonSet { namespace: "kube-system", name: "nvidia-device-plugin-daemonset" },
+            Gate::DaemonSet { namespace: nvidia::NAMESPACE, name: nvidia::DEVICE_PLUGIN },
             Gate::ApplicationHealthy { name: "nvidia-device-plugin" },
         ],
         why: "newest release (2026-08-19); only with a real GPU, it crash-loops on nodes without NVML",
@@ -298,13 +302,13 @@ pub const COMPONENTS: &[Component] = &[
     Component {
         name: "platform",
         version: "manifests/",
-        namespace: "models",
+        namespace: models::NAMESPACE,
         delivery: Delivery::ArgoApplication,
         presence: Presence::Always,
         artifacts: &[],
         depends_on: &["kyverno", "kserve", "opencost"],
         gates: &[
-            Gate::ApplicationHealthy { name: "platform" },
+            Gate::ApplicationHealthy { name: argocd::PLATFORM_APPLICATION },
         ],
         why: "this repository's policies, governance, serving runtime, drift canary and models; Kyverno must be ready before anything it governs syncs",
     },

@@ -1,9 +1,9 @@
 //! Connecting to a cluster for `check` and `doctor`: the kube client from `--kubeconfig` /
 //! `--context` (or the in-cluster service account), whether the context is the harness's own k3d
 //! cluster (`k3d-<cluster-name>`, the only one mutating checks touch unless `--allow-context`),
-//! a reachability probe with a deadline, and the `CheckEnv` the checks run with: the ingress URL
-//! (`--ingress-url`, k3d's mapped port, or a port-forward to Service kourier-system/kourier),
-//! the OpenCost URL (`--opencost-url` or a port-forward to opencost:9003) and the GitOps cache.
+//! a reachability probe with a deadline, and the routes to what checks reach besides the API
+//! server: the ingress URL (`--ingress-url`, k3d's mapped port) and port-forwards to a Service
+//! (Kourier's gateway, OpenCost's API), which the check session opens as its checks need them.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,12 +11,7 @@ use std::time::Duration;
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 use kube::{Client, Config};
 
-use crate::checks::catalogue::CheckSpec;
-use crate::checks::CheckEnv;
-use crate::probe::forward::{
-    ForwardError, ServiceForward, KOURIER_HTTP_PORT, KOURIER_NAMESPACE, KOURIER_SERVICE,
-};
-use crate::scenario::Scenario;
+use crate::probe::forward::{ForwardError, ServiceForward};
 
 /// How long the API server may take to answer the reachability probe.
 pub const REACHABILITY_DEADLINE: Duration = Duration::from_secs(10);
@@ -265,10 +260,6 @@ pub struct Endpoints {
     pub ingress_host_port: Option<u16>,
 }
 
-/// OpenCost's API Service (opencost chart: Service `opencost` in namespace `opencost`, port 9003).
-pub const OPENCOST_SERVICE: &str = "opencost";
-pub const OPENCOST_API_PORT: u16 = 9003;
-
 /// Where the Kourier gateway is reached without a port-forward: `--ingress-url`, else k3d's
 /// mapped host port on the harness context (the load balancer in front of Service
 /// kourier-system/kourier). `None` means a port-forward to that Service is needed.
@@ -295,7 +286,9 @@ impl Forwards {
     }
 }
 
-async fn forward(
+/// Opens a port-forward to `namespace/service:port` and returns its local base URL, or `None`
+/// with a note saying why it could not be opened.
+pub async fn forward(
     client: &Client,
     namespace: &str,
     service: &str,
@@ -326,7 +319,7 @@ async fn forward(
                 ForwardError::Kube { what, source } => {
                     format!(
                         "failed to read {what}: {}",
-                        crate::checks::observe::error_message(source)
+                        crate::observe::error_message(source)
                     )
                 }
                 other => error_chain(other),
@@ -337,66 +330,6 @@ async fn forward(
             None
         }
     }
-}
-
-/// Checks that send requests through the Kourier gateway.
-pub const INGRESS_CHECKS: &[&str] = &["B4", "C3", "F3", "F4"];
-/// Checks that call the OpenCost API.
-pub const OPENCOST_CHECKS: &[&str] = &["E1", "E2"];
-
-/// The environment every check of one run shares, with the port-forwards the selected `checks`
-/// need (Kourier unless reached directly, OpenCost unless `--opencost-url`) and notes on any
-/// that failed: the checks that need a missing URL then FAIL saying so.
-pub async fn check_env(
-    connection: &Connection,
-    scenario: Scenario,
-    endpoints: &Endpoints,
-    checks: &[&CheckSpec],
-) -> (CheckEnv, Forwards, Vec<String>) {
-    let needs = |ids: &[&str]| checks.iter().any(|c| ids.contains(&c.id));
-    let mut forwards = Forwards::default();
-    let mut notes = Vec::new();
-    let ingress_url = match direct_ingress_url(connection, endpoints) {
-        Some(url) => Some(url),
-        None if !needs(INGRESS_CHECKS) => None,
-        None => {
-            forward(
-                &connection.client,
-                KOURIER_NAMESPACE,
-                KOURIER_SERVICE,
-                KOURIER_HTTP_PORT,
-                &mut forwards,
-                &mut notes,
-            )
-            .await
-        }
-    };
-    let opencost_url = match &endpoints.opencost_url {
-        Some(url) => Some(url.clone()),
-        None if !needs(OPENCOST_CHECKS) => None,
-        None => {
-            forward(
-                &connection.client,
-                crate::checks::cost::OPENCOST_NAMESPACE,
-                OPENCOST_SERVICE,
-                OPENCOST_API_PORT,
-                &mut forwards,
-                &mut notes,
-            )
-            .await
-        }
-    };
-    let env = CheckEnv {
-        client: connection.client.clone(),
-        scenario,
-        http: reqwest::Client::new(),
-        context_name: connection.context.clone(),
-        mutations_allowed: connection.mutations_allowed,
-        ingress_url,
-        opencost_url,
-        gitops_cache_dir: crate::cache::cache_dir().join("gitops"),
-    };
-    (env, forwards, notes)
 }
 
 #[cfg(test)]

@@ -9,3 +9,8 @@ pub const CHECK_FAILED: u8 = 1;
 pub const USAGE: u8 = 2;
 /// The environment is not ready: Docker unreachable, no cluster, missing tool, context refused.
 pub const ENVIRONMENT: u8 = 3;
+/// Interrupted (Ctrl-C, SIGINT) before the work concluded, as shells report a process ended by
+/// SIGINT (128 + 2). `check` still writes its reports (unfinished checks "interrupted", unstarted
+/// ones "not run") and deletes its probe objects first; `up` stops at once, leaving only
+/// declarative, server-side-applied state the next `up` converges.
+pub const INTERRUPTED: u8 = 130;

@@ -1,10 +1,15 @@
 //! neuroscale: bootstrap a production-shaped AI inference platform on k3d and prove it works.
 //!
-//! Modules, one concern each: `components` (pin table and dependency graph), `scenario` (run
-//! profiles), `cluster` (k3d), `readiness` (what ready means), `checks` (the 21 milestone
-//! checks), `report` (human, JSON, JUnit), `cli` (the command line), `yaml` (typed YAML input),
-//! `gitops` (the local GitOps source, the model scaffold and the policies' rules),
-//! `exit` (exit codes).
+//! Modules, one concern each, from the ground floor up: `platform` (the topology: every
+//! component's namespace and key objects, and typed views of the custom kinds), `components`
+//! (pin table and dependency graph), `scenario` (run profiles), `yaml` (typed YAML input),
+//! `readiness` (what ready means), `observe` (reading the cluster), `cache` (where downloads
+//! live), `exit` (exit codes); then `cluster` (k3d), `gitops` (the local GitOps source, the
+//! model scaffold and the policies' rules), `install` (the install engine and its `Installer`
+//! facade), `connect` (reaching a cluster), `probe` (the inference client), `gpu`, `checks`
+//! (the milestone checks: a typed catalogue, a kit, one folder per milestone, the runner and
+//! the check session facade), `doctor` (triage), `report` (human, JSON, JUnit, bundle); `cli`
+//! (the command line) on top. The README's layout table maps folders to what they own.
 
 pub mod cache;
 pub mod checks;
@@ -17,6 +22,8 @@ pub mod exit;
 pub mod gitops;
 pub mod gpu;
 pub mod install;
+pub mod observe;
+pub mod platform;
 pub mod probe;
 pub mod readiness;
 pub mod report;

@@ -6,7 +6,10 @@ use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use serde_json::Value;
+
+use crate::platform::views::{
+    self, Application, InferenceService, ValidatingPolicy, ValidatingPolicyExt,
+};
 
 /// The outcome of one readiness rule: ready or not, with what was observed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,10 +246,6 @@ pub fn crd_established(crd: &CustomResourceDefinition) -> Readiness {
     }
 }
 
-fn str_at<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
-    value.pointer(pointer).and_then(Value::as_str)
-}
-
 /// An ArgoCD Application's sync and health status, read from `status.sync.status` and
 /// `status.health.status` (argo-cd pkg/apis/application/v1alpha1/types.go).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -269,36 +268,30 @@ pub const APPLICATION_ERROR_CONDITIONS: &[&str] = &[
     "DeletionError",
 ];
 
-pub fn application_state(app: &Value) -> ApplicationState {
-    let name = str_at(app, "/metadata/name")
-        .unwrap_or_default()
-        .to_string();
-    let sync = str_at(app, "/status/sync/status")
-        .unwrap_or("Unknown")
-        .to_string();
-    let health = str_at(app, "/status/health/status")
-        .unwrap_or("Unknown")
-        .to_string();
-    let error_conditions = app
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
+pub fn application_state(app: &Application) -> ApplicationState {
+    let name = app.metadata.name.clone().unwrap_or_default();
+    let status = app.status.clone().unwrap_or_default();
+    let sync = status
+        .sync
+        .and_then(|s| s.status)
+        .unwrap_or_else(|| "Unknown".to_string());
+    let health = status
+        .health
+        .and_then(|h| h.status)
+        .unwrap_or_else(|| "Unknown".to_string());
+    let error_conditions = status
+        .conditions
         .into_iter()
         .flatten()
-        .filter_map(|c| {
-            let kind = c.get("type")?.as_str()?;
-            APPLICATION_ERROR_CONDITIONS.contains(&kind).then(|| {
-                format!(
-                    "{kind}: {}",
-                    c.get("message").and_then(Value::as_str).unwrap_or("")
-                )
-            })
-        })
+        .filter(|c| APPLICATION_ERROR_CONDITIONS.contains(&c.type_.as_str()))
+        .map(|c| format!("{}: {}", c.type_, c.message.unwrap_or_default()))
         .collect();
-    let operation = str_at(app, "/status/operationState/phase").map(|phase| {
-        match str_at(app, "/status/operationState/message") {
+    let operation = status.operation_state.and_then(|op| {
+        let phase = op.phase?;
+        Some(match op.message {
             Some(m) => format!("{phase}: {m}"),
-            None => phase.to_string(),
-        }
+            None => phase,
+        })
     });
     ApplicationState {
         name,
@@ -310,7 +303,7 @@ pub fn application_state(app: &Value) -> ApplicationState {
 }
 
 /// Synced AND Healthy; Progressing is not a pass.
-pub fn application(app: &Value) -> Readiness {
+pub fn application(app: &Application) -> Readiness {
     let state = application_state(app);
     let observed = format!("application {} {}/{}", state.name, state.sync, state.health);
     if state.sync == "Synced" && state.health == "Healthy" && state.error_conditions.is_empty() {
@@ -322,32 +315,24 @@ pub fn application(app: &Value) -> Readiness {
     }
 }
 
-/// Finds a condition in `status.conditions` by type and returns (status, reason, message).
-pub fn condition<'a>(obj: &'a Value, kind: &str) -> Option<(&'a str, &'a str, &'a str)> {
-    obj.pointer("/status/conditions")
-        .and_then(Value::as_array)?
-        .iter()
-        .find(|c| c.get("type").and_then(Value::as_str) == Some(kind))
-        .map(|c| {
-            let field = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("");
-            (field("status"), field("reason"), field("message"))
-        })
-}
-
 /// An InferenceService is ready when `Ready=True` and it has a `status.url`
 /// (kserve pkg/apis/serving/v1beta1/inference_service_status.go).
-pub fn inference_service(isvc: &Value) -> Readiness {
-    let name = str_at(isvc, "/metadata/name").unwrap_or_default();
-    let url = str_at(isvc, "/status/url");
-    match (condition(isvc, "Ready"), url) {
-        (Some(("True", _, _)), Some(url)) if !url.is_empty() => {
+pub fn inference_service(isvc: &InferenceService) -> Readiness {
+    let name = isvc.metadata.name.as_deref().unwrap_or_default();
+    let url = views::isvc_url(isvc);
+    let ready = views::condition(views::isvc_conditions(isvc), "Ready");
+    match (ready, url) {
+        (Some(c), Some(url)) if c.status == "True" => {
             Readiness::ready(format!("inferenceservice {name} Ready at {url}"))
         }
-        (Some(("True", _, _)), _) => Readiness::not_ready(format!(
+        (Some(c), _) if c.status == "True" => Readiness::not_ready(format!(
             "inferenceservice {name} Ready but has no status.url"
         )),
-        (Some((status, reason, message)), _) => Readiness::not_ready(format!(
-            "inferenceservice {name} Ready={status} {reason} {message}"
+        (Some(c), _) => Readiness::not_ready(format!(
+            "inferenceservice {name} Ready={} {} {}",
+            c.status,
+            c.reason.as_deref().unwrap_or_default(),
+            c.message.as_deref().unwrap_or_default()
         )),
         (None, _) => {
             Readiness::not_ready(format!("inferenceservice {name} has no Ready condition"))
@@ -357,25 +342,20 @@ pub fn inference_service(isvc: &Value) -> Readiness {
 
 /// A Kyverno ValidatingPolicy is ready when `status.conditionStatus.ready` is true; the
 /// deprecated `status.ready` is not read (kyverno api/policies.kyverno.io, UPSTREAM.md §6).
-pub fn validating_policy(policy: &Value) -> Readiness {
-    let name = str_at(policy, "/metadata/name").unwrap_or_default();
-    match policy
-        .pointer("/status/conditionStatus/ready")
-        .and_then(Value::as_bool)
-    {
+pub fn validating_policy(policy: &ValidatingPolicy) -> Readiness {
+    let name = policy.metadata.name.as_deref().unwrap_or_default();
+    match policy.ready() {
         Some(true) => Readiness::ready(format!("policy {name} ready")),
         Some(false) => {
             let reasons: Vec<String> = policy
-                .pointer("/status/conditionStatus/conditions")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter(|c| c.get("status").and_then(Value::as_str) != Some("True"))
+                .status_conditions()
+                .iter()
+                .filter(|c| c.status != "True")
                 .map(|c| {
                     format!(
                         "{}: {}",
-                        c.get("type").and_then(Value::as_str).unwrap_or("?"),
-                        c.get("message").and_then(Value::as_str).unwrap_or("")
+                        if c.type_.is_empty() { "?" } else { &c.type_ },
+                        c.message.as_deref().unwrap_or("")
                     )
                 })
                 .collect();
@@ -388,7 +368,7 @@ pub fn validating_policy(policy: &Value) -> Readiness {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn from<T: serde::de::DeserializeOwned>(value: Value) -> T {
         serde_json::from_value(value).unwrap()
@@ -504,19 +484,21 @@ mod tests {
 
     #[test]
     fn progressing_applications_are_not_ready() {
-        let app = json!({"metadata": {"name": "kserve"},
-            "status": {"sync": {"status": "Synced"}, "health": {"status": "Progressing"}}});
+        let app: Application = from(json!({"metadata": {"name": "kserve"}, "spec": {},
+            "status": {"sync": {"status": "Synced"}, "health": {"status": "Progressing"}}}));
         assert!(!application(&app).ready);
-        let healthy = json!({"metadata": {"name": "kserve"},
-            "status": {"sync": {"status": "Synced"}, "health": {"status": "Healthy"}}});
+        let healthy: Application = from(json!({"metadata": {"name": "kserve"}, "spec": {},
+            "status": {"sync": {"status": "Synced"}, "health": {"status": "Healthy"}}}));
         assert!(application(&healthy).ready);
     }
 
     #[test]
     fn a_comparison_error_is_not_ready_even_if_healthy() {
-        let app = json!({"metadata": {"name": "platform"}, "status": {
+        let app: Application = from(
+            json!({"metadata": {"name": "platform"}, "spec": {}, "status": {
             "sync": {"status": "Synced"}, "health": {"status": "Healthy"},
-            "conditions": [{"type": "ComparisonError", "message": "repository not found"}]}});
+            "conditions": [{"type": "ComparisonError", "message": "repository not found"}]}}),
+        );
         let r = application(&app);
         assert!(!r.ready);
         assert!(r.observed.contains("repository not found"));
@@ -524,22 +506,29 @@ mod tests {
 
     #[test]
     fn an_isvc_needs_ready_and_a_url() {
-        let ready = json!({"metadata": {"name": "sklearn-iris"}, "status": {
+        let ready: InferenceService = from(
+            json!({"metadata": {"name": "sklearn-iris"}, "spec": {}, "status": {
             "url": "http://sklearn-iris-predictor.models.127.0.0.1.sslip.io",
-            "conditions": [{"type": "Ready", "status": "True"}]}});
+            "conditions": [{"type": "Ready", "status": "True"}]}}),
+        );
         assert!(inference_service(&ready).ready);
-        let no_url = json!({"metadata": {"name": "sklearn-iris"}, "status": {
-            "conditions": [{"type": "Ready", "status": "True"}]}});
+        let no_url: InferenceService = from(
+            json!({"metadata": {"name": "sklearn-iris"}, "spec": {}, "status": {
+            "conditions": [{"type": "Ready", "status": "True"}]}}),
+        );
         assert!(!inference_service(&no_url).ready);
     }
 
     #[test]
     fn a_validating_policy_reads_condition_status_not_the_deprecated_field() {
-        let deprecated_only =
-            json!({"metadata": {"name": "disallow-root-containers"}, "status": {"ready": true}});
+        let deprecated_only: ValidatingPolicy = from(
+            json!({"metadata": {"name": "disallow-root-containers"}, "spec": {}, "status": {"ready": true}}),
+        );
         assert!(!validating_policy(&deprecated_only).ready);
-        let ready = json!({"metadata": {"name": "disallow-root-containers"},
-            "status": {"conditionStatus": {"ready": true}}});
+        let ready: ValidatingPolicy = from(
+            json!({"metadata": {"name": "disallow-root-containers"}, "spec": {},
+            "status": {"conditionStatus": {"ready": true}}}),
+        );
         assert!(validating_policy(&ready).ready);
     }
 }

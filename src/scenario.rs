@@ -1,6 +1,12 @@
 //! Scenarios: declarative run profiles (`scenarios/*.yaml`) saying which checks run, their
 //! deadlines, latency thresholds and request counts, the models to probe and the GPU mode.
-//! Like nextest's profiles, they keep policy out of code.
+//! Like nextest's profiles, they keep policy out of code. A scenario is data: the check
+//! selectors and per-check deadlines are resolved against the catalogue by
+//! `checks::Selection`, once per run.
+//!
+//! The model namespace is not a scenario setting: `manifests/` governs one namespace
+//! (`platform::models::NAMESPACE`), and a file that still sets `spec.modelNamespace` is refused
+//! with the fix (remove the line), exit code 2.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,7 +14,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::checks::catalogue;
 use crate::yaml::{self, YamlError};
 
 pub const API_VERSION: &str = "neuroscale.dev/v1alpha1";
@@ -88,7 +93,7 @@ pub struct Latency {
 pub struct Deadlines {
     #[serde(with = "humantime_serde")]
     pub default: Duration,
-    /// Per-check deadlines, keyed by check id (`A4`) or slug.
+    /// Per-check deadlines, keyed by check id (`A4`) or slug (resolved by `checks::Selection`).
     #[serde(default, with = "duration_map")]
     pub checks: BTreeMap<String, Duration>,
     /// The whole `up`, from cluster to the platform layer.
@@ -154,10 +159,10 @@ pub struct Spec {
     pub skip: Vec<String>,
     pub deadlines: Deadlines,
     pub latency: Latency,
-    /// The namespace the model endpoints live in (governed by quota and limits, F1).
-    #[serde(rename = "modelNamespace")]
-    pub model_namespace: String,
     pub models: Vec<ModelProbe>,
+    /// `modelNamespace`, removed: read only to refuse it with the fix.
+    #[serde(rename = "modelNamespace", default, skip_serializing)]
+    removed_model_namespace: Option<serde_yaml::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -224,22 +229,15 @@ impl Scenario {
                 format!("expected `{KIND}`, found `{}`", self.kind),
             ));
         }
-        if let CheckSelection::Some(list) = &self.spec.checks {
-            for (i, name) in list.iter().enumerate() {
-                if catalogue::select(name).is_none() {
-                    return Err(unknown_check(path, &format!("spec.checks[{i}]"), name));
-                }
-            }
-        }
-        for (i, name) in self.spec.skip.iter().enumerate() {
-            if catalogue::select(name).is_none() {
-                return Err(unknown_check(path, &format!("spec.skip[{i}]"), name));
-            }
-        }
-        for name in self.spec.deadlines.checks.keys() {
-            if catalogue::find(name).is_none() {
-                return Err(unknown_check(path, "spec.deadlines.checks", name));
-            }
+        if self.spec.removed_model_namespace.is_some() {
+            return Err(YamlError::field(
+                path,
+                "spec.modelNamespace",
+                format!(
+                    "the scenario no longer sets the model namespace: the platform's manifests govern `{}` (quota, limits, the model ApplicationSet); delete this line",
+                    crate::platform::models::NAMESPACE
+                ),
+            ));
         }
         let latency = &self.spec.latency;
         if latency.requests == 0 || latency.concurrency == 0 {
@@ -256,27 +254,6 @@ impl Scenario {
                 path,
                 "spec.latency",
                 "thresholds must be positive and ordered p50Ms <= p95Ms <= p99Ms",
-            ));
-        }
-        if !is_dns1123_label(&self.spec.model_namespace) {
-            return Err(YamlError::field(
-                path,
-                "spec.modelNamespace",
-                format!("`{}` is not a DNS-1123 label", self.spec.model_namespace),
-            ));
-        }
-        // manifests/ governs one model namespace (quota, limits, the ApplicationSet's
-        // destination, the golden path's scaffold); checks pointed elsewhere would split
-        // between two namespaces and prove nothing about either.
-        if self.spec.model_namespace != crate::gitops::MODEL_NAMESPACE {
-            return Err(YamlError::field(
-                path,
-                "spec.modelNamespace",
-                format!(
-                    "`{}` is not the namespace the platform's manifests govern; use `{}`",
-                    self.spec.model_namespace,
-                    crate::gitops::MODEL_NAMESPACE
-                ),
             ));
         }
         for (i, model) in self.spec.models.iter().enumerate() {
@@ -309,39 +286,6 @@ impl Scenario {
         Ok(())
     }
 
-    /// The deadline for a check: its own entry, else the default.
-    pub fn deadline(&self, check: &catalogue::CheckSpec) -> Duration {
-        self.spec
-            .deadlines
-            .checks
-            .iter()
-            .find(|(k, _)| catalogue::find(k).map(|c| c.id) == Some(check.id))
-            .map(|(_, d)| *d)
-            .unwrap_or(self.spec.deadlines.default)
-    }
-
-    /// The checks this scenario runs, in catalogue order.
-    pub fn selected_checks(&self) -> Vec<&'static catalogue::CheckSpec> {
-        let chosen: Vec<&'static catalogue::CheckSpec> = match &self.spec.checks {
-            CheckSelection::All(_) => catalogue::CATALOGUE.iter().collect(),
-            CheckSelection::Some(list) => list
-                .iter()
-                .flat_map(|s| catalogue::select(s).unwrap_or_default())
-                .collect(),
-        };
-        let skipped: Vec<&'static str> = self
-            .spec
-            .skip
-            .iter()
-            .flat_map(|s| catalogue::select(s).unwrap_or_default())
-            .map(|c| c.id)
-            .collect();
-        catalogue::CATALOGUE
-            .iter()
-            .filter(|c| chosen.iter().any(|x| x.id == c.id) && !skipped.contains(&c.id))
-            .collect()
-    }
-
     /// The models B4/F4 use (not the GPU one).
     pub fn cpu_models(&self) -> impl Iterator<Item = &ModelProbe> {
         self.spec.models.iter().filter(|m| !m.gpu)
@@ -351,14 +295,6 @@ impl Scenario {
     pub fn gpu_model(&self) -> Option<&ModelProbe> {
         self.spec.models.iter().find(|m| m.gpu)
     }
-}
-
-fn unknown_check(path: &Path, field: &str, name: &str) -> YamlError {
-    YamlError::field(
-        path,
-        field,
-        format!("unknown check `{name}`: run `neuroscale check --list` for the catalogue"),
-    )
 }
 
 /// RFC 1123 label: lowercase alphanumerics and '-', starting and ending alphanumeric, <= 63.
@@ -386,14 +322,12 @@ mod tests {
             let path = project_file(&format!("scenarios/{name}.yaml"));
             let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(scenario.metadata.name, name);
-            assert!(!scenario.selected_checks().is_empty());
         }
     }
 
     #[test]
-    fn smoke_runs_all_21_checks_with_a_simulated_gpu() {
+    fn smoke_runs_with_a_simulated_gpu() {
         let scenario = Scenario::load(&project_file(DEFAULT_PATH)).unwrap();
-        assert_eq!(scenario.selected_checks().len(), 21);
         assert_eq!(scenario.spec.gpu, GpuMode::Simulate);
     }
 
@@ -405,16 +339,6 @@ mod tests {
         Scenario::parse(Path::new("bad.yaml"), text)
             .expect_err("must be rejected")
             .to_string()
-    }
-
-    #[test]
-    fn an_unknown_check_id_names_the_field() {
-        let text = smoke_text().replace("skip: []", "skip: [Z9]");
-        let err = reject(&text);
-        assert!(
-            err.contains("spec.skip[0]") && err.contains("unknown check `Z9`"),
-            "{err}"
-        );
     }
 
     #[test]
@@ -452,13 +376,18 @@ mod tests {
     }
 
     #[test]
-    fn a_model_namespace_the_manifests_do_not_govern_is_rejected() {
-        let text = smoke_text().replace("modelNamespace: models", "modelNamespace: serving");
-        let err = reject(&text);
-        assert!(
-            err.contains("spec.modelNamespace") && err.contains("use `models`"),
-            "{err}"
-        );
+    fn a_model_namespace_setting_is_refused_with_the_fix() {
+        for value in ["models", "serving"] {
+            let text = smoke_text().replace(
+                "  models:\n",
+                &format!("  modelNamespace: {value}\n  models:\n"),
+            );
+            let err = reject(&text);
+            assert!(
+                err.contains("spec.modelNamespace") && err.contains("delete this line"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -5,12 +5,13 @@
 //! also breaks are not PASS, and every other check still PASSes, so the fault is caught by the
 //! right check and nothing is falsely green).
 //!
-//! Checks without an implementation in this build are skipped with `--skip` and named in the
-//! test output; faults whose target check is not built say so and assert nothing about it.
+//! The testkit names each fault's target by its catalogue id (the testkit cannot depend on the
+//! product); `every_fault_targets_a_catalogued_check_and_each_check_has_one` holds it to the
+//! catalogue, and the fault runs parse the ids into `CheckId`s.
 
 mod support;
 
-use neuroscale::checks::{self, catalogue};
+use neuroscale::checks::{CheckId, CATALOGUE};
 use neuroscale_testkit::{Fault, SimPlatform};
 
 /// A scenario sized for the sim: the smoke models, short deadlines (a failing check waits for
@@ -34,16 +35,38 @@ fn known_defect(id: &str) -> Option<&'static str> {
         .map(|(_, why)| *why)
 }
 
-/// The checks this build implements.
-fn built_checks() -> Vec<&'static catalogue::CheckSpec> {
-    catalogue::CATALOGUE
-        .iter()
-        .filter(|spec| checks::implementation(spec.id).is_some())
-        .collect()
+/// The check a fault must fail, as the catalogue types it.
+fn target(fault: Fault) -> CheckId {
+    CheckId::parse(fault.target()).unwrap_or_else(|| {
+        panic!(
+            "{fault:?} targets `{}`, not a catalogued check",
+            fault.target()
+        )
+    })
 }
 
-/// Runs `neuroscale check --format json` for every built check against `platform`; the exit
-/// code and (id, verdict, summary with what was observed) in catalogue order.
+#[test]
+fn every_fault_targets_a_catalogued_check_and_each_check_has_one() {
+    let mut targets: Vec<CheckId> = Fault::ALL.iter().map(|f| target(*f)).collect();
+    targets.sort();
+    targets.dedup();
+    assert_eq!(
+        targets,
+        CheckId::all().collect::<Vec<_>>(),
+        "one fault per check, no more"
+    );
+    for fault in Fault::ALL {
+        for also in fault.also_breaks() {
+            assert!(
+                CheckId::parse(also).is_some(),
+                "{fault:?} also breaks `{also}`, not a catalogued check"
+            );
+        }
+    }
+}
+
+/// Runs `neuroscale check --format json` for every check against `platform`; the exit code and
+/// (id, verdict, summary with what was observed) in catalogue order.
 async fn run_checks(
     platform: &SimPlatform,
     cache: &std::path::Path,
@@ -68,12 +91,6 @@ async fn run_checks(
         .arg(platform.ingress_url())
         .arg("--opencost-url")
         .arg(platform.opencost_url());
-    for spec in catalogue::CATALOGUE
-        .iter()
-        .filter(|s| checks::implementation(s.id).is_none())
-    {
-        command.arg("--skip").arg(spec.id);
-    }
     let output = command.output().await.expect("the neuroscale binary runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
@@ -115,23 +132,15 @@ fn report(results: &[(String, String, String)]) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn healthy_platform_passes_every_built_check() {
+async fn healthy_platform_passes_every_check() {
     let Some(installed) = support::platform::installed().await else {
         return;
     };
     let cache = tempfile::tempdir().unwrap();
     let platform = support::platform::start(installed, None, cache.path()).await;
     let (code, results) = run_checks(&platform, cache.path()).await;
-    let missing: Vec<&str> = catalogue::CATALOGUE
-        .iter()
-        .filter(|s| checks::implementation(s.id).is_none())
-        .map(|s| s.id)
-        .collect();
-    if !missing.is_empty() {
-        println!("not built in this build, so not run: {}", missing.join(" "));
-    }
     println!("{}", report(&results));
-    assert_eq!(results.len(), built_checks().len(), "{}", report(&results));
+    assert_eq!(results.len(), CATALOGUE.len(), "{}", report(&results));
     for (id, verdict, _) in &results {
         match known_defect(id) {
             Some(why) => {
@@ -161,18 +170,10 @@ async fn healthy_platform_passes_every_built_check() {
 }
 
 async fn planted(fault: Fault) {
-    let built: Vec<&str> = built_checks().iter().map(|s| s.id).collect();
-    if !built.contains(&fault.target()) {
+    let target = target(fault).as_str();
+    if let Some(why) = known_defect(target) {
         println!(
-            "{fault}: check {} is not built in this build; nothing to assert",
-            fault.target()
-        );
-        return;
-    }
-    if let Some(why) = known_defect(fault.target()) {
-        println!(
-            "{fault}: check {} fails on the healthy platform already (known defect: {why})",
-            fault.target()
+            "{fault}: check {target} fails on the healthy platform already (known defect: {why})"
         );
         return;
     }
@@ -189,7 +190,7 @@ async fn planted(fault: Fault) {
             .map(|(_, v, _)| v.as_str())
     };
     assert_eq!(
-        verdict(fault.target()),
+        verdict(target),
         Some("FAIL"),
         "{fault} must fail its check:\n{}",
         report(&results)
@@ -201,7 +202,7 @@ async fn planted(fault: Fault) {
         report(&results)
     );
     for (id, v, _) in &results {
-        if id == fault.target() || known_defect(id).is_some() {
+        if id == target || known_defect(id).is_some() {
             continue;
         }
         if fault.also_breaks().contains(&id.as_str()) {

@@ -430,8 +430,8 @@ fn the_gpu_model_requests_one_gpu_outside_the_models_directory() {
 fn the_scenario_models_are_the_shipped_models() {
     let scenario =
         neuroscale::scenario::Scenario::load(&root().join("scenarios/smoke.yaml")).unwrap();
-    assert_eq!(scenario.spec.model_namespace, gitops::MODEL_NAMESPACE);
     for model in &scenario.spec.models {
+        assert_eq!(model.namespace, gitops::MODEL_NAMESPACE, "{}", model.name);
         let file = if model.gpu {
             gitops::GPU_MODEL_FILE.to_string()
         } else {

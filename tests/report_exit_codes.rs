@@ -97,7 +97,7 @@ fn an_unreachable_cluster_exits_3_and_still_writes_the_reports() {
 
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!(report["schemaVersion"], "neuroscale.report/v1");
+    assert_eq!(report["schemaVersion"], "neuroscale.report/v2");
     let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report.schema.json");
     let schema: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
@@ -106,14 +106,20 @@ fn an_unreachable_cluster_exits_3_and_still_writes_the_reports() {
         "the unreachable report must match docs/report.schema.json"
     );
     assert_eq!(report["summary"]["failed"], 4);
+    assert_eq!(report["summary"]["errors"], 4);
     assert_eq!(report["environment"]["context"], "k3d-neuroscale");
+    assert_eq!(report["checks"][0]["outcome"]["kind"], "not-run");
     assert_eq!(
-        report["checks"][0]["summary"],
-        "not run: the cluster is unreachable"
+        report["checks"][0]["outcome"]["reason"],
+        "the cluster is unreachable"
     );
     let xml = std::fs::read_to_string(&junit).unwrap();
     let parsed = quick_junit::Report::deserialize_from_str(&xml).unwrap();
-    assert_eq!(parsed.failures, 4);
+    assert_eq!(
+        (parsed.failures, parsed.errors),
+        (0, 4),
+        "nothing was verified"
+    );
 }
 
 #[test]
@@ -273,12 +279,15 @@ fn not_run_reports_every_selected_check_without_a_cluster() {
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["summary"]["total"], 17);
     assert_eq!(report["summary"]["failed"], 17);
-    assert_eq!(
-        report["checks"][0]["summary"],
-        "not run: neuroscale up failed"
-    );
+    for check in report["checks"].as_array().unwrap() {
+        assert_eq!(check["outcome"]["kind"], "not-run", "{check}");
+        assert_eq!(
+            check["outcome"]["reason"], "neuroscale up failed",
+            "{check}"
+        );
+    }
     let parsed =
         quick_junit::Report::deserialize_from_str(&std::fs::read_to_string(junit).unwrap())
             .unwrap();
-    assert_eq!(parsed.failures, 17);
+    assert_eq!((parsed.failures, parsed.errors), (0, 17));
 }

@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use neuroscale::checks::catalogue::find;
 use neuroscale::checks::runner::RunResults;
+use neuroscale::checks::CheckId;
 use neuroscale::checks::{CheckResult, Diagnosis, Outcome};
 use neuroscale::report::{json, Environment, Report};
 use serde_json::Value;
@@ -20,7 +20,7 @@ fn schema() -> jsonschema::Validator {
 fn report() -> Report {
     let results = vec![
         CheckResult::new(
-            find("A4").unwrap(),
+            CheckId::A4,
             Outcome::pass("canary recreated and Ready after 7.2s").with_figure(
                 "heal_seconds",
                 7.2,
@@ -29,7 +29,7 @@ fn report() -> Report {
             Duration::from_secs(9),
         ),
         CheckResult::new(
-            find("D3").unwrap(),
+            CheckId::D3,
             Outcome::fail(
                 "admission failed for a reason that is not a Kyverno denial",
                 Diagnosis::new(
@@ -41,7 +41,7 @@ fn report() -> Report {
             Duration::from_secs(2),
         ),
         CheckResult::new(
-            find("F3").unwrap(),
+            CheckId::F3,
             Outcome::skip("scenario sets gpu: off"),
             Duration::ZERO,
         ),

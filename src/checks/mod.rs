@@ -1,16 +1,20 @@
-//! The milestone checks (shared/DESIGN.md §5): the catalogue, the outcome types, how admission
-//! errors are read, each check's evaluation over observed cluster state with its diagnosis (one
-//! module per milestone), and the registry the runner uses.
+//! The milestone checks (shared/DESIGN.md §5). `catalogue` is the ground floor: every check's
+//! typed id, metadata and implementation in one table. `selection` resolves the scenario and
+//! `--only/--skip` into the checks of a run, `outcome` says what can happen to a check,
+//! `runner` runs a selection and is the one guard around every check (skip, refusal, deadline,
+//! panic, cleanup, interruption), `events` is the stream its progress is reported on, and
+//! `session` is the facade `neuroscale check` and the cargo test trials both use. `kit` is what
+//! checks build on. Each milestone is a folder and each check a file in it, holding its
+//! observation, its gather, its pure evaluation and their unit tests.
 
-pub mod admission;
 pub mod catalogue;
 pub mod env;
-pub mod observe;
+pub mod events;
+pub mod kit;
 pub mod outcome;
 pub mod runner;
-
-#[cfg(test)]
-mod fixtures;
+pub mod selection;
+pub mod session;
 
 pub mod cost;
 pub mod golden_path;
@@ -20,45 +24,12 @@ pub mod serving;
 pub mod spine;
 
 #[cfg(test)]
-pub(crate) mod fixtures_def;
+pub(crate) mod fixtures;
 
-pub use env::{CheckEnv, CheckFn, CheckRun, CreatedObject};
-pub use outcome::{CheckResult, Diagnosis, Figure, Outcome, Verdict};
-
-/// The implementation of a check, by id; `None` while a check is not built.
-pub fn implementation(id: &str) -> Option<CheckFn> {
-    [
-        spine::CHECKS,
-        serving::CHECKS,
-        golden_path::CHECKS,
-        guardrails::CHECKS,
-        cost::CHECKS,
-        hardening::CHECKS,
-    ]
-    .into_iter()
-    .flatten()
-    .find(|(check, _)| *check == id)
-    .map(|(_, f)| *f)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_registered_check_is_in_the_catalogue() {
-        for list in [
-            spine::CHECKS,
-            serving::CHECKS,
-            golden_path::CHECKS,
-            guardrails::CHECKS,
-            cost::CHECKS,
-            hardening::CHECKS,
-        ] {
-            for (id, _) in list {
-                let spec = catalogue::find(id).expect("registered id is in the catalogue");
-                assert_eq!(spec.id, *id);
-            }
-        }
-    }
-}
+pub use catalogue::{CheckId, CheckSpec, Effect, Milestone, Need, CATALOGUE};
+pub use env::{CheckEnv, CheckFn, CheckFuture, CheckRun, CreatedObject};
+pub use events::{CancelReason, EventSink, RunEvent};
+pub use outcome::{CheckResult, Diagnosis, ErrorCause, Figure, Outcome, OutcomeKind, Verdict};
+pub use runner::RunResults;
+pub use selection::{Selection, SelectionError};
+pub use session::CheckSession;

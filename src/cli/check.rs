@@ -1,17 +1,20 @@
-//! `neuroscale check`: run the milestone checks and report; the exit code is the verdict
-//! (0 nothing failed, 1 a check failed, 2 bad input, 3 cluster unreachable).
+//! `neuroscale check`: parses its flags, resolves the selection, runs it through the check
+//! session, and renders what the run's event stream recorded (human, JSON, JUnit, and the
+//! diagnostics bundle on failure). The exit code is the verdict: 0 nothing failed, 1 a check
+//! failed, 2 bad input, 3 cluster unreachable, 130 interrupted.
 
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 use clap::Args;
 
 use super::{CliError, Format, GlobalArgs};
-use crate::checks::catalogue::{CheckSpec, CATALOGUE};
-use crate::checks::runner::{self, KubeCleanup, RunResults};
-use crate::checks::{CheckResult, Diagnosis, Outcome};
+use crate::checks::catalogue::{Effect, CATALOGUE};
+use crate::checks::events::{EventSink, Fanout, RunEvent};
+use crate::checks::runner;
+use crate::checks::session::{self, CheckSession};
+use crate::checks::Selection;
 use crate::connect::{self, Connection, Endpoints, Target};
-use crate::report::{self, bundle, human, json, junit, Environment, Report};
+use crate::report::{self, bundle, human, json, junit, Environment, Recorder, Report};
 use crate::scenario::Scenario;
 
 /// How long collecting the diagnostics bundle may take.
@@ -31,7 +34,7 @@ pub struct CheckArgs {
     /// Also write the report to this file (format from --format).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// Also write the JSON report (schema neuroscale.report/v1) to this file.
+    /// Also write the JSON report (schema neuroscale.report/v2) to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// Also write the JUnit XML report to this file.
@@ -52,7 +55,7 @@ pub struct CheckArgs {
     /// Base URL of the OpenCost API (port 9003).
     #[arg(long, value_name = "URL")]
     pub opencost_url: Option<String>,
-    /// Run nothing: write the reports with every selected check FAIL "not run: REASON" and exit 1
+    /// Run nothing: write the reports with every selected check "not run: REASON" and exit 1
     /// (CI, after a failed bootstrap: milestones reported as not run, not as timeouts).
     #[arg(long, value_name = "REASON", conflicts_with = "list")]
     pub not_run: Option<String>,
@@ -61,21 +64,46 @@ pub struct CheckArgs {
     pub concurrency: usize,
 }
 
+/// One catalogue row as `--list --format json` prints it.
+#[derive(serde::Serialize)]
+struct ListedCheck {
+    id: &'static str,
+    slug: &'static str,
+    milestone: char,
+    title: &'static str,
+    passes_when: &'static str,
+    effect: Effect,
+    needs: &'static [crate::checks::Need],
+}
+
 fn list(format: Format) -> Result<u8, CliError> {
     match format {
         Format::Json => {
-            let text = serde_json::to_string_pretty(CATALOGUE).map_err(CliError::failed)?;
+            let rows: Vec<ListedCheck> = CATALOGUE
+                .iter()
+                .map(|spec| ListedCheck {
+                    id: spec.id.as_str(),
+                    slug: spec.slug,
+                    milestone: spec.milestone.letter(),
+                    title: spec.title,
+                    passes_when: spec.passes_when,
+                    effect: spec.effect,
+                    needs: spec.needs,
+                })
+                .collect();
+            let text = serde_json::to_string_pretty(&rows).map_err(CliError::failed)?;
             println!("{text}");
         }
         _ => {
             for spec in CATALOGUE {
                 println!(
                     "{:<3} {:<22} {:<9} {}",
-                    spec.id,
+                    spec.id.as_str(),
                     spec.slug,
                     match spec.effect {
-                        crate::checks::catalogue::Effect::ReadOnly => "read-only",
-                        crate::checks::catalogue::Effect::Mutating => "mutating",
+                        Effect::ReadOnly => "read-only",
+                        Effect::Mutating => "mutating",
+                        Effect::Measuring => "measuring",
                     },
                     spec.passes_when
                 );
@@ -113,21 +141,18 @@ fn render(report: &Report, format: Format, colour: bool) -> Result<String, CliEr
 }
 
 fn write_file(path: &Path, text: &str) -> Result<(), CliError> {
+    let write_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| CliError::Write { path, source }
+    };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| {
-            CliError::Environment(format!("cannot create {}: {e}", parent.display()))
-        })?;
+        std::fs::create_dir_all(parent).map_err(write_error(parent))?;
     }
-    std::fs::write(path, text)
-        .map_err(|e| CliError::Environment(format!("cannot write {}: {e}", path.display())))
+    std::fs::write(path, text).map_err(write_error(path))
 }
 
-/// Prints the report and writes every requested file.
-fn emit(report: &Report, args: &CheckArgs) -> Result<(), CliError> {
-    print!(
-        "{}",
-        render(report, args.format, report::colour_enabled_for_stdout())?
-    );
+/// Writes every report file asked for.
+fn write_files(report: &Report, args: &CheckArgs) -> Result<(), CliError> {
     if let Some(path) = &args.out {
         write_file(path, &render(report, args.format, false)?)?;
     }
@@ -140,37 +165,13 @@ fn emit(report: &Report, args: &CheckArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// A report in which every selected check was not run, for `reason` (the cluster is
-/// unreachable, the bootstrap failed): CI still gets its JUnit and JSON.
-fn not_run_report(
-    scenario: &Scenario,
-    checks: &[&'static CheckSpec],
-    context: &str,
-    reason: &str,
-    observed: &str,
-) -> Report {
-    let results = checks
-        .iter()
-        .map(|spec| {
-            CheckResult::new(
-                spec,
-                Outcome::fail(
-                    format!("not run: {reason}"),
-                    Diagnosis::new(observed, "no platform to check", "neuroscale doctor"),
-                ),
-                std::time::Duration::ZERO,
-            )
-        })
-        .collect();
-    Report::new(
-        SystemTime::now(),
-        environment(scenario, None, context),
-        RunResults {
-            results,
-            cancelled: None,
-            duration: std::time::Duration::ZERO,
-        },
-    )
+/// Prints the report and writes every requested file.
+fn emit(report: &Report, args: &CheckArgs) -> Result<(), CliError> {
+    print!(
+        "{}",
+        render(report, args.format, report::colour_enabled_for_stdout())?
+    );
+    write_files(report, args)
 }
 
 /// The context a run was meant for, without reaching it: `--context`, else the kubeconfig's
@@ -188,22 +189,53 @@ fn intended_context(global: &GlobalArgs) -> String {
         .unwrap_or_default()
 }
 
+/// The live progress on stderr: one line per finished check, observations at debug level.
+struct Progress {
+    colour: bool,
+}
+
+impl EventSink for Progress {
+    fn event(&self, event: &RunEvent<'_>) {
+        match event {
+            RunEvent::Observed { id, observation } => {
+                tracing::debug!(check = %id, "{observation}")
+            }
+            RunEvent::Finished { result } => {
+                eprintln!("{}", human::check_line(result, self.colour))
+            }
+            RunEvent::Started { .. } | RunEvent::Completed { .. } => {}
+        }
+    }
+}
+
+/// Resolves on the first Ctrl-C (after saying that cleanup runs); a second one quits at once.
+async fn interrupted() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        // No signal handler: never interrupt.
+        futures::future::pending::<()>().await;
+    }
+    eprintln!("interrupted: cleaning up probe objects (Ctrl-C again to quit at once)");
+    tokio::spawn(async {
+        let _ = tokio::signal::ctrl_c().await;
+        std::process::exit(crate::exit::INTERRUPTED.into());
+    });
+}
+
 pub async fn run(global: &GlobalArgs, args: CheckArgs) -> Result<u8, CliError> {
     if args.list {
         return list(args.format);
     }
     let scenario = Scenario::load_or_builtin(&global.scenario)?;
-    let checks = runner::select(&scenario, &args.only, &args.skip)
-        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let selection = Selection::resolve(&scenario, &args.only, &args.skip)?;
     if let Some(reason) = &args.not_run {
-        let context = intended_context(global);
-        let report = not_run_report(
-            &scenario,
-            &checks,
-            &context,
+        let recorder = Recorder::new(environment(&scenario, None, &intended_context(global)));
+        session::report_not_run(
+            &selection,
             reason,
             &format!("neuroscale check --not-run: {reason}"),
+            &recorder,
         );
+        let report = recorder.report();
         emit(&report, &args)?;
         return Ok(report.exit_code());
     }
@@ -213,33 +245,6 @@ pub async fn run(global: &GlobalArgs, args: CheckArgs) -> Result<u8, CliError> {
         cluster_name: connect::cluster_name(global.cluster_name.as_deref()),
         allow_context: args.allow_context.clone(),
     };
-    let connection = match connect::connect(&target).await {
-        Ok(connection) => connection,
-        Err(err) if err.is_usage() => return Err(CliError::Usage(err.to_string())),
-        Err(err) => {
-            if args.out.is_some() || args.json.is_some() || args.junit.is_some() {
-                let context = intended_context(global);
-                let report = not_run_report(
-                    &scenario,
-                    &checks,
-                    &context,
-                    "the cluster is unreachable",
-                    &err.to_string(),
-                );
-                if let Some(path) = &args.out {
-                    write_file(path, &render(&report, args.format, false)?)?;
-                }
-                if let Some(path) = &args.json {
-                    write_file(path, &json::render(&report))?;
-                }
-                if let Some(path) = &args.junit {
-                    write_file(path, &render(&report, Format::Junit, false)?)?;
-                }
-            }
-            return Err(CliError::Environment(err.to_string()));
-        }
-    };
-
     let endpoints = Endpoints {
         ingress_url: args.ingress_url.clone(),
         opencost_url: args.opencost_url.clone(),
@@ -249,54 +254,61 @@ pub async fn run(global: &GlobalArgs, args: CheckArgs) -> Result<u8, CliError> {
         .ok()
         .and_then(|c| c.ingress_host_port),
     };
-    let (env, forwards, notes) =
-        connect::check_env(&connection, scenario.clone(), &endpoints, &checks).await;
+    let session = match CheckSession::open(
+        &target,
+        &endpoints,
+        scenario.clone(),
+        selection.clone(),
+        crate::cache::cache_dir().join("gitops"),
+    )
+    .await
+    {
+        Ok(session) => session,
+        Err(err) if err.is_usage() => return Err(err.into()),
+        Err(err) => {
+            // CI still gets its JUnit and JSON: every selected check not run.
+            let recorder = Recorder::new(environment(&scenario, None, &intended_context(global)));
+            session::report_not_run(
+                &selection,
+                "the cluster is unreachable",
+                &err.to_string(),
+                &recorder,
+            );
+            write_files(&recorder.report(), &args)?;
+            return Err(err.into());
+        }
+    };
     if !global.quiet {
-        for note in &notes {
+        for note in session.notes() {
             eprintln!("note: {note}");
         }
     }
-    let environment = environment(&scenario, Some(&connection), &connection.context);
-    let cleanup = KubeCleanup {
-        client: connection.client.clone(),
+    let connection = session.connection();
+    let recorder = Recorder::new(environment(
+        &scenario,
+        Some(connection),
+        &connection.context,
+    ));
+    let progress = Progress {
+        colour: report::colour_enabled_for_stderr(),
     };
-    let quiet = global.quiet;
-    let progress_colour = report::colour_enabled_for_stderr();
-    let started_at = SystemTime::now();
-    let interrupt = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            // No signal handler: never interrupt.
-            futures::future::pending::<()>().await;
-        }
-        eprintln!("interrupted: cleaning up probe objects (Ctrl-C again to quit at once)");
-        tokio::spawn(async {
-            let _ = tokio::signal::ctrl_c().await;
-            std::process::exit(130);
-        });
-    };
-    let results = runner::run(
-        &env,
-        &checks,
-        crate::checks::implementation,
-        &cleanup,
-        args.concurrency,
-        interrupt,
-        |result| {
-            if !quiet {
-                eprintln!("{}", human::check_line(result, progress_colour));
-            }
-        },
-    )
-    .await;
-
-    forwards.close().await;
-    let mut report = Report::new(started_at, environment, results);
+    let mut sinks: Vec<&dyn EventSink> = vec![&recorder];
+    if !global.quiet {
+        sinks.push(&progress);
+    }
+    session
+        .run(args.concurrency, interrupted(), &Fanout(sinks))
+        .await;
+    let mut report = recorder.report();
     if report.summary().failed > 0 {
         let dir = args.bundle.clone().unwrap_or_else(bundle::default_dir);
-        let namespaces = bundle::platform_namespaces(&scenario.spec.model_namespace);
         match tokio::time::timeout(
             BUNDLE_DEADLINE,
-            bundle::collect(&connection.client, &namespaces, json::to_value(&report)),
+            bundle::collect(
+                &connection.client,
+                &bundle::platform_namespaces(),
+                json::to_value(&report),
+            ),
         )
         .await
         {
@@ -310,6 +322,7 @@ pub async fn run(global: &GlobalArgs, args: CheckArgs) -> Result<u8, CliError> {
             ),
         }
     }
+    session.close().await;
     emit(&report, &args)?;
     Ok(report.exit_code())
 }

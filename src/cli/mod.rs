@@ -37,13 +37,14 @@ pub enum TextFormat {
 #[command(
     name = "neuroscale",
     version,
-    about = "Bootstrap an AI inference platform on k3d and prove it works with 21 milestone checks",
+    about = "Bootstrap an AI inference platform on k3d and prove it works with milestone checks",
     long_about = "neuroscale bootstraps a production-shaped AI inference platform on a local k3d \
 cluster (ArgoCD, cert-manager, Knative Serving with Kourier, KServe, Kyverno, Prometheus, \
-OpenCost) in dependency order, then proves it works with 21 milestone checks.\n\n\
+OpenCost) in dependency order, then proves it works with milestone checks \
+(`neuroscale check --list`).\n\n\
 Start here:\n  neuroscale up && neuroscale check\n\n\
 Exit codes: 0 all checks passed, 1 a check failed, 2 usage or configuration error, \
-3 environment not ready (Docker, cluster, context).",
+3 environment not ready (Docker, cluster, context), 130 interrupted (Ctrl-C).",
     after_help = "Run `neuroscale <command> --help` for each command's flags."
 )]
 pub struct Cli {
@@ -83,7 +84,7 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Create (or reuse) the k3d cluster and install the platform in dependency order.
     Up(up::UpArgs),
-    /// Run the 21 milestone checks; the exit code is the verdict.
+    /// Run the milestone checks; the exit code is the verdict.
     Check(check::CheckArgs),
     /// Delete the k3d cluster; the image cache and downloads are kept unless --purge.
     Down(down::DownArgs),
@@ -99,16 +100,39 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
 }
 
-/// What went wrong, sorted by who can fix it (which decides the exit code).
+/// What went wrong, sorted by who can fix it: each variant has one exit code (`crate::exit`).
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    /// Bad flags or input files.
+    /// Bad flags or an input that cannot be used (exit 2).
     #[error("{0}")]
     Usage(String),
-    /// The environment is not ready: Docker, the cluster, a tool, the context.
+    /// A malformed scenario, k3d config or manifest; the message names the file and field
+    /// (exit 2).
+    #[error(transparent)]
+    Config(#[from] crate::yaml::YamlError),
+    /// A check selector that names nothing, or a selection that leaves nothing (exit 2).
+    #[error(transparent)]
+    Selection(#[from] crate::checks::SelectionError),
+    /// `--allow-context` names another context than the one in use (exit 2).
+    #[error(transparent)]
+    ContextMismatch(crate::connect::ConnectError),
+    /// No cluster answers, or its kubeconfig or context cannot be used (exit 3).
+    #[error(transparent)]
+    Cluster(crate::connect::ConnectError),
+    /// A report, a bundle or another output file could not be written (exit 3).
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The environment is not ready: Docker, the cluster, a tool (exit 3).
     #[error("{0}")]
     Environment(String),
-    /// Anything else, with its cause chain.
+    /// Stopped by Ctrl-C before the work concluded; says what state is left (exit 130).
+    #[error("interrupted: {0}")]
+    Interrupted(String),
+    /// Anything else, with its cause chain (exit 1).
     #[error(transparent)]
     Failed(Box<dyn std::error::Error + Send + Sync>),
 }
@@ -116,8 +140,14 @@ pub enum CliError {
 impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Usage(_) => exit::USAGE,
-            CliError::Environment(_) => exit::ENVIRONMENT,
+            CliError::Usage(_)
+            | CliError::Config(_)
+            | CliError::Selection(_)
+            | CliError::ContextMismatch(_) => exit::USAGE,
+            CliError::Cluster(_) | CliError::Write { .. } | CliError::Environment(_) => {
+                exit::ENVIRONMENT
+            }
+            CliError::Interrupted(_) => exit::INTERRUPTED,
             CliError::Failed(_) => exit::CHECK_FAILED,
         }
     }
@@ -127,15 +157,35 @@ impl CliError {
     }
 }
 
-impl From<crate::yaml::YamlError> for CliError {
-    fn from(err: crate::yaml::YamlError) -> Self {
-        CliError::Usage(err.to_string())
+impl From<crate::connect::ConnectError> for CliError {
+    fn from(err: crate::connect::ConnectError) -> Self {
+        if err.is_usage() {
+            CliError::ContextMismatch(err)
+        } else {
+            CliError::Cluster(err)
+        }
     }
 }
 
-/// Renders an error and its causes as lines a person can read.
+impl From<crate::install::InstallError> for CliError {
+    fn from(err: crate::install::InstallError) -> Self {
+        use crate::install::InstallError;
+        match err {
+            InstallError::BadInput(message) => CliError::Usage(message),
+            InstallError::Config(err) => CliError::Config(err),
+            InstallError::Environment(message) => CliError::Environment(message),
+            InstallError::Failed(err) => CliError::Failed(err),
+        }
+    }
+}
+
+/// Renders an error and its causes as lines a person can read. An interruption is not an
+/// error the user made; it says so without the `error:` prefix.
 pub fn render_error(err: &CliError) -> String {
-    let mut text = format!("error: {err}");
+    let mut text = match err {
+        CliError::Interrupted(_) => err.to_string(),
+        _ => format!("error: {err}"),
+    };
     let mut source = std::error::Error::source(err);
     if let CliError::Failed(inner) = err {
         source = inner.source();

@@ -22,17 +22,21 @@
 //! to `<cache>/kubeconfig/<cluster>.yaml` ([`kubeconfig_path`]): it does not depend on the
 //! user's current context or `KUBECONFIG`, and `down` removes it.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use super::k3d_config::K3dConfig;
 use super::ErrorClass;
 use crate::components::K3D_VERSION;
+
+mod listing;
+mod release;
+
+pub use listing::{
+    parse_cluster_list, parse_registry_list, ClusterInfo, NodeInfo, Proxy, RegistrySpec,
+};
+pub use release::{asset_name, parse_checksums};
+use release::{find_on_path, install_verified, sha256_hex, write_atomic};
 
 /// Where k3d publishes its release assets (`<base>/<version>/<asset>`).
 pub const RELEASES_URL: &str = "https://github.com/k3d-io/k3d/releases/download";
@@ -178,26 +182,6 @@ impl K3dError {
 
 pub type Result<T, E = K3dError> = std::result::Result<T, E>;
 
-/// A k3d cluster as `k3d cluster list -o json` reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClusterInfo {
-    pub name: String,
-    pub servers: u32,
-    pub servers_running: u32,
-    pub agents: u32,
-    pub agents_running: u32,
-    /// The images of the server and agent nodes.
-    pub node_images: BTreeSet<String>,
-}
-
-impl ClusterInfo {
-    pub fn fully_running(&self) -> bool {
-        self.servers > 0
-            && self.servers_running == self.servers
-            && self.agents_running == self.agents
-    }
-}
-
 /// What `ensure_cluster` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClusterState {
@@ -224,190 +208,9 @@ pub struct K3d {
     deadlines: Deadlines,
 }
 
-// Shapes from k3d v5.9.0 pkg/types/types.go (Cluster, Node, NodeState) and
-// cmd/cluster/clusterList.go (jsonOutput).
-#[derive(Debug, Deserialize)]
-struct ClusterJson {
-    name: String,
-    #[serde(default, rename = "serversRunning")]
-    servers_running: u32,
-    #[serde(default, rename = "serversCount")]
-    servers_count: u32,
-    #[serde(default, rename = "agentsRunning")]
-    agents_running: u32,
-    #[serde(default, rename = "agentsCount")]
-    agents_count: u32,
-    #[serde(default)]
-    nodes: Vec<NodeJson>,
-}
-
-#[derive(Debug, Deserialize)]
-struct NodeJson {
-    #[serde(default)]
-    role: String,
-    #[serde(default)]
-    image: String,
-}
-
-/// Parses `k3d cluster list -o json`.
-pub fn parse_cluster_list(json: &str) -> Result<Vec<ClusterInfo>, String> {
-    let clusters: Option<Vec<ClusterJson>> =
-        serde_json::from_str(json).map_err(|e| e.to_string())?;
-    Ok(clusters
-        .unwrap_or_default()
-        .into_iter()
-        .map(|c| ClusterInfo {
-            name: c.name,
-            servers: c.servers_count,
-            servers_running: c.servers_running,
-            agents: c.agents_count,
-            agents_running: c.agents_running,
-            node_images: c
-                .nodes
-                .into_iter()
-                .filter(|n| (n.role == "server" || n.role == "agent") && !n.image.is_empty())
-                .map(|n| n.image)
-                .collect(),
-        })
-        .collect())
-}
-
-/// A k3d-managed node (here: a registry) as `k3d registry list -o json` reports it
-/// (cmd/registry/registryList.go prints `k3d.Node` objects; `State` is an untagged Go field).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeInfo {
-    pub name: String,
-    pub running: bool,
-    /// The remote a registry node proxies, read from its `REGISTRY_PROXY_REMOTEURL`.
-    pub proxy: Proxy,
-}
-
-/// What a registry node proxies, as far as its listed environment tells.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Proxy {
-    /// The listing carried no environment.
-    Unknown,
-    /// A plain registry, not a pull-through cache.
-    NotAProxy,
-    Remote(String),
-}
-
-#[derive(Debug, Deserialize)]
-struct RegistryNodeJson {
-    name: String,
-    #[serde(default, rename = "State")]
-    state: NodeStateJson,
-    /// Container environment (k3d fills it from `docker inspect`, pkg/runtimes/docker/
-    /// translate.go); it can hold a proxy password, so only the remote URL is kept.
-    #[serde(default)]
-    env: Option<Vec<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct NodeStateJson {
-    #[serde(default, rename = "Running")]
-    running: bool,
-}
-
-/// Parses `k3d registry list -o json`.
-pub fn parse_registry_list(json: &str) -> Result<Vec<NodeInfo>, String> {
-    let nodes: Option<Vec<RegistryNodeJson>> =
-        serde_json::from_str(json).map_err(|e| e.to_string())?;
-    Ok(nodes
-        .unwrap_or_default()
-        .into_iter()
-        .map(|n| NodeInfo {
-            name: n.name.trim_start_matches('/').to_string(),
-            running: n.state.running,
-            proxy: match n.env {
-                None => Proxy::Unknown,
-                Some(env) => env
-                    .iter()
-                    .find_map(|e| e.strip_prefix("REGISTRY_PROXY_REMOTEURL="))
-                    .map_or(Proxy::NotAProxy, |url| Proxy::Remote(url.to_string())),
-            },
-        })
-        .collect())
-}
-
-/// The registry a k3d-created pull-through cache proxies and where it keeps its data.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RegistrySpec {
-    /// The name given to `k3d registry create` (k3d prefixes the container with `k3d-`).
-    pub name: String,
-    /// `[HOST:]PORT` on the host (`--port`).
-    pub host_port: String,
-    pub proxy_remote_url: String,
-    /// A Docker named volume mounted at the registry's storage path.
-    pub volume: String,
-}
-
 /// The path neuroscale writes the cluster's kubeconfig to.
 pub fn kubeconfig_path(cache: &Path, cluster: &str) -> PathBuf {
     cache.join("kubeconfig").join(format!("{cluster}.yaml"))
-}
-
-/// The name of k3d's release asset for an OS and architecture as Rust names them
-/// (std::env::consts), per k3d's Makefile `TARGETS` and install.sh.
-pub fn asset_name(os: &str, arch: &str) -> Option<String> {
-    let os = match os {
-        "linux" => "linux",
-        "macos" => "darwin",
-        "windows" => "windows",
-        _ => return None,
-    };
-    let arch = match arch {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" if os == "linux" => "386",
-        "arm" if os == "linux" => "arm",
-        _ => return None,
-    };
-    if os == "windows" && arch != "amd64" || os == "darwin" && !matches!(arch, "amd64" | "arm64") {
-        return None;
-    }
-    let exe = if os == "windows" { ".exe" } else { "" };
-    Some(format!("k3d-{os}-{arch}{exe}"))
-}
-
-/// Parses a `sha256sum` listing (k3d's Makefile `gen-checksum` runs `sha256sum _dist/*`, so names
-/// carry a `_dist/` prefix): file name -> lowercase hex digest.
-pub fn parse_checksums(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .filter_map(|line| {
-            let mut fields = line.split_whitespace();
-            let digest = fields.next()?;
-            let name = fields.next()?.trim_start_matches('*');
-            let name = name.rsplit('/').next()?;
-            (digest.len() == 64 && digest.chars().all(|c| c.is_ascii_hexdigit()))
-                .then(|| (name.to_string(), digest.to_ascii_lowercase()))
-        })
-        .collect()
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-fn find_on_path(program: &str) -> Option<PathBuf> {
-    let exe = format!("{program}{}", std::env::consts::EXE_SUFFIX);
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(&exe))
-        .find(|candidate| is_executable(candidate))
-}
-
-fn is_executable(path: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        path.metadata()
-            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false)
-    }
-    #[cfg(not(unix))]
-    {
-        path.is_file()
-    }
 }
 
 /// Removes ANSI escape sequences (k3d's logrus formatter forces colours by default).
@@ -849,43 +652,10 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic(path, bytes, 0o600)
 }
 
-fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let io = |source| K3dError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let tmp = dir.join(format!(
-        ".{}.partial-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-        std::process::id()
-    ));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(mode);
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    let mut file = options.open(&tmp).map_err(io)?;
-    file.write_all(bytes)
-        .and_then(|_| file.sync_all())
-        .map_err(io)?;
-    drop(file);
-    std::fs::rename(&tmp, path).map_err(io)
-}
-
-fn install_verified(binary: &Path, bytes: &[u8], digest: &str) -> Result<()> {
-    write_atomic(binary, bytes, 0o755)?;
-    write_atomic(&binary.with_extension("sha256"), digest.as_bytes(), 0o644)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     /// Shaped like `k3d cluster list -o json` of k3d v5.9.0 (cmd/cluster/clusterList.go
     /// PrintClusters: k3d.Cluster + counts; Node's `State` and `IP` are untagged Go fields).

@@ -17,7 +17,8 @@ use super::{
     Observations, WebhookTarget, KSERVE_CONTROLLER, KSERVE_CRDS, KSERVE_NAMESPACE,
     KSERVE_WEBHOOK_SERVICE, LOG_TAIL_LINES,
 };
-use crate::checks::observe;
+use crate::observe;
+use crate::platform::{argocd, views::Application};
 use crate::readiness;
 
 fn text(e: kube::Error) -> String {
@@ -168,13 +169,9 @@ pub async fn gather(client: &Client) -> Observations {
         .await
         .map(|l| l.items)
         .map_err(text);
-    let applications = observe::list(
-        client,
-        &observe::APPLICATION,
-        Some(observe::ARGOCD_NAMESPACE),
-    )
-    .await
-    .map_err(text);
+    let applications = observe::list_views::<Application>(client, Some(argocd::NAMESPACE))
+        .await
+        .map_err(text);
     let kserve_controller = Api::<Deployment>::namespaced(client.clone(), KSERVE_NAMESPACE)
         .get_opt(KSERVE_CONTROLLER)
         .await

@@ -9,24 +9,20 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use serde::Serialize;
-use serde_json::Value;
 
-use crate::checks::admission;
+use crate::platform::views::Application;
+use crate::platform::{self, kserve};
 use crate::readiness;
 
 pub mod gather;
 
 pub use gather::gather;
 
-pub const KSERVE_NAMESPACE: &str = "kserve";
-pub const KSERVE_CONTROLLER: &str = "kserve-controller-manager";
-pub const KSERVE_WEBHOOK_SERVICE: &str = "kserve-webhook-server-service";
-/// The CRDs KServe's control plane needs (kserve config/crd/full).
-pub const KSERVE_CRDS: &[&str] = &[
-    "inferenceservices.serving.kserve.io",
-    "servingruntimes.serving.kserve.io",
-    "clusterservingruntimes.serving.kserve.io",
-];
+/// KServe's control plane as the topology names it.
+pub use kserve::{
+    CONTROLLER as KSERVE_CONTROLLER, CRDS as KSERVE_CRDS, NAMESPACE as KSERVE_NAMESPACE,
+    WEBHOOK_SERVICE_NAME as KSERVE_WEBHOOK_SERVICE,
+};
 /// Log lines kept from the controller.
 pub const LOG_TAIL_LINES: i64 = 100;
 
@@ -72,7 +68,7 @@ pub struct WebhookTarget {
 #[derive(Debug, Clone)]
 pub struct Observations {
     pub nodes: Result<Vec<Node>, String>,
-    pub applications: Result<Vec<Value>, String>,
+    pub applications: Result<Vec<Application>, String>,
     pub kserve_controller: Result<Option<Deployment>, String>,
     pub kserve_pods: Result<Vec<Pod>, String>,
     pub crds: Result<Vec<CustomResourceDefinition>, String>,
@@ -156,7 +152,7 @@ fn nodes_step(nodes: &Result<Vec<Node>, String>) -> Step {
     }
 }
 
-fn applications_step(apps: &Result<Vec<Value>, String>) -> Step {
+fn applications_step(apps: &Result<Vec<Application>, String>) -> Step {
     const TITLE: &str = "Applications are Synced and Healthy";
     let apps = match apps {
         Ok(apps) => apps,
@@ -367,7 +363,7 @@ fn stale_webhooks_step(webhooks: &Result<Vec<WebhookTarget>, String>) -> Step {
         let Some(service) = &hook.service else {
             continue;
         };
-        let owner = admission::service_for_webhook(&hook.webhook)
+        let owner = platform::service_for_webhook(&hook.webhook)
             .map(|s| format!(" (known: {s})"))
             .unwrap_or_default();
         let problem = if !hook.service_exists {

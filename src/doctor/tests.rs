@@ -4,7 +4,7 @@
 //! without endpoints, a stale ingress-nginx webhook).
 
 use super::*;
-use serde_json::json;
+use serde_json::{json, Value};
 
 fn from<T: serde::de::DeserializeOwned>(value: Value) -> T {
     serde_json::from_value(value).unwrap()
@@ -17,12 +17,13 @@ fn node(name: &str, ready: &str) -> Node {
     }))
 }
 
-fn app(name: &str, sync: &str, health: &str, conditions: Value) -> Value {
-    json!({
+fn app(name: &str, sync: &str, health: &str, conditions: Value) -> Application {
+    from(json!({
         "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
         "metadata": {"name": name, "namespace": "argocd"},
+        "spec": {"project": "default"},
         "status": {"sync": {"status": sync}, "health": {"status": health}, "conditions": conditions}
-    })
+    }))
 }
 
 fn controller(ready_replicas: i32) -> Deployment {
@@ -270,4 +271,20 @@ fn json_and_human_renderings() {
         "{text}"
     );
     assert!(!text.contains('\x1b'));
+}
+
+#[test]
+fn the_renderings_match_their_snapshots() {
+    let mut obs = healthy();
+    obs.kserve_webhook_endpoints = Ok(vec![slice(0)]);
+    let steps = triage(&obs);
+    insta::assert_snapshot!(
+        "doctor_human",
+        render_human("k3d-neuroscale", &steps, false)
+    );
+    insta::assert_snapshot!("doctor_json", render_json("k3d-neuroscale", &steps));
+    insta::assert_snapshot!(
+        "doctor_healthy_human",
+        render_human("k3d-neuroscale", &triage(&healthy()), false)
+    );
 }

@@ -13,16 +13,16 @@ pub mod source;
 
 use std::path::Path;
 
+use crate::platform;
+
 pub use source::{CommitId, GitSource, GitopsError};
 
 /// Where model folders live, relative to the repository root. The ApplicationSet's git
 /// directories generator watches `manifests/models/*`.
 pub const MODELS_DIR: &str = "manifests/models";
-/// The namespace every model endpoint is deployed into (quota and limits apply there).
-pub const MODEL_NAMESPACE: &str = "models";
-/// The Knative domain (config-domain); predictor hosts are `<isvc>-predictor.<ns>.<domain>`.
-/// `.localhost` resolves to loopback by RFC 6761, never to a public server (seeds/08 failure 4).
-pub const INGRESS_DOMAIN: &str = "neuroscale.localhost";
+/// The namespace every model endpoint is deployed into (quota and limits apply there) and the
+/// Knative domain predictor hosts live under: the platform topology's.
+pub use crate::platform::models::{INGRESS_DOMAIN, NAMESPACE as MODEL_NAMESPACE};
 /// The five Kyverno ValidatingPolicies in `manifests/platform/policies/`.
 pub const POLICY_NAMES: [&str; 5] = [
     "require-standard-labels-inferenceservice",
@@ -37,37 +37,35 @@ pub const PLATFORM_NAMESPACES: [&str; 11] = [
     "kube-system",
     "kube-public",
     "kube-node-lease",
-    "argocd",
-    "cert-manager",
-    "kyverno",
-    "knative-serving",
-    "kourier-system",
-    "kserve",
-    "prometheus-system",
-    "opencost",
+    platform::argocd::NAMESPACE,
+    platform::cert_manager::NAMESPACE,
+    platform::kyverno::NAMESPACE,
+    platform::knative::NAMESPACE,
+    platform::kourier::NAMESPACE,
+    platform::kserve::NAMESPACE,
+    platform::prometheus::NAMESPACE,
+    platform::opencost::NAMESPACE,
 ];
 /// The placeholder every `repoURL` in `manifests/` carries; `GitSource::sync_from` rewrites it to
 /// the URL the cluster reaches the local repository at.
 pub const REPO_URL_PLACEHOLDER: &str = "NEUROSCALE_GITOPS_URL";
 /// The root Application (app-of-apps) the install engine applies, relative to the project root.
 pub const ROOT_APPLICATION_FILE: &str = "manifests/root.yaml";
-/// The root Application's name.
-pub const ROOT_APPLICATION: &str = "neuroscale-root";
+/// The root Application's name, the model ApplicationSet's, and the Application that syncs
+/// the canary (and the rest of `manifests/platform/`).
+pub use crate::platform::argocd::{MODEL_APPLICATIONSET, PLATFORM_APPLICATION, ROOT_APPLICATION};
 /// ArgoCD settings the install engine server-side applies onto `argocd-cm` before the root
 /// Application (the Application health check that makes app-of-apps waves wait).
 pub const ARGOCD_CM_FILE: &str = "manifests/bootstrap/argocd-cm.yaml";
 /// Applications the harness applies only in some modes (the NVIDIA device plugin with a real
 /// GPU), relative to the project root.
 pub const OPTIONAL_APPLICATIONS_DIR: &str = "manifests/optional";
-/// The ApplicationSet that turns each model folder into a child Application.
-pub const MODEL_APPLICATIONSET: &str = "model-endpoints";
 /// The GPU model check F3 applies itself (kept outside `MODELS_DIR`).
 pub const GPU_MODEL_FILE: &str = "manifests/gpu/sklearn-iris-gpu/inferenceservice.yaml";
 /// The drift canary check A4 deletes.
-pub const DRIFT_CANARY_NAMESPACE: &str = "neuroscale-canary";
-pub const DRIFT_CANARY_DEPLOYMENT: &str = "drift-canary";
-/// The Application that syncs the canary (and the rest of `manifests/platform/`).
-pub const PLATFORM_APPLICATION: &str = "platform";
+pub use crate::platform::canary::{
+    DEPLOYMENT as DRIFT_CANARY_DEPLOYMENT, NAMESPACE as DRIFT_CANARY_NAMESPACE,
+};
 
 /// The child Application the ApplicationSet generates for a model folder.
 pub fn model_application_name(model: &str) -> String {

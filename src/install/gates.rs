@@ -21,10 +21,11 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::components::Gate;
+use crate::platform::views::Application;
 use crate::readiness::{self, Readiness};
 
 /// Where ArgoCD and its Applications live (its install.yaml hard-wires this namespace).
-pub const ARGOCD_NAMESPACE: &str = "argocd";
+pub use crate::platform::argocd::NAMESPACE as ARGOCD_NAMESPACE;
 /// Recent events shown in a timeout diagnosis, per object.
 const EVENTS_SHOWN: usize = 5;
 
@@ -213,9 +214,19 @@ pub async fn wait(
         Gate::ApplicationHealthy { name } => {
             let api: Api<DynamicObject> =
                 Api::namespaced_with(client.clone(), ARGOCD_NAMESPACE, &application_resource());
-            let rule = single(&label, |app: &DynamicObject| {
-                readiness::application(&serde_json::to_value(app).unwrap_or_default())
-            });
+            let rule =
+                single(
+                    &label,
+                    |app: &DynamicObject| match crate::platform::views::from_dynamic::<Application>(
+                        app,
+                    ) {
+                        Some(app) => readiness::application(&app),
+                        None => Readiness::not_ready(format!(
+                            "application {} is not shaped like an Application",
+                            app.name_any()
+                        )),
+                    },
+                );
             watch_until(api, by_name(name), deadline, rule, observe).await
         }
     };
@@ -321,7 +332,14 @@ pub async fn diagnose(client: &Client, gate: &Gate) -> Diagnosis {
                 Api::namespaced_with(client.clone(), ARGOCD_NAMESPACE, &application_resource());
             if let Ok(Some(app)) = api.get_opt(name).await {
                 let value = to_value(&app);
-                let state = readiness::application_state(&value);
+                let state = crate::platform::views::from_value::<Application>(&value)
+                    .map(|app| readiness::application_state(&app));
+                let Some(state) = state else {
+                    diagnosis.conditions = vec![format!(
+                        "application {name} is not shaped like an Application"
+                    )];
+                    return diagnosis;
+                };
                 diagnosis
                     .conditions
                     .push(format!("sync {} health {}", state.sync, state.health));

@@ -19,10 +19,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
 /// The Kourier gateway Service external traffic enters through (net-kourier
-/// config/300-gateway.yaml: Service `kourier` in `kourier-system`, port 80 -> gateway 8080).
-pub const KOURIER_NAMESPACE: &str = "kourier-system";
-pub const KOURIER_SERVICE: &str = "kourier";
-pub const KOURIER_HTTP_PORT: u16 = 80;
+/// config/300-gateway.yaml: Service `kourier` in `kourier-system`, port 80 -> gateway 8080),
+/// as the platform topology names it.
+pub use crate::platform::kourier::{
+    HTTP_PORT as KOURIER_HTTP_PORT, NAMESPACE as KOURIER_NAMESPACE, SERVICE as KOURIER_SERVICE,
+};
 
 /// Why a forward could not be set up.
 #[derive(Debug, thiserror::Error)]

@@ -20,7 +20,8 @@ use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
-use crate::checks::observe;
+use crate::observe;
+use crate::platform::views;
 use crate::readiness;
 
 /// Lines of log kept per container.
@@ -214,17 +215,12 @@ pub fn default_dir() -> PathBuf {
         .join(format!("check-{secs}"))
 }
 
-/// The namespaces a bundle looks into: every platform component's, plus the model namespace.
-pub fn platform_namespaces(model_namespace: &str) -> Vec<String> {
-    let mut namespaces: Vec<String> = crate::components::COMPONENTS
-        .iter()
-        .map(|c| c.namespace.to_string())
-        .collect();
-    namespaces.push("kourier-system".into());
-    namespaces.push(model_namespace.to_string());
-    namespaces.sort();
-    namespaces.dedup();
-    namespaces
+/// The namespaces a bundle looks into: every namespace of the platform topology.
+pub fn platform_namespaces() -> Vec<String> {
+    crate::platform::namespaces()
+        .into_iter()
+        .map(str::to_string)
+        .collect()
 }
 
 /// Reads the cluster into a bundle. Each part that cannot be read is recorded in `errors.txt`
@@ -260,8 +256,8 @@ pub async fn collect(client: &Client, namespaces: &[String], report: Value) -> B
 
     match observe::list(
         client,
-        &observe::APPLICATION,
-        Some(observe::ARGOCD_NAMESPACE),
+        &views::APPLICATION,
+        Some(crate::platform::argocd::NAMESPACE),
     )
     .await
     {
@@ -284,7 +280,7 @@ pub async fn collect(client: &Client, namespaces: &[String], report: Value) -> B
         Err(e) => bundle.add_error(format!("applications: {}", observe::error_message(&e))),
     }
 
-    match observe::list(client, &observe::INFERENCE_SERVICE, None).await {
+    match observe::list(client, &views::INFERENCE_SERVICE, None).await {
         Ok(services) => bundle.add_json(
             "inferenceservices.json",
             Value::Array(
@@ -636,7 +632,7 @@ mod tests {
 
     #[test]
     fn platform_namespaces_include_the_model_namespace_once() {
-        let namespaces = platform_namespaces("models");
+        let namespaces = platform_namespaces();
         assert!(namespaces.contains(&"kserve".to_string()));
         assert!(namespaces.contains(&"argocd".to_string()));
         assert_eq!(namespaces.iter().filter(|n| *n == "models").count(), 1);

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::{short_duration, Report};
 use crate::checks::catalogue::Milestone;
-use crate::checks::{CheckResult, Verdict};
+use crate::checks::{CheckResult, OutcomeKind, Verdict};
 
 const GREEN: &str = "\x1b[32m";
 const RED: &str = "\x1b[31m";
@@ -40,17 +40,17 @@ impl Paint {
 pub fn check_line(result: &CheckResult, colour: bool) -> String {
     let paint = Paint(colour);
     let figures = result
-        .figures
+        .figures()
         .iter()
         .map(|f| format!("{}={}{}", f.name, trim_float(f.value), f.unit))
         .collect::<Vec<_>>()
         .join(" ");
     let mut line = format!(
         "{}  {:<3} {:<22} {}",
-        paint.verdict(result.verdict),
-        result.id,
-        result.slug,
-        result.summary
+        paint.verdict(result.verdict()),
+        result.id.as_str(),
+        result.slug(),
+        result.summary()
     );
     if !figures.is_empty() {
         line.push_str(&format!(" [{figures}]"));
@@ -93,7 +93,7 @@ pub fn render(report: &Report, colour: bool) -> String {
         let checks: Vec<&CheckResult> = report
             .checks
             .iter()
-            .filter(|c| c.milestone == milestone)
+            .filter(|c| c.milestone() == milestone)
             .collect();
         if checks.is_empty() {
             continue;
@@ -108,7 +108,17 @@ pub fn render(report: &Report, colour: bool) -> String {
         );
         for check in checks {
             let _ = writeln!(out, "  {}", check_line(check, colour));
-            if let (Verdict::Fail, Some(d)) = (check.verdict, &check.diagnosis) {
+            if let OutcomeKind::TimedOut {
+                waited_for, waited, ..
+            } = check.kind()
+            {
+                let _ = writeln!(
+                    out,
+                    "        timed out:    after {} waiting for: {waited_for}",
+                    short_duration(*waited)
+                );
+            }
+            if let (Verdict::Fail, Some(d)) = (check.verdict(), check.diagnosis()) {
                 let _ = writeln!(out, "        observed:     {}", d.observed);
                 let _ = writeln!(out, "        likely cause: {}", d.likely_cause);
                 let _ = writeln!(out, "        next:         {}", d.next_command);
@@ -126,9 +136,14 @@ pub fn render(report: &Report, colour: bool) -> String {
     if let Some(bundle) = &report.bundle {
         let _ = writeln!(out, "diagnostics bundle: {}", bundle.display());
     }
+    let errors = if summary.errors > 0 {
+        format!(" ({} could not conclude)", summary.errors)
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "{}: {} check{}, {} passed, {} failed, {} skipped in {}",
+        "{}: {} check{}, {} passed, {} failed{errors}, {} skipped in {}",
         paint.verdict(summary.verdict),
         summary.total,
         if summary.total == 1 { "" } else { "s" },
@@ -182,5 +197,18 @@ mod tests {
         let report = fixtures::report();
         assert!(!render(&report, false).contains('\x1b'));
         assert!(render(&report, true).contains("\x1b[31mFAIL\x1b[0m"));
+    }
+
+    #[test]
+    fn the_report_renders_as_the_snapshot() {
+        insta::assert_snapshot!("human_report", render(&fixtures::report(), false));
+    }
+
+    #[test]
+    fn every_outcome_kind_renders_as_the_snapshot() {
+        insta::assert_snapshot!(
+            "human_every_kind",
+            render(&crate::report::every_kind::report(), false)
+        );
     }
 }

@@ -1,6 +1,9 @@
 //! The JUnit XML report (via `quick-junit`), shaped as a public API: one testsuite per milestone
 //! (named `A GitOps spine`), one testcase per check (named `A1 argocd-ready`, classname
-//! `neuroscale.milestone_a`), a failure carrying the diagnosis, a skip carrying its reason.
+//! `neuroscale.milestone_a`). A check the platform fails (failed, timed out, left objects behind)
+//! is a `<failure>`; one that concluded nothing about the platform (an error, not run,
+//! interrupted, refused) is an `<error>`; each carries the diagnosis, typed
+//! `neuroscale.check.<kind>`. A skip carries its reason.
 
 use quick_junit::{
     NonSuccessKind, Property, Report as JunitReport, TestCase, TestCaseStatus, TestSuite,
@@ -11,18 +14,23 @@ use crate::checks::catalogue::Milestone;
 use crate::checks::{CheckResult, Verdict};
 
 fn test_case(result: &CheckResult) -> TestCase {
-    let status = match result.verdict {
+    let status = match result.verdict() {
         Verdict::Pass => TestCaseStatus::success(),
         Verdict::Skip => {
             let mut status = TestCaseStatus::skipped();
-            status.set_message(result.summary.as_str());
+            status.set_message(result.summary());
             status
         }
         Verdict::Fail => {
-            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
-            status.set_message(result.summary.as_str());
-            status.set_type("neuroscale.check.fail");
-            if let Some(d) = &result.diagnosis {
+            let kind = if result.kind().is_error() {
+                NonSuccessKind::Error
+            } else {
+                NonSuccessKind::Failure
+            };
+            let mut status = TestCaseStatus::non_success(kind);
+            status.set_message(result.summary());
+            status.set_type(format!("neuroscale.check.{}", result.kind().name()));
+            if let Some(d) = result.diagnosis() {
                 status.set_description(format!(
                     "observed: {}\nlikely cause: {}\nnext: {}",
                     d.observed, d.likely_cause, d.next_command
@@ -31,17 +39,17 @@ fn test_case(result: &CheckResult) -> TestCase {
             status
         }
     };
-    let mut case = TestCase::new(format!("{} {}", result.id, result.slug), status);
-    case.set_classname(format!("neuroscale.{}", result.milestone.trial_prefix()));
+    let mut case = TestCase::new(format!("{} {}", result.id, result.slug()), status);
+    case.set_classname(format!("neuroscale.{}", result.milestone().trial_prefix()));
     case.set_time(result.duration);
-    for figure in &result.figures {
+    for figure in result.figures() {
         case.add_property(Property::new(
             format!("figure.{}", figure.name),
             format!("{}{}", figure.value, figure.unit),
         ));
     }
-    if result.verdict == Verdict::Pass {
-        case.set_system_out(result.summary.as_str());
+    if result.verdict() == Verdict::Pass {
+        case.set_system_out(result.summary());
     }
     case
 }
@@ -54,7 +62,7 @@ pub fn to_junit(report: &Report) -> JunitReport {
         let results: Vec<&CheckResult> = report
             .checks
             .iter()
-            .filter(|c| c.milestone == milestone)
+            .filter(|c| c.milestone() == milestone)
             .collect();
         if results.is_empty() {
             continue;
@@ -115,5 +123,51 @@ mod tests {
         }
         let f3 = &parsed.test_suites[2].test_cases[0];
         assert!(matches!(f3.status, TestCaseStatus::Skipped { .. }));
+    }
+
+    #[test]
+    fn errors_are_errors_and_failures_are_failures() {
+        let xml = render(&crate::report::every_kind::report()).unwrap();
+        let parsed = JunitReport::deserialize_from_str(&xml).expect("valid JUnit XML");
+        // failed, timed out, left behind / error (api), error (panic), not run, interrupted, refused.
+        assert_eq!((parsed.failures, parsed.errors), (3, 5));
+        let case = |name: &str| {
+            parsed
+                .test_suites
+                .iter()
+                .flat_map(|s| s.test_cases.iter())
+                .find(|c| c.name.as_str().starts_with(name))
+                .unwrap_or_else(|| panic!("{name} in {xml}"))
+                .clone()
+        };
+        for (name, expected, kind) in [
+            ("A2", NonSuccessKind::Failure, "failed"),
+            ("B3", NonSuccessKind::Failure, "timed-out"),
+            ("D3", NonSuccessKind::Failure, "left-behind"),
+            ("C2", NonSuccessKind::Error, "not-run"),
+            ("C3", NonSuccessKind::Error, "interrupted"),
+            ("D4", NonSuccessKind::Error, "refused"),
+            ("E1", NonSuccessKind::Error, "error"),
+        ] {
+            match case(name).status {
+                TestCaseStatus::NonSuccess { kind: got, ty, .. } => {
+                    assert_eq!(got, expected, "{name}");
+                    assert_eq!(
+                        ty.as_ref().map(|t| t.as_str().to_string()),
+                        Some(format!("neuroscale.check.{kind}")),
+                        "{name}"
+                    );
+                }
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_xml_renders_as_the_snapshot() {
+        insta::assert_snapshot!(
+            "junit_every_kind",
+            render(&crate::report::every_kind::report()).unwrap()
+        );
     }
 }

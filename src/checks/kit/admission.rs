@@ -1,6 +1,7 @@
 //! Reading admission errors: telling a policy denial from a webhook that could not be reached.
 //! The original smoke test counted any "admission webhook" error as a policy denial; this module
-//! is why neuroscale cannot (UPSTREAM.md §10 item 1, seeds/11 failure 1 and 5).
+//! is why neuroscale cannot (UPSTREAM.md §10 item 1, seeds/11 failure 1 and 5). Which Service
+//! stands behind a known webhook is the platform topology's (`platform::service_for_webhook`).
 
 use serde::Serialize;
 
@@ -26,42 +27,6 @@ pub enum AdmissionOutcome {
     },
     /// Any other API error (validation, RBAC, not found...).
     OtherError { message: String },
-}
-
-/// Webhook name prefixes and the Service behind them (UPSTREAM.md §10 item 1).
-pub const WEBHOOK_SERVICES: &[(&str, &str)] = &[
-    (
-        "inferenceservice.kserve-webhook-server",
-        "kserve/kserve-webhook-server-service",
-    ),
-    (
-        "servingruntime.kserve-webhook-server",
-        "kserve/kserve-webhook-server-service",
-    ),
-    ("webhook.serving.knative.dev", "knative-serving/webhook"),
-    (
-        "validation.webhook.serving.knative.dev",
-        "knative-serving/webhook",
-    ),
-    (
-        "config.webhook.serving.knative.dev",
-        "knative-serving/webhook",
-    ),
-    (
-        "webhook.cert-manager.io",
-        "cert-manager/cert-manager-webhook",
-    ),
-    ("validate.kyverno.svc", "kyverno/kyverno-svc"),
-    ("mutate.kyverno.svc", "kyverno/kyverno-svc"),
-    ("vpol.validate.kyverno.svc", "kyverno/kyverno-svc"),
-];
-
-/// The namespace/name of the Service behind a webhook, when the webhook is a known one.
-pub fn service_for_webhook(webhook: &str) -> Option<&'static str> {
-    WEBHOOK_SERVICES
-        .iter()
-        .find(|(prefix, _)| webhook.starts_with(prefix))
-        .map(|(_, service)| *service)
 }
 
 fn quoted_after<'a>(text: &'a str, marker: &str) -> Option<&'a str> {
@@ -112,7 +77,7 @@ pub fn classify(message: &str) -> AdmissionOutcome {
     if let Some(webhook) = quoted_after(message, "failed calling webhook \"") {
         let service = quoted_after(message, "no endpoints available for service \"")
             .map(|s| s.to_string())
-            .or_else(|| service_for_webhook(webhook).map(str::to_string));
+            .or_else(|| crate::platform::service_for_webhook(webhook).map(|s| s.path()));
         let cause = [
             "no endpoints available",
             "connection refused",

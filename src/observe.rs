@@ -1,7 +1,8 @@
-//! How checks read and write the cluster: the custom kinds they look at (ArgoCD, KServe, Kyverno),
-//! dynamic get/list/create/delete over them as JSON, waiting for an object to be gone, and the
-//! message of an API error (the text admission classification reads). Typed core kinds
-//! (Deployments, Pods, EndpointSlices) are read through `kube::Api` directly.
+//! How the harness reads and writes the cluster beyond typed core kinds: dynamic get, list,
+//! create and delete of the custom kinds in `platform::views` (as JSON, or as typed views),
+//! waiting for an object to be gone, a workload observed with the pods its selector matches, a
+//! Service's EndpointSlices, and the message of an API error (the text admission
+//! classification reads). The checks, `doctor`, the diagnostics bundle and `connect` share it.
 
 use std::time::Duration;
 
@@ -10,90 +11,31 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
-use kube::core::{ApiResource, GroupVersionKind};
 use kube::Client;
 use serde_json::Value;
 
-use super::env::CheckRun;
-use super::outcome::{Diagnosis, Outcome};
+pub use crate::platform::views::Kind;
+use crate::platform::views::View;
 
-/// A custom resource kind a check reads or creates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Kind {
-    pub group: &'static str,
-    pub version: &'static str,
-    pub kind: &'static str,
-    pub plural: &'static str,
-    pub namespaced: bool,
+/// Every object of view `V` (in `namespace`, or everywhere), typed.
+pub async fn list_views<V: View>(
+    client: &Client,
+    namespace: Option<&str>,
+) -> Result<Vec<V>, kube::Error> {
+    Ok(V::api(client, namespace)
+        .list(&ListParams::default())
+        .await?
+        .items)
 }
 
-impl Kind {
-    pub fn api_version(&self) -> String {
-        if self.group.is_empty() {
-            self.version.to_string()
-        } else {
-            format!("{}/{}", self.group, self.version)
-        }
-    }
-
-    pub fn api_resource(&self) -> ApiResource {
-        ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk(self.group, self.version, self.kind),
-            self.plural,
-        )
-    }
-
-    /// The API for this kind in `namespace`, or cluster-wide (all namespaces when namespaced).
-    pub fn api(&self, client: &Client, namespace: Option<&str>) -> Api<DynamicObject> {
-        let resource = self.api_resource();
-        match (self.namespaced, namespace) {
-            (true, Some(ns)) => Api::namespaced_with(client.clone(), ns, &resource),
-            _ => Api::all_with(client.clone(), &resource),
-        }
-    }
+/// One object of view `V`, or `None` when it does not exist.
+pub async fn get_view<V: View>(
+    client: &Client,
+    namespace: Option<&str>,
+    name: &str,
+) -> Result<Option<V>, kube::Error> {
+    V::api(client, namespace).get_opt(name).await
 }
-
-// argo-cd manifests/crds/application-crd.yaml and applicationset-crd.yaml.
-pub const APPLICATION: Kind = Kind {
-    group: "argoproj.io",
-    version: "v1alpha1",
-    kind: "Application",
-    plural: "applications",
-    namespaced: true,
-};
-pub const APPLICATION_SET: Kind = Kind {
-    group: "argoproj.io",
-    version: "v1alpha1",
-    kind: "ApplicationSet",
-    plural: "applicationsets",
-    namespaced: true,
-};
-// kserve config/crd/full/serving.kserve.io_inferenceservices.yaml.
-pub const INFERENCE_SERVICE: Kind = Kind {
-    group: "serving.kserve.io",
-    version: "v1beta1",
-    kind: "InferenceService",
-    plural: "inferenceservices",
-    namespaced: true,
-};
-pub const CLUSTER_SERVING_RUNTIME: Kind = Kind {
-    group: "serving.kserve.io",
-    version: "v1alpha1",
-    kind: "ClusterServingRuntime",
-    plural: "clusterservingruntimes",
-    namespaced: false,
-};
-// kyverno config/crds/policies.kyverno.io/policies.kyverno.io_validatingpolicies.yaml.
-pub const VALIDATING_POLICY: Kind = Kind {
-    group: "policies.kyverno.io",
-    version: "v1",
-    kind: "ValidatingPolicy",
-    plural: "validatingpolicies",
-    namespaced: false,
-};
-
-/// The namespace ArgoCD and its Applications live in.
-pub const ARGOCD_NAMESPACE: &str = "argocd";
 
 /// Every object of `kind` (in `namespace`, or everywhere), as JSON.
 pub async fn list(
@@ -194,18 +136,6 @@ pub fn error_message(error: &kube::Error) -> String {
         kube::Error::Api(status) => status.message.clone(),
         other => other.to_string(),
     }
-}
-
-/// A FAIL for an API read that did not answer (the cluster, not the platform, is the problem).
-pub(crate) fn api_failure(what: &str, error: &kube::Error) -> Outcome {
-    Outcome::fail(
-        format!("could not read {what}"),
-        Diagnosis::new(
-            format!("reading {what} failed: {}", error_message(error)),
-            "the API server is unreachable or this identity may not read it (RBAC)",
-            "kubectl auth can-i --list && neuroscale doctor",
-        ),
-    )
 }
 
 /// The HTTP code of an API `Status` error, when the server answered with one.
@@ -362,35 +292,6 @@ pub async fn endpoint_slices(
         .await?
         .items)
 }
-
-/// Re-evaluates `attempt` (a fresh gather plus evaluation) until it passes or the check's
-/// deadline is near (`time_to_conclude`), then returns the last outcome. An error from the API is recorded with
-/// `run.saw` and retried: a transient API hiccup must not decide a check.
-pub async fn poll_until_pass<'a, F, Fut>(run: &'a CheckRun<'a>, mut attempt: F) -> Outcome
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Outcome>,
-{
-    loop {
-        let outcome = attempt().await;
-        let left = time_to_conclude(run);
-        if outcome.is_pass() || left.is_zero() {
-            return outcome;
-        }
-        tokio::time::sleep(POLL_INTERVAL.min(left)).await;
-    }
-}
-
-/// Time a waiting check has left before it must conclude with its own verdict: the deadline less
-/// a margin (a tenth of the deadline, at most 5 s), so the check's diagnosis of the last state
-/// lands before the runner's hard timeout replaces it with a generic one.
-pub fn time_to_conclude(run: &CheckRun<'_>) -> Duration {
-    let margin = (run.deadline / 10).min(Duration::from_secs(5));
-    run.remaining().saturating_sub(margin)
-}
-
-/// How often a check re-observes while it waits (DESIGN: at most 1 s inside checks).
-pub const POLL_INTERVAL: Duration = Duration::from_millis(1000);
 
 fn to_json(object: DynamicObject) -> Value {
     serde_json::to_value(object).unwrap_or(Value::Null)

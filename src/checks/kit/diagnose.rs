@@ -1,0 +1,95 @@
+//! Likely causes shared by checks of several milestones, read from what was observed: why a
+//! container is not ready (from its waiting reason) and why an InferenceService is not Ready
+//! (from its conditions). Each cause names the failure it comes from.
+
+use crate::platform::views::{self, InferenceService};
+
+/// A likely cause for containers that are not ready, from their waiting reasons.
+pub fn container_trouble(observed: &str) -> Option<&'static str> {
+    if observed.contains("ImagePullBackOff") || observed.contains("ErrImagePull") {
+        Some("an image cannot be pulled: the registry refuses it (seeds/08 failure 3: gcr.io kube-rbac-proxy 403) or the host is offline (UPSTREAM.md §10 item 15)")
+    } else if observed.contains("CrashLoopBackOff") {
+        Some("a container is crash-looping: its log says why")
+    } else if observed.contains("CreateContainerConfigError") {
+        Some("a container cannot start: a Secret or ConfigMap it mounts is missing")
+    } else {
+        None
+    }
+}
+
+/// The likely cause of an InferenceService not being Ready, from its conditions
+/// (kserve inference_service_status.go; UPSTREAM.md §10 items 5, 6, 15).
+pub fn isvc_likely_cause(isvc: &InferenceService) -> String {
+    let conditions = views::isvc_conditions(isvc);
+    if conditions.is_empty() {
+        return "the KServe controller has not reconciled it (no status): check B1 — controller down or webhook failing".to_string();
+    }
+    let failing: Vec<String> = conditions
+        .iter()
+        .filter(|c| c.status != "True")
+        .map(|c| {
+            format!(
+                "{} {} {}",
+                c.type_,
+                c.reason.as_deref().unwrap_or(""),
+                c.message.as_deref().unwrap_or("")
+            )
+        })
+        .collect();
+    let text = failing.join(" ");
+    if text.contains("VirtualService") || text.contains("virtual service") || text.contains("istio")
+    {
+        "KServe assumes Istio: disableIstioVirtualHost is not set (seeds/08 failure 1, UPSTREAM.md §10 item 6)".into()
+    } else if text.contains("Insufficient")
+        || text.contains("Unschedulable")
+        || text.contains("exceeded quota")
+    {
+        "the predictor pod cannot be scheduled: not enough CPU/memory on the nodes or the namespace quota is exhausted".into()
+    } else if text.contains("storage-initializer")
+        || text.contains("gs://")
+        || text.contains("download")
+    {
+        "the storage-initializer cannot download the model (needs egress to the model bucket, UPSTREAM.md §10 item 15)".into()
+    } else if text.contains("ImagePull") || text.contains("pull") {
+        "the runtime image cannot be pulled (registry unreachable or offline host)".into()
+    } else if text.starts_with("IngressReady") || text.contains(" IngressReady") {
+        "the route is not ready: Knative/Kourier has not programmed it (check B2)".into()
+    } else if text.contains("Predictor") || text.contains("Revision") {
+        "the predictor revision is not ready: pods Pending, crash-looping or still loading the model".into()
+    } else {
+        format!("not ready: {text}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::fixtures;
+
+    #[test]
+    fn waiting_reasons_name_their_cause() {
+        assert!(container_trouble("manager ImagePullBackOff")
+            .unwrap()
+            .contains("pulled"));
+        assert!(container_trouble("x CrashLoopBackOff (restarts 3)")
+            .unwrap()
+            .contains("crash-looping"));
+        assert_eq!(container_trouble("1/1 containers ready"), None);
+    }
+
+    #[test]
+    fn an_isvc_stuck_on_istio_is_named() {
+        let isvc = fixtures::isvc(fixtures::set_condition(
+            fixtures::inference_service("models", "m", false),
+            "IngressReady",
+            "False",
+            "ReconcileError",
+            "Failed to reconcile ingress: VirtualServiceCRDNotFound",
+        ));
+        assert!(isvc_likely_cause(&isvc).contains("Istio"));
+        let fresh = fixtures::isvc(serde_json::json!({
+            "metadata": {"name": "m", "namespace": "models"}, "spec": {}
+        }));
+        assert!(isvc_likely_cause(&fresh).contains("has not reconciled"));
+    }
+}
