@@ -16,6 +16,7 @@ mod new_model;
 mod plan;
 mod probe;
 mod up;
+mod vendor;
 
 /// Output formats (`human` by default; `json` and `junit` for machines and CI).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -96,6 +97,8 @@ pub enum Command {
     NewModel(new_model::NewModelArgs),
     /// Send inference requests to an endpoint and measure latency (the client B4/F4 use).
     Probe(probe::ProbeArgs),
+    /// Write the GitOps tree `up` would commit (manifests/ and vendor/) for your own repository.
+    Vendor(vendor::VendorArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
 }
@@ -258,6 +261,7 @@ async fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Down(args) => down::run(&global, args).await,
         Command::Plan(args) => plan::run(&global, args),
         Command::Doctor(args) => doctor::run(&global, args).await,
+        Command::Vendor(args) => vendor::run(&global, args).await,
         Command::NewModel(args) => new_model::run(&global, args).await,
         Command::Probe(args) => probe::run(&global, args).await,
         Command::Completions(args) => completions::run(args),

@@ -13,7 +13,7 @@ pub mod installer;
 pub mod progress;
 pub mod vendor;
 
-pub use installer::{InstallError, InstallRequest, Installer};
+pub use installer::{refuse_credentials_in_url, InstallError, InstallRequest, Installer};
 
 /// The one field manager every object the harness applies is owned by.
 pub const FIELD_MANAGER: &str = "neuroscale";

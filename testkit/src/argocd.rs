@@ -252,6 +252,24 @@ pub fn subset(desired: &Value, live: &Value) -> bool {
     }
 }
 
+/// Where `live` first differs from what `desired` sets (a JSON pointer), for messages.
+pub fn first_difference(desired: &Value, live: &Value) -> Option<String> {
+    match (desired, live) {
+        (Value::Object(d), Value::Object(l)) => d.iter().find_map(|(k, v)| match l.get(k) {
+            Some(lv) => first_difference(v, lv).map(|p| format!("/{k}{p}")),
+            None if subset(v, &Value::Null) || v.as_object().is_some_and(|o| o.is_empty()) => None,
+            None => Some(format!("/{k} (missing)")),
+        }),
+        (Value::Array(d), Value::Array(l)) if d.len() == l.len() => d
+            .iter()
+            .zip(l)
+            .enumerate()
+            .find_map(|(i, (dv, lv))| first_difference(dv, lv).map(|p| format!("/{i}{p}"))),
+        (d, l) if subset(d, l) => None,
+        (d, l) => Some(format!(" ({d} != {l})")),
+    }
+}
+
 /// Removes a jq path of the simple forms ArgoCD's `ignoreDifferences.jqPathExpressions` use
 /// here (`.a.b`, `.a[]?.b`, `.a.b?.c`).
 fn remove_jq_path(value: &mut Value, path: &str) {
@@ -502,7 +520,10 @@ impl ArgoCd {
                 let automated = app
                     .pointer("/spec/syncPolicy/automated")
                     .is_some_and(|a| a.get("enabled").and_then(Value::as_bool) != Some(false));
-                if automated && !outcome.in_sync() {
+                // A running operation goes on until it finishes (its later waves, the health
+                // waits, the prune), even once everything compares in sync.
+                let running = text(&previous, "/operationState/phase") == "Running";
+                if automated && (!outcome.in_sync() || running) {
                     if let Some(op) = self.auto_sync(
                         state,
                         app,
@@ -727,7 +748,25 @@ impl ArgoCd {
                         return Some(operation);
                     }
                 }
-                operation["message"] = json!(format!("waiting for completion of wave {current}"));
+                operation["message"] = json!(format!(
+                    "waiting for completion of wave {current}: {} applied, e.g. {}",
+                    wave_tasks
+                        .iter()
+                        .filter(|o| outcome.out_of_sync.contains(&key(o)))
+                        .count(),
+                    wave_tasks
+                        .iter()
+                        .find(|o| outcome.out_of_sync.contains(&key(o)))
+                        .map(|o| {
+                            let view = comparable(app, o);
+                            let diff = state
+                                .live(o)
+                                .and_then(|l| first_difference(&view, l))
+                                .unwrap_or_default();
+                            format!("{}/{}{diff}", text(o, "/kind"), text(o, "/metadata/name"))
+                        })
+                        .unwrap_or_default()
+                ));
                 return Some(operation);
             }
             if let Some((object, message)) = wave_tasks.iter().find_map(|o| {

@@ -73,6 +73,15 @@ pub struct Edit {
     pub to: &'static str,
 }
 
+/// An object deleted by hand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deleted {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub namespace: &'static str,
+    pub name: &'static str,
+}
+
 /// What planting a fault does.
 #[derive(Debug, Clone, Default)]
 pub struct Planting {
@@ -81,6 +90,8 @@ pub struct Planting {
     pub edits: Vec<Edit>,
     /// Applied by hand, outside GitOps.
     pub objects: Vec<Value>,
+    /// Deleted by hand.
+    pub deleted: Vec<Deleted>,
 }
 
 impl Fault {
@@ -143,7 +154,10 @@ impl Fault {
             Fault::ArgocdRepoServerNotReady => &["A2", "A3", "A4", "C2"],
             Fault::ApplicationUnknown => &["A2"],
             // The kserve webhook Service selects the controller's pods: not ready, no endpoints.
-            Fault::KserveControllerHalfReady => &["D3", "C1", "C2", "C3", "F2", "F3"],
+            // Every sync that touches a KServe kind then fails its dry run, the platform
+            // Application's self-heal of the canary included (it also holds the serving
+            // runtime). Its Application is Progressing too.
+            Fault::KserveControllerHalfReady => &["A2", "A4", "D3", "C1", "C2", "C3", "F2", "F3"],
             // No Kourier route: no InferenceService gets ready, nothing answers through it.
             Fault::KnativeIngressIstio => &["A2", "B3", "B4", "C2", "C3", "F3", "F4"],
             Fault::InferenceServiceNotReady => &["A2", "B4", "F4"],
@@ -151,7 +165,7 @@ impl Fault {
             Fault::ScaffoldNeverReady => &["F3"],
             // Nothing denies any more, and the policies' webhooks are not configured.
             Fault::KyvernoWebhooksNotRegistered => &["D2", "D3", "D4", "C1"],
-            Fault::KserveWebhookNoEndpoints => &["B1", "C1", "C2", "C3", "F2", "F3"],
+            Fault::KserveWebhookNoEndpoints => &["A4", "B1", "C1", "C2", "C3", "F2", "F3"],
             Fault::ScaffoldDenied => &["C2", "C3", "F3"],
             // C3 and F3 ask their own models too.
             Fault::WrongPredictions => &["C3", "F3"],
@@ -179,11 +193,22 @@ impl Fault {
                 from: "  - ../../../vendor/cert-manager\n",
                 to: "  - ../../../vendor/cert-manager\n  - issuers.yaml\n",
             }),
-            Fault::DriftNotHealed => planting.edits.push(Edit {
-                file: "manifests/apps/platform.yaml",
-                from: "      selfHeal: true",
-                to: "      selfHeal: false",
-            }),
+            // Self-heal turned off, in the same commit as a change to the platform's own
+            // objects, so the platform Application syncs that revision: ArgoCD re-syncs a
+            // revision it already synced only with selfHeal (a deletion right after a commit
+            // that the Application never synced would still be repaired by that first sync).
+            Fault::DriftNotHealed => {
+                planting.edits.push(Edit {
+                    file: "manifests/apps/platform.yaml",
+                    from: "      selfHeal: true",
+                    to: "      selfHeal: false",
+                });
+                planting.edits.push(Edit {
+                    file: "manifests/platform/drift-canary.yaml",
+                    from: "    cost-center: platform\nspec:",
+                    to: "    cost-center: platform\n    neuroscale.dev/reviewed: \"true\"\nspec:",
+                });
+            }
             Fault::KserveControllerHalfReady => {
                 b.unready_containers
                     .insert(("kserve".into(), "kserve-controller-manager".into()), 1);
@@ -203,9 +228,18 @@ impl Fault {
             }
             Fault::ApplicationSetStalled => b.appset_stalled = true,
             Fault::ScaffoldNeverReady => b.only_gitops_isvcs_ready = true,
-            Fault::KyvernoWebhooksNotRegistered => b
-                .kyverno_unregistered
-                .push(crate::kyverno::RESOURCE_VALIDATING.into()),
+            // Someone deleted the configuration (the documented recovery for a blocked API
+            // server) and the admission controller has not re-registered it.
+            Fault::KyvernoWebhooksNotRegistered => {
+                b.kyverno_unregistered
+                    .push(crate::kyverno::RESOURCE_VALIDATING.into());
+                planting.deleted.push(Deleted {
+                    api_version: "admissionregistration.k8s.io/v1",
+                    kind: "ValidatingWebhookConfiguration",
+                    namespace: "",
+                    name: crate::kyverno::RESOURCE_VALIDATING,
+                });
+            }
             Fault::PolicyInAuditMode => planting.edits.push(Edit {
                 file: "manifests/platform/policies/disallow-latest-tag.yaml",
                 from: "  validationActions:\n    - Deny",

@@ -31,6 +31,8 @@ pub struct SimPlatform {
     pub cluster: SimCluster,
     behaviour: Arc<Mutex<Behaviour>>,
     argocd: Arc<ArgoCd>,
+    /// Completed passes of the sim's ArgoCD loop.
+    argocd_passes: Arc<std::sync::atomic::AtomicU64>,
     gateway: std::net::SocketAddr,
     opencost: std::net::SocketAddr,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -81,6 +83,7 @@ impl SimPlatform {
             gateway: "127.0.0.1:0".parse().expect("address"),
             opencost: "127.0.0.1:0".parse().expect("address"),
             argocd: Arc::new(ArgoCd::new(repos)),
+            argocd_passes: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             cluster,
             behaviour,
             tasks: Vec::new(),
@@ -138,8 +141,10 @@ impl SimPlatform {
         let shared = self.cluster.shared();
         let behaviour = self.behaviour.clone();
         let argocd = self.argocd.clone();
+        let passes = self.argocd_passes.clone();
         tokio::spawn(async move {
             loop {
+                passes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 let stalled = behaviour.lock().expect("behaviour lock").appset_stalled;
                 let gathered = {
@@ -211,6 +216,14 @@ impl SimPlatform {
                 let Ok(app_type) = state.resource_for("argoproj.io/v1alpha1", "Application") else {
                     continue;
                 };
+                if std::env::var_os("NEUROSCALE_SIM_DEBUG").is_some() {
+                    for (name, target) in &targets {
+                        match target {
+                            Ok(t) => eprintln!("sim argocd: {name} at {}", t.revision),
+                            Err(e) => eprintln!("sim argocd: {name}: {e}"),
+                        }
+                    }
+                }
                 for (name, target) in targets {
                     if let Some(app) = state.get(&app_type, argocd::NAMESPACE, &name).cloned() {
                         argocd.reconcile(&mut state, &app, target, settings);
@@ -225,6 +238,15 @@ impl SimPlatform {
                 }
             }
         })
+    }
+
+    /// Waits until the sim's ArgoCD has completed `passes` more full passes over every
+    /// Application (so what it reports reflects the cluster as it is now).
+    pub async fn argocd_catch_up(&self, passes: u64) {
+        let target = self.argocd_passes.load(std::sync::atomic::Ordering::SeqCst) + passes + 1;
+        while self.argocd_passes.load(std::sync::atomic::Ordering::SeqCst) < target {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Changes the scripted behaviour at run time.
@@ -358,11 +380,20 @@ pub fn applications_settled(state: &crate::State, head: &str) -> Result<(), Stri
                 && text("/status/operationState/phase") != "Running";
             !(broken || settled)
         })
-        .map(|app| app["metadata"]["name"].as_str().unwrap_or("").to_string())
+        .map(|app| {
+            let text = |p: &str| app.pointer(p).and_then(Value::as_str).unwrap_or("");
+            format!(
+                "{} at {} {} {}",
+                text("/metadata/name"),
+                text("/status/sync/revision"),
+                text("/status/operationState/phase"),
+                text("/status/operationState/message")
+            )
+        })
         .collect();
     if pending.is_empty() {
         Ok(())
     } else {
-        Err(format!("not yet at {head}: {}", pending.join(", ")))
+        Err(format!("not yet at {head}: {}", pending.join("; ")))
     }
 }

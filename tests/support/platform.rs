@@ -88,9 +88,11 @@ async fn install(upstream: &Path) -> Installed {
         );
     }
     platform
-        .wait_until(Duration::from_secs(120), "every Application Synced and Healthy", |state| {
-            neuroscale_testkit::platform::applications_converged(state, APPLICATIONS)
-        })
+        .wait_until(
+            Duration::from_secs(120),
+            "every Application Synced and Healthy",
+            |state| neuroscale_testkit::platform::applications_converged(state, APPLICATIONS),
+        )
         .await
         .unwrap();
     Installed {
@@ -118,7 +120,16 @@ pub async fn start(installed: &Installed, fault: Option<Fault>, cache: &Path) ->
     let repo = source.join(neuroscale::gitops::source::REPO_NAME);
     platform.alias_repo(REPO_URL, &repo);
     for object in planting.objects {
-        platform.cluster.put(object).expect("the planted object loads");
+        platform
+            .cluster
+            .put(object)
+            .expect("the planted object loads");
+    }
+    for gone in &planting.deleted {
+        platform
+            .cluster
+            .delete(gone.api_version, gone.kind, gone.namespace, gone.name)
+            .expect("the object to delete exists");
     }
     if !planting.edits.is_empty() {
         faults::commit_edits(&repo, &planting.edits, "a change someone pushed").unwrap();
@@ -134,12 +145,19 @@ pub async fn start(installed: &Installed, fault: Option<Fault>, cache: &Path) ->
         .unwrap()
         .trim()
         .to_string();
+        if std::env::var_os("NEUROSCALE_SIM_DEBUG").is_some() {
+            eprintln!("planted commit {head}");
+        }
         platform
-            .wait_until(Duration::from_secs(60), "ArgoCD to sync the planted commit", |state| {
-                neuroscale_testkit::platform::applications_settled(state, &head)
-            })
+            .wait_until(
+                Duration::from_secs(60),
+                "ArgoCD to sync the planted commit",
+                |state| neuroscale_testkit::platform::applications_settled(state, &head),
+            )
             .await
             .unwrap();
     }
+    // What ArgoCD reports reflects the planted state before any check reads it.
+    platform.argocd_catch_up(2).await;
     platform
 }
