@@ -14,7 +14,6 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -173,32 +172,6 @@ impl Harness {
             .unwrap_or_else(|e| panic!("no JSON report ({e}): {stderr}"));
         (output.status.code(), report, stderr)
     }
-
-    /// Everything that is not status: what a second `up` must not change.
-    fn desired_state(&self) -> BTreeMap<String, Value> {
-        self.platform
-            .snapshot()
-            .objects
-            .into_iter()
-            .filter(|o| !matches!(o["kind"].as_str(), Some("Event" | "Pod" | "EndpointSlice")))
-            .map(|mut o| {
-                let key = format!(
-                    "{} {}/{}",
-                    o["kind"].as_str().unwrap_or(""),
-                    o["metadata"]["namespace"].as_str().unwrap_or(""),
-                    o["metadata"]["name"].as_str().unwrap_or("")
-                );
-                if let Some(map) = o.as_object_mut() {
-                    map.remove("status");
-                }
-                if let Some(meta) = o["metadata"].as_object_mut() {
-                    meta.remove("resourceVersion");
-                    meta.remove("managedFields");
-                }
-                (key, o)
-            })
-            .collect()
-    }
 }
 
 /// Preflight refused this host (a port the k3d config publishes is taken): an environment the
@@ -323,11 +296,11 @@ async fn up_installs_the_real_platform_every_check_passes_and_a_second_up_change
     );
     assert_eq!(code, Some(0));
 
-    let before = harness.desired_state();
+    let before = harness.platform.desired_state();
     let second = harness.up(&scenario).await;
     assert_eq!(second.code, Some(0), "{}\n{}", second.stdout, second.stderr);
     println!("second up: {}", report(&second)["total_seconds"]);
-    let after = harness.desired_state();
+    let after = harness.platform.desired_state();
     let changed: Vec<&String> = before
         .iter()
         .filter(|(key, object)| after.get(*key) != Some(object))

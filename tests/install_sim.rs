@@ -81,9 +81,21 @@ async fn the_real_platform_installs_into_a_fresh_cluster_and_a_second_install_ch
             "{name} is tracked by its Application"
         );
     }
-    let versions = platform
+    // The harness's argocd-cmd-params-cm reached ArgoCD: resources carry their health again.
+    let kserve = platform
         .cluster
-        .with_state(|state| state.resource_version());
+        .get("argoproj.io/v1alpha1", "Application", "argocd", "kserve")
+        .expect("the kserve Application");
+    let resources = kserve["status"]["resources"].as_array().expect("resources");
+    assert!(
+        resources
+            .iter()
+            .any(|r| r["kind"] == "Deployment" && r["health"]["status"] == "Healthy"),
+        "per-resource health persisted: {resources:?}"
+    );
+    assert!(kserve["status"].get("resourceHealthSource").is_none());
+
+    let before = platform.desired_state();
     let again = engine::install(&client, &plan, &Silent).await.unwrap();
     assert!(again.iter().all(|r| r.outcome == ComponentOutcome::Ready));
     let root = platform
@@ -96,5 +108,11 @@ async fn the_real_platform_installs_into_a_fresh_cluster_and_a_second_install_ch
         )
         .expect("the root Application was applied");
     assert_eq!(root["spec"]["source"]["repoURL"], REPO_URL);
-    let _ = versions;
+    let after = platform.desired_state();
+    let changed: Vec<&String> = before
+        .iter()
+        .filter(|(key, object)| after.get(*key) != Some(object))
+        .map(|(key, _)| key)
+        .collect();
+    assert!(changed.is_empty(), "a second install changed: {changed:#?}");
 }

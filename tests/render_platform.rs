@@ -587,3 +587,39 @@ fn kyvernos_reports_controller_may_read_every_kind_the_policies_match() {
         "the reports controller lacks: {missing:#?}"
     );
 }
+
+/// Every webhook the platform renders is traced to the Service its configuration calls, so an
+/// admission error naming it is attributed to the right component (never read as a stale or
+/// unknown webhook).
+#[test]
+fn every_rendered_webhook_is_traced_to_the_service_it_calls() {
+    let Some(platform) = platform() else { return };
+    let mut checked = 0;
+    let mut wrong = Vec::new();
+    for (app, config) in rendered(platform).filter(|(_, o)| {
+        matches!(
+            o["kind"].as_str(),
+            Some("ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration")
+        )
+    }) {
+        for hook in config["webhooks"].as_array().into_iter().flatten() {
+            let name = text(hook, "/name");
+            let calls = format!(
+                "{}/{}",
+                text(hook, "/clientConfig/service/namespace"),
+                text(hook, "/clientConfig/service/name")
+            );
+            checked += 1;
+            match neuroscale::platform::service_for_webhook(name) {
+                Some(service) if service.path() == calls => {}
+                other => wrong.push(format!(
+                    "{}: webhook {name} calls {calls}, traced to {:?}",
+                    app.name,
+                    other.map(|s| s.path())
+                )),
+            }
+        }
+    }
+    assert!(checked >= 15, "only {checked} webhooks rendered");
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}

@@ -471,12 +471,42 @@ mod tests {
             mirrors["nvcr.io"],
             vec!["http://k3d-neuroscale-cache-nvcr:5000".to_string()]
         );
-        assert_eq!(mirrors.len(), 6);
+        assert_eq!(mirrors.len(), 8);
         assert_eq!(config.gpu_request.as_deref(), Some("all"));
         assert!(config.update_default_kubeconfig);
         let text = text.replace("switchCurrentContext: true", "switchCurrentContext: false");
         let config = K3dConfig::parse(&path, &text).unwrap();
         assert!(!config.switch_current_context);
+    }
+
+    #[test]
+    fn the_gpu_config_taints_the_node_it_labels_as_the_gpu_node() {
+        let (path, text) = shipped("gpu.yaml");
+        let config = K3dConfig::parse(&path, &text).unwrap();
+        let filters = |list: &str, key: &str, wanted: &str| -> Vec<serde_json::Value> {
+            config.raw["options"]["k3s"][list]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|entry| entry[key].as_str().is_some_and(|v| v.starts_with(wanted)))
+                .map(|entry| entry["nodeFilters"].clone())
+                .collect()
+        };
+        let labelled = filters("nodeLabels", "label", "neuroscale.dev/gpu-node=true");
+        let tainted = filters("extraArgs", "arg", "--node-taint=nvidia.com/gpu=");
+        assert_eq!(labelled.len(), 1);
+        assert_eq!(
+            tainted, labelled,
+            "the GPU node is tainted, not only labelled"
+        );
+        let model = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(crate::gitops::GPU_MODEL_FILE),
+        )
+        .unwrap();
+        assert!(
+            model.contains("key: nvidia.com/gpu") && model.contains("effect: NoSchedule"),
+            "the GPU model tolerates the taint"
+        );
     }
 
     #[test]

@@ -57,6 +57,9 @@ pub use crate::platform::argocd::{MODEL_APPLICATIONSET, PLATFORM_APPLICATION, RO
 /// ArgoCD settings the install engine server-side applies onto `argocd-cm` before the root
 /// Application (the Application health check that makes app-of-apps waves wait).
 pub const ARGOCD_CM_FILE: &str = "manifests/bootstrap/argocd-cm.yaml";
+/// ArgoCD controller flags the install engine merges into `argocd-cmd-params-cm` likewise
+/// (per-resource health kept in the Application's status).
+pub const ARGOCD_CMD_PARAMS_FILE: &str = "manifests/bootstrap/argocd-cmd-params-cm.yaml";
 /// Applications the harness applies only in some modes (the NVIDIA device plugin with a real
 /// GPU), relative to the project root.
 pub const OPTIONAL_APPLICATIONS_DIR: &str = "manifests/optional";
@@ -92,6 +95,7 @@ pub fn harness_objects(
 ) -> Result<Vec<serde_json::Value>, crate::yaml::YamlError> {
     let mut files = vec![
         project_root.join(ARGOCD_CM_FILE),
+        project_root.join(ARGOCD_CMD_PARAMS_FILE),
         project_root.join(ROOT_APPLICATION_FILE),
     ];
     if real_gpu {
@@ -136,8 +140,11 @@ mod tests {
             .iter()
             .map(|o| o["metadata"]["name"].as_str().unwrap())
             .collect();
-        assert_eq!(names, vec!["argocd-cm", ROOT_APPLICATION]);
-        assert_eq!(objects[1]["spec"]["source"]["repoURL"], url);
+        assert_eq!(
+            names,
+            vec!["argocd-cm", "argocd-cmd-params-cm", ROOT_APPLICATION]
+        );
+        assert_eq!(objects[2]["spec"]["source"]["repoURL"], url);
         let with_gpu = harness_objects(project_root(), url, true).unwrap();
         let last = with_gpu.last().unwrap();
         assert_eq!(last["metadata"]["name"], "nvidia-device-plugin");

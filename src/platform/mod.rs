@@ -145,6 +145,16 @@ pub mod kserve {
         namespace: NAMESPACE,
         name: WEBHOOK_SERVICE_NAME,
     };
+    /// The LLMInferenceService controller's webhooks (kserve config/llmisvc).
+    pub const LLMISVC_WEBHOOK_SERVICE: Named = Named {
+        namespace: NAMESPACE,
+        name: "llmisvc-webhook-server-service",
+    };
+    /// The local model cache controller's webhook (kserve config/localmodels).
+    pub const LOCALMODEL_WEBHOOK_SERVICE: Named = Named {
+        namespace: NAMESPACE,
+        name: "localmodel-webhook-server-service",
+    };
     /// The ConfigMap holding KServe's ingress and deployment settings.
     pub const CONFIG: &str = "inferenceservice-config";
     pub const INFERENCE_SERVICES_CRD: &str = "inferenceservices.serving.kserve.io";
@@ -198,13 +208,41 @@ pub mod canary {
 
 /// Webhook name prefixes and the Service behind each (UPSTREAM.md §10 item 1): how an admission
 /// error that names a webhook is traced to the component that should be serving it.
+/// KServe's names come from its release (kserve config/webhook/manifests.yaml at v0.20.0: the
+/// InferenceService defaulter, validator and pod mutator, and the validators of serving
+/// runtimes, cluster serving runtimes, trained models and inference graphs); longer prefixes
+/// first, so `llminferenceservice…` is not read as `inferenceservice…`.
 pub const WEBHOOK_SERVICES: &[(&str, Named)] = &[
+    (
+        "llminferenceserviceconfig.kserve-webhook-server",
+        kserve::LLMISVC_WEBHOOK_SERVICE,
+    ),
+    (
+        "llminferenceservice.kserve-webhook-server",
+        kserve::LLMISVC_WEBHOOK_SERVICE,
+    ),
+    (
+        "localmodelcache.kserve-webhook-server",
+        kserve::LOCALMODEL_WEBHOOK_SERVICE,
+    ),
     (
         "inferenceservice.kserve-webhook-server",
         kserve::WEBHOOK_SERVICE,
     ),
     (
+        "clusterservingruntime.kserve-webhook-server",
+        kserve::WEBHOOK_SERVICE,
+    ),
+    (
         "servingruntime.kserve-webhook-server",
+        kserve::WEBHOOK_SERVICE,
+    ),
+    (
+        "trainedmodel.kserve-webhook-server",
+        kserve::WEBHOOK_SERVICE,
+    ),
+    (
+        "inferencegraph.kserve-webhook-server",
         kserve::WEBHOOK_SERVICE,
     ),
     ("webhook.serving.knative.dev", knative::WEBHOOK_SERVICE),

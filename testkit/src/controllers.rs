@@ -403,6 +403,27 @@ fn pod_for(
     (pod, all_ready)
 }
 
+/// Why KServe's controller cannot start with the live inferenceservice-config, if it cannot:
+/// its config parser requires `kserveIngressGateway` and `ingressGateway` in the `ingress` key
+/// (kserve pkg/apis/serving/v1beta1/configmap.go `NewIngressConfig`).
+pub fn kserve_config_error(state: &State) -> Option<String> {
+    let config = config_map(state, "kserve", "inferenceservice-config");
+    let ingress = str_at(&config, "/data/ingress");
+    if ingress.is_empty() {
+        return Some("invalid ingress config - ingress config is missing".into());
+    }
+    let parsed: Value = match serde_json::from_str(ingress) {
+        Ok(parsed) => parsed,
+        Err(e) => return Some(format!("unable to parse ingress config json: {e}")),
+    };
+    for key in ["kserveIngressGateway", "ingressGateway"] {
+        if str_at(&parsed, &format!("/{key}")).is_empty() {
+            return Some(format!("invalid ingress config - {key} is required"));
+        }
+    }
+    None
+}
+
 fn reconcile_workload(
     state: &mut State,
     behaviour: &Behaviour,
@@ -418,11 +439,25 @@ fn reconcile_workload(
         .pointer("/spec/template/spec")
         .cloned()
         .unwrap_or(json!({}));
-    let unready = behaviour
+    let mut unready = behaviour
         .unready_containers
         .get(&(ns.clone(), name.clone()))
         .copied()
         .unwrap_or(0);
+    if kind == "Deployment" && ns == "kserve" && name == "kserve-controller-manager" {
+        if let Some(error) = kserve_config_error(state) {
+            // The manager exits at start-up: every container is reported not ready.
+            unready = usize::MAX;
+            event(
+                state,
+                &ns,
+                workload,
+                "BackOff",
+                &format!("manager exited: {error}"),
+                "Deployment",
+            );
+        }
+    }
     let placement = if behaviour.gpu_on_wrong_node && wants_gpu(&pod_spec) {
         Ok(nodes
             .iter()
@@ -937,6 +972,30 @@ fn inference_services(state: &mut State, behaviour: &Behaviour) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kserve_refuses_an_ingress_config_without_its_gateways() {
+        let mut state = State::new();
+        state.put(crate::preset::namespace("kserve")).unwrap();
+        let config = |ingress: &str| {
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": "inferenceservice-config", "namespace": "kserve"},
+                   "data": {"ingress": ingress}})
+        };
+        state
+            .put(config(
+                r#"{"kserveIngressGateway": "kserve/g", "ingressGateway": "knative-serving/g"}"#,
+            ))
+            .unwrap();
+        assert_eq!(kserve_config_error(&state), None);
+        state
+            .put(config(r#"{"kserveIngressGateway": "kserve/g"}"#))
+            .unwrap();
+        assert_eq!(
+            kserve_config_error(&state).as_deref(),
+            Some("invalid ingress config - ingressGateway is required")
+        );
+    }
 
     #[test]
     fn a_taint_needs_a_matching_toleration() {

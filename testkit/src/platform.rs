@@ -268,6 +268,33 @@ impl SimPlatform {
         }
     }
 
+    /// Everything but status (and the bookkeeping that moves with it), by `kind ns/name`: what
+    /// a no-op install must leave exactly as it was. Pods, EndpointSlices and Events are the
+    /// controllers' own and left out.
+    pub fn desired_state(&self) -> std::collections::BTreeMap<String, Value> {
+        self.snapshot()
+            .objects
+            .into_iter()
+            .filter(|o| !matches!(o["kind"].as_str(), Some("Event" | "Pod" | "EndpointSlice")))
+            .map(|mut o| {
+                let key = format!(
+                    "{} {}/{}",
+                    o["kind"].as_str().unwrap_or(""),
+                    o["metadata"]["namespace"].as_str().unwrap_or(""),
+                    o["metadata"]["name"].as_str().unwrap_or("")
+                );
+                if let Some(map) = o.as_object_mut() {
+                    map.remove("status");
+                }
+                if let Some(meta) = o["metadata"].as_object_mut() {
+                    meta.remove("resourceVersion");
+                    meta.remove("managedFields");
+                }
+                (key, o)
+            })
+            .collect()
+    }
+
     /// Waits until `done` holds for the cluster's state (checked on every change), or the
     /// deadline passes; the error names what was last seen.
     pub async fn wait_until(
