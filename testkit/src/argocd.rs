@@ -56,11 +56,14 @@ pub struct Target {
     pub objects: Arc<Vec<Value>>,
 }
 
+/// Rendered manifests (or the render error) per source revision.
+type ManifestCache = Mutex<HashMap<String, Result<Arc<Vec<Value>>, String>>>;
+
 /// The controller and its caches.
 pub struct ArgoCd {
     repos: Arc<Repos>,
     renderers: Result<Renderers, String>,
-    manifests: Mutex<HashMap<String, Result<Arc<Vec<Value>>, String>>>,
+    manifests: ManifestCache,
     desired: Mutex<HashMap<String, Arc<Desired>>>,
     retry_at: Mutex<HashMap<String, Instant>>,
     refreshed: Mutex<HashMap<String, Instant>>,

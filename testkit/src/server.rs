@@ -217,6 +217,11 @@ fn with_version(mut object: Value, resource: &ResourceType, version: &str) -> Va
 
 fn parse_body(content_type: &str, body: &Bytes) -> Result<Value, Status> {
     if content_type.contains("yaml") {
+        // JSON is YAML; clients (kube-rs among them) send apply patches as JSON, and the JSON
+        // parser is many times faster on megabyte CRDs.
+        if let Ok(value) = serde_json::from_slice(body) {
+            return Ok(value);
+        }
         serde_yaml::from_slice(body)
             .map_err(|e| Status::bad_request(format!("invalid YAML body: {e}")))
     } else {

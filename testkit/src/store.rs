@@ -188,14 +188,17 @@ fn crd_is_established(crd: &Value) -> bool {
         })
 }
 
-/// Everything but metadata and status: a change here bumps `metadata.generation`.
-fn desired_part(object: &Value) -> Value {
-    let mut copy = object.clone();
-    if let Some(map) = copy.as_object_mut() {
-        map.remove("metadata");
-        map.remove("status");
-    }
-    copy
+/// Whether anything but metadata and status differs: a change there bumps
+/// `metadata.generation`.
+fn desired_differs(a: &Value, b: &Value) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a != b;
+    };
+    let relevant = |key: &String| key != "metadata" && key != "status";
+    a.keys().filter(|k| relevant(k)).count() != b.keys().filter(|k| relevant(k)).count()
+        || a.iter()
+            .filter(|(k, _)| relevant(k))
+            .any(|(k, v)| b.get(k) != Some(v))
 }
 
 impl State {
@@ -586,7 +589,7 @@ impl State {
             .pointer("/metadata/generation")
             .and_then(Value::as_i64)
             .unwrap_or(1);
-        let changed = desired_part(&existing) != desired_part(&object);
+        let changed = desired_differs(&existing, &object);
         object["metadata"]["generation"] = json!(if changed { generation + 1 } else { generation });
         if object.get("apiVersion").is_none() {
             object["apiVersion"] = existing["apiVersion"].clone();
@@ -609,10 +612,10 @@ impl State {
         if options.dry_run {
             return Ok(object);
         }
-        let mut without_version = object.clone();
-        without_version["metadata"]["resourceVersion"] =
-            existing["metadata"]["resourceVersion"].clone();
-        if without_version == existing {
+        // Compared in place (objects can be megabytes): the new version as it would be stored
+        // with the old resourceVersion.
+        object["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"].clone();
+        if object == existing {
             // A no-op write keeps the resourceVersion and emits no event, as on a real server.
             return Ok(existing);
         }
