@@ -103,71 +103,59 @@ pub fn reconcile(state: &mut State) {
 }
 
 fn inject(state: &mut State) {
-    let targets = [
-        (
-            "admissionregistration.k8s.io/v1",
-            "ValidatingWebhookConfiguration",
-        ),
-        (
-            "admissionregistration.k8s.io/v1",
-            "MutatingWebhookConfiguration",
-        ),
-        ("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
-    ];
-    for (api_version, kind) in targets {
-        let annotated = state.find_all(|o| {
-            o.get("kind").and_then(Value::as_str) == Some(kind)
-                && o.pointer("/metadata/annotations")
-                    .and_then(|a| a.get(INJECT_ANNOTATION))
-                    .is_some()
-        });
-        let _ = api_version;
-        for object in annotated {
-            let from = text(
-                &object,
-                &format!(
-                    "/metadata/annotations/{}",
-                    INJECT_ANNOTATION.replace('/', "~1")
-                ),
+    let issued: Vec<(String, String)> = all(state, "cert-manager.io/v1", "Certificate")
+        .iter()
+        .filter(|c| text(c, "/status/conditions/0/status") == "True")
+        .map(|c| {
+            (
+                text(c, "/metadata/namespace").to_string(),
+                text(c, "/metadata/name").to_string(),
             )
-            .to_string();
-            let Some((namespace, certificate)) = from.split_once('/') else {
-                continue;
-            };
-            let issued = all(state, "cert-manager.io/v1", "Certificate")
-                .into_iter()
-                .any(|c| {
-                    text(&c, "/metadata/namespace") == namespace
-                        && text(&c, "/metadata/name") == certificate
-                        && c.pointer("/status/conditions/0/status")
-                            .and_then(Value::as_str)
-                            == Some("True")
-                });
-            if !issued {
-                continue;
-            }
-            let mut updated = object.clone();
-            if kind == "CustomResourceDefinition" {
-                if updated
+        })
+        .collect();
+    let annotation = format!(
+        "/metadata/annotations/{}",
+        INJECT_ANNOTATION.replace('/', "~1")
+    );
+    // Only objects still missing the CA are copied: CRDs can be megabytes, and this runs on
+    // every controller pass.
+    let stale = state.find_all(|o| {
+        let kind = text(o, "/kind");
+        let Some((namespace, certificate)) = text(o, &annotation).split_once('/') else {
+            return false;
+        };
+        let from_issued = issued
+            .iter()
+            .any(|(n, c)| n == namespace && c == certificate);
+        from_issued
+            && match kind {
+                "CustomResourceDefinition" => o
                     .pointer("/spec/conversion/webhook/clientConfig")
-                    .is_some()
-                {
-                    updated["spec"]["conversion"]["webhook"]["clientConfig"]["caBundle"] =
-                        json!(PEM);
-                }
-            } else {
-                for hook in updated
-                    .get_mut("webhooks")
-                    .and_then(Value::as_array_mut)
-                    .into_iter()
-                    .flatten()
-                {
-                    hook["clientConfig"]["caBundle"] = json!(PEM);
-                }
+                    .is_some_and(|config| text(config, "/caBundle") != PEM),
+                "ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration" => o
+                    .get("webhooks")
+                    .and_then(Value::as_array)
+                    .is_some_and(|hooks| {
+                        hooks
+                            .iter()
+                            .any(|h| text(h, "/clientConfig/caBundle") != PEM)
+                    }),
+                _ => false,
             }
-            if updated != object {
-                let _ = state.put(updated);
+    });
+    for mut object in stale {
+        if text(&object, "/kind") == "CustomResourceDefinition" {
+            object["spec"]["conversion"]["webhook"]["clientConfig"]["caBundle"] = json!(PEM);
+        } else {
+            for hook in object
+                .get_mut("webhooks")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                hook["clientConfig"]["caBundle"] = json!(PEM);
             }
         }
+        let _ = state.put(object);
     }
 }
