@@ -183,7 +183,7 @@ fn empty_cluster(context: &str) -> (tokio::runtime::Runtime, neuroscale_testkit:
 fn a_failing_check_exits_1_and_writes_a_bundle() {
     let home = tempfile::tempdir().unwrap();
     let (_runtime, sim) = empty_cluster("k3d-neuroscale");
-    // seeds/11 failure 5: a webhook left behind by an uninstalled controller, calling a Service
+    // a webhook left behind by an uninstalled controller, calling a Service
     // that does not exist (admissionregistration.k8s.io/v1 ValidatingWebhookConfiguration,
     // Kubernetes API reference; names from ingress-nginx's admission webhook).
     sim.put(serde_json::json!({

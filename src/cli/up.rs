@@ -31,8 +31,9 @@ pub struct UpArgs {
         default_value = "HEAD"
     )]
     pub revision: String,
-    /// Where the local GitOps source's git daemon listens, which is also the address the
-    /// cluster fetches from (default: the k3d network's gateway, port 9418).
+    /// Where the local GitOps source's git daemon listens: loopback or the k3d network's
+    /// gateway only (default: the gateway on Linux Docker, 127.0.0.1 with Docker Desktop; port
+    /// 9418). The cluster fetches from host.k3d.internal on the same port.
     #[arg(long, value_name = "IP:PORT", conflicts_with = "repo_url")]
     pub gitops_addr: Option<SocketAddr>,
     /// The project root: where manifests/ lives.

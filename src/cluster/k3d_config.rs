@@ -15,7 +15,7 @@ pub const DEFAULT_PATH: &str = "k3d/cluster.yaml";
 /// The default config, built into the binary so `down` works from any directory.
 pub const BUILTIN_DEFAULT: &str = include_str!("../../k3d/cluster.yaml");
 pub const KIND: &str = "Simple";
-/// Knative Serving 1.23 refuses Kubernetes below this (UPSTREAM.md §0).
+/// Knative Serving 1.23 refuses Kubernetes below this.
 pub const MIN_KUBERNETES: (u32, u32) = (1, 34);
 
 /// Top-level keys of the v1alpha5 Simple config (pkg/config/v1alpha5/types.go SimpleConfig).

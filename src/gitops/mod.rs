@@ -1,11 +1,12 @@
 //! The GitOps side of the platform: where the platform's manifests live for ArgoCD to sync, and
-//! the golden path into it. `source` owns the local git repository and its `git daemon`,
+//! the golden path into it. `source` owns the local git repository, `daemon` its `git daemon`,
 //! `scaffold` renders a model endpoint, `conformance` holds the Kyverno policies' rules in Rust
 //! (so a scaffold or a manifest can be judged without a cluster), `governance` exposes the
 //! model namespace's declared quota and limits. The names below are the contract the install
 //! engine, the checks and `new-model` share with `manifests/`; tests compare them to the files.
 
 pub mod conformance;
+mod daemon;
 pub mod endpoint;
 pub mod governance;
 pub mod scaffold;

@@ -87,7 +87,7 @@ pub fn evaluate_latency(slo: &Latency, run: &LatencyRun) -> Outcome {
     let (cause, command) = if run.errors > 0 {
         let first = run.first_error.as_deref().unwrap_or("");
         if first.contains("HTTP 404") {
-            ("Kourier answered 404: no route for this Host header (wrong domain in config-domain, or a cluster-local URL, UPSTREAM.md §10 item 5)".to_string(), "kubectl -n knative-serving get configmap config-domain -o yaml".to_string())
+            ("Kourier answered 404: no route for this Host header (wrong domain in config-domain, or a cluster-local URL)".to_string(), "kubectl -n knative-serving get configmap config-domain -o yaml".to_string())
         } else if first.contains("HTTP 503") || first.contains("HTTP 502") {
             ("no ready revision behind the route for part of the run (pod restarting or scaled to zero)".to_string(), namespace_hint)
         } else if first.contains("timed out") || first.contains("connect") {
