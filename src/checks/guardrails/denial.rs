@@ -138,7 +138,8 @@ fn unavailable_webhook_diagnosis(webhook: &str, service: Option<&str>) -> (Strin
     } else if webhook.contains("kyverno.svc") {
         "Kyverno's admission controller is not serving (kyverno-svc has no ready endpoints); its Fail webhooks reject every matching create".to_string()
     } else if known.is_none() {
-        "a webhook configuration points at a Service that no longer serves it (stale webhook)".to_string()
+        "a webhook configuration points at a Service that no longer serves it (stale webhook)"
+            .to_string()
     } else {
         format!("the {name} webhook Service has no ready endpoints, so admission cannot complete")
     };

@@ -49,7 +49,8 @@ pub fn isvc_likely_cause(isvc: &InferenceService) -> String {
         || text.contains("gs://")
         || text.contains("download")
     {
-        "the storage-initializer cannot download the model (needs egress to the model bucket)".into()
+        "the storage-initializer cannot download the model (needs egress to the model bucket)"
+            .into()
     } else if text.contains("ImagePull") || text.contains("pull") {
         "the runtime image cannot be pulled (registry unreachable or offline host)".into()
     } else if text.starts_with("IngressReady") || text.contains(" IngressReady") {

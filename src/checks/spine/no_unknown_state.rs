@@ -82,7 +82,8 @@ pub fn evaluate_no_unknown_state(apps: &[Application]) -> Outcome {
     {
         "ArgoCD cannot reach argocd-repo-server (crash-looping, or disrupted by Kyverno's webhooks during its install)".to_string()
     } else if conditions.iter().any(|c| c.starts_with("ComparisonError")) {
-        "a source error: the GitOps repository is unreachable or a path/revision is wrong".to_string()
+        "a source error: the GitOps repository is unreachable or a path/revision is wrong"
+            .to_string()
     } else if conditions.iter().any(|c| c.starts_with("SyncError")) {
         "a sync error: ArgoCD could not apply a manifest; the condition names the object"
             .to_string()
