@@ -146,11 +146,14 @@ fn without_a_gitops_source_it_says_to_run_up() {
         &["new-model", "fraud", "--owner", "ml", "--cost-center", "cc"],
     );
     assert_eq!(code(&output), exit::ENVIRONMENT, "{}", stderr(&output));
+    let message = stderr(&output);
+    let repository = tmp.path().join("gitops/neuroscale.git");
     assert!(
-        stderr(&output).contains("neuroscale up"),
-        "{}",
-        stderr(&output)
+        message.contains(&repository.display().to_string()),
+        "{message}"
     );
+    assert!(message.contains("run `neuroscale up` first"), "{message}");
+    assert!(message.contains("--out DIR"), "{message}");
 }
 
 fn git_available() -> bool {
