@@ -180,7 +180,11 @@ fn commits_refuses_a_duplicate_and_removes_against_a_real_repository() {
     let source = GitSource::create_or_open(tmp.path().join("gitops")).unwrap();
     let project = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     source
-        .sync_from(&project, None, "git://127.0.0.1:9418/neuroscale.git")
+        .sync_from(
+            &project.join("manifests"),
+            None,
+            "git://127.0.0.1:9418/neuroscale.git",
+        )
         .unwrap();
 
     let add = [

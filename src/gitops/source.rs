@@ -69,7 +69,7 @@ pub enum GitopsError {
     ModelNotFound { name: String, known: String },
     #[error("invalid model: {0}")]
     InvalidModel(#[from] super::scaffold::ScaffoldError),
-    #[error("{path} is not a directory: --manifests must name the folder holding the manifests (root.yaml, apps/, ...)")]
+    #[error("{path} holds no root.yaml: --manifests must name the folder holding the manifests tree (root.yaml, apps/, ...)")]
     NoManifests { path: PathBuf },
     #[error("branch {BRANCH} moved while committing (another writer); retry")]
     ConcurrentUpdate,
@@ -196,11 +196,7 @@ impl GitSource {
         vendor_dir: Option<&Path>,
         repo_url: &str,
     ) -> Result<CommitId> {
-        if !manifests.is_dir() {
-            return Err(GitopsError::NoManifests {
-                path: manifests.to_path_buf(),
-            });
-        }
+        refuse_without_root(manifests)?;
         let staging = tempfile::Builder::new()
             .prefix("stage-")
             .tempdir_in(&self.dir)
@@ -511,16 +507,23 @@ pub fn write_tree(
     repo_url: &str,
     out: &Path,
 ) -> Result<()> {
-    if !manifests.is_dir() {
-        return Err(GitopsError::NoManifests {
-            path: manifests.to_path_buf(),
-        });
-    }
+    refuse_without_root(manifests)?;
     copy_tree(manifests, &out.join("manifests"), Some(repo_url))?;
     if let Some(vendor) = vendor_dir {
         copy_tree(vendor, &out.join("vendor"), None)?;
     }
     Ok(())
+}
+
+/// A manifests folder holds the root Application; checking for it also catches a caller passing
+/// the folder above (which would commit `manifests/manifests/`).
+fn refuse_without_root(manifests: &Path) -> Result<()> {
+    if manifests.join("root.yaml").is_file() {
+        return Ok(());
+    }
+    Err(GitopsError::NoManifests {
+        path: manifests.to_path_buf(),
+    })
 }
 
 pub(super) fn path_arg(path: &Path) -> Result<&str> {
