@@ -20,8 +20,8 @@ pub struct UpArgs {
     /// The k3d cluster config file (default: the built-in k3d/cluster.yaml).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Create the GPU cluster from the built-in k3d/gpu.yaml (a CUDA k3s image with the NVIDIA
-    /// runtime; see the README's GPU mode).
+    /// Create the GPU cluster from the built-in k3d/gpu.yaml (a CUDA-enabled k3s image that
+    /// requests the GPUs from Docker's NVIDIA runtime); pair it with `--scenario gpu`.
     #[arg(long, conflicts_with = "config")]
     pub gpu: bool,
     /// Sync the platform from this git repository instead of the local GitOps source (it must

@@ -163,7 +163,7 @@ impl Installer {
             None => crate::bundled::display_name("manifests/"),
         };
         format!(
-            "k3d config {}, manifests {manifests}, scenario {}",
+            "k3d config: {}; manifests: {manifests}; scenario: {}",
             self.k3d.path.display(),
             self.scenario.source.display()
         )
