@@ -5,6 +5,9 @@
 //! source served by a real `git daemon` on loopback that the sim's ArgoCD fetches from over
 //! git:// (as `host.k3d.internal`), every component rendered by the real renderers and synced.
 //!
+//! Both run from an empty directory, as after `cargo install`: the k3d config and the manifests
+//! are the ones built into the binary (only the sim scenario is a file, named by `--scenario`).
+//!
 //! Then every check passes; a second `up` changes nothing; and a release with a duplicate object
 //! makes `up` fail naming the Application and kustomize's message, blocking only what depends on
 //! it.
@@ -64,6 +67,8 @@ struct Run {
 struct Harness {
     platform: SimPlatform,
     scratch: PathBuf,
+    /// The working directory of every run: empty, so nothing of the project is read from it.
+    workdir: tempfile::TempDir,
     bin: PathBuf,
     cache: PathBuf,
     git_port: u16,
@@ -102,6 +107,7 @@ impl Harness {
             mirror: format!("http://{address}"),
             _mirror_task: task,
             scratch,
+            workdir: tempfile::tempdir().unwrap(),
         }
     }
 
@@ -126,7 +132,7 @@ impl Harness {
             std::env::var("PATH").unwrap_or_default()
         );
         let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_neuroscale"))
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .current_dir(self.workdir.path())
             .env("PATH", &path)
             .env("NEUROSCALE_CACHE_DIR", &self.cache)
             .env("NEUROSCALE_ARTIFACT_MIRROR", &self.mirror)
@@ -149,7 +155,7 @@ impl Harness {
 
     async fn check(&self, scenario: &Path) -> (Option<i32>, Value, String) {
         let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_neuroscale"))
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .current_dir(self.workdir.path())
             .env("NEUROSCALE_CACHE_DIR", &self.cache)
             .env("HOME", &self.scratch)
             .env("NO_COLOR", "1")
@@ -210,6 +216,14 @@ async fn up_installs_the_real_platform_every_check_passes_and_a_second_up_change
         first.stdout,
         first.stderr
     );
+    // What the binary carries was used, and says so.
+    for built_in in ["k3d/cluster.yaml (built in)", "manifests/ (built in)"] {
+        assert!(
+            first.stderr.contains(built_in),
+            "{built_in}: {}",
+            first.stderr
+        );
+    }
     let up = report(&first);
     assert_eq!(up["schema"], "neuroscale.up/v1");
     assert_eq!(up["ok"], true);
@@ -308,6 +322,14 @@ async fn up_installs_the_real_platform_every_check_passes_and_a_second_up_change
         .chain(after.keys().filter(|k| !before.contains_key(*k)))
         .collect();
     assert!(changed.is_empty(), "a second `up` changed: {changed:#?}");
+    let left: Vec<_> = std::fs::read_dir(harness.workdir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "written to the working directory: {left:?}"
+    );
 }
 
 /// A copy of the upstream mirror with one object of the Kourier release listed twice.

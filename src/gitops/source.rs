@@ -55,7 +55,7 @@ pub enum GitopsError {
     Git { command: String, stderr: String },
     #[error("`{command}` did not finish within {}s", .deadline.as_secs())]
     GitTimeout { command: String, deadline: Duration },
-    #[error("no GitOps repository at {0}: run `neuroscale up` first (or `new-model --out DIR` to write files only)")]
+    #[error("no local GitOps source at {0} (`neuroscale up` creates it in the cache directory, $NEUROSCALE_CACHE_DIR): run `neuroscale up` first, or `new-model --out DIR` to write the model folder elsewhere")]
     NotARepository(PathBuf),
     #[error("{path}: {source}")]
     Io {
@@ -69,7 +69,7 @@ pub enum GitopsError {
     ModelNotFound { name: String, known: String },
     #[error("invalid model: {0}")]
     InvalidModel(#[from] super::scaffold::ScaffoldError),
-    #[error("{path} does not exist; it must be the project root holding manifests/")]
+    #[error("{path} holds no root.yaml: --manifests must name the folder holding the manifests tree (root.yaml, apps/, ...)")]
     NoManifests { path: PathBuf },
     #[error("branch {BRANCH} moved while committing (another writer); retry")]
     ConcurrentUpdate,
@@ -186,26 +186,23 @@ impl GitSource {
         Ok(models)
     }
 
-    /// Makes the branch hold the project's `manifests/` (every `repoURL` placeholder rewritten
-    /// to `repo_url`) and, when given, `vendor_dir` as `vendor/`. Model folders committed by
+    /// Makes the branch hold the folder `manifests` as `manifests/` (every `repoURL` placeholder
+    /// rewritten to `repo_url`) and, when given, `vendor_dir` as `vendor/`. Model folders committed by
     /// `new-model` that the project does not have are kept, so re-running `up` never deletes
     /// a user's model. Returns the head; no commit is made when nothing changed.
     pub fn sync_from(
         &self,
-        project_root: &Path,
+        manifests: &Path,
         vendor_dir: Option<&Path>,
         repo_url: &str,
     ) -> Result<CommitId> {
-        let manifests = project_root.join("manifests");
-        if !manifests.is_dir() {
-            return Err(GitopsError::NoManifests { path: manifests });
-        }
+        refuse_without_root(manifests)?;
         let staging = tempfile::Builder::new()
             .prefix("stage-")
             .tempdir_in(&self.dir)
             .map_err(io_err(&self.dir))?;
         let tree = staging.path().join("tree");
-        write_tree(project_root, vendor_dir, repo_url, &tree)?;
+        write_tree(manifests, vendor_dir, repo_url, &tree)?;
         let index = staging.path().join("index");
         let env = [("GIT_INDEX_FILE", index.as_os_str())];
         let work_tree = format!("--work-tree={}", path_arg(&tree)?);
@@ -500,25 +497,33 @@ fn run_git(
     }
 }
 
-/// Writes the GitOps tree ArgoCD syncs into `out`: the project's `manifests/` with every
+/// Writes the GitOps tree ArgoCD syncs into `out`: the folder `manifests` as `manifests/`, every
 /// `repoURL` placeholder rewritten to `repo_url`, and `vendor_dir` (when given) as `vendor/`.
 /// This is what `up` commits to the local repository and what `neuroscale vendor` writes for
 /// a repository of the user's own.
 pub fn write_tree(
-    project_root: &Path,
+    manifests: &Path,
     vendor_dir: Option<&Path>,
     repo_url: &str,
     out: &Path,
 ) -> Result<()> {
-    let manifests = project_root.join("manifests");
-    if !manifests.is_dir() {
-        return Err(GitopsError::NoManifests { path: manifests });
-    }
-    copy_tree(&manifests, &out.join("manifests"), Some(repo_url))?;
+    refuse_without_root(manifests)?;
+    copy_tree(manifests, &out.join("manifests"), Some(repo_url))?;
     if let Some(vendor) = vendor_dir {
         copy_tree(vendor, &out.join("vendor"), None)?;
     }
     Ok(())
+}
+
+/// A manifests folder holds the root Application; checking for it also catches a caller passing
+/// the folder above (which would commit `manifests/manifests/`).
+fn refuse_without_root(manifests: &Path) -> Result<()> {
+    if manifests.join("root.yaml").is_file() {
+        return Ok(());
+    }
+    Err(GitopsError::NoManifests {
+        path: manifests.to_path_buf(),
+    })
 }
 
 pub(super) fn path_arg(path: &Path) -> Result<&str> {
