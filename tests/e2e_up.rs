@@ -64,6 +64,20 @@ struct Run {
     stderr: String,
 }
 
+/// How a run is stopped at its boundary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Kill,
+    Interrupt,
+}
+
+/// What an `up` stopped at a boundary left.
+struct Stopped {
+    reached: bool,
+    code: Option<i32>,
+    stderr: String,
+}
+
 struct Harness {
     platform: SimPlatform,
     scratch: PathBuf,
@@ -125,13 +139,16 @@ impl Harness {
         path
     }
 
-    async fn up(&self, scenario: &Path) -> Run {
+    /// `neuroscale up` as every run here starts it: the stand-in `k3d` first on PATH, the
+    /// mirror, a private cache and home, the git daemon on a loopback port.
+    fn up_command(&self, scenario: &Path) -> tokio::process::Command {
         let path = format!(
             "{}:{}",
             self.bin.display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_neuroscale"))
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_neuroscale"));
+        command
             .current_dir(self.workdir.path())
             .env("PATH", &path)
             .env("NEUROSCALE_CACHE_DIR", &self.cache)
@@ -142,7 +159,13 @@ impl Harness {
             .args(["up", "--format", "json", "--scenario"])
             .arg(scenario)
             .arg("--gitops-addr")
-            .arg(format!("127.0.0.1:{}", self.git_port))
+            .arg(format!("127.0.0.1:{}", self.git_port));
+        command
+    }
+
+    async fn up(&self, scenario: &Path) -> Run {
+        let output = self
+            .up_command(scenario)
             .output()
             .await
             .expect("neuroscale runs");
@@ -150,6 +173,57 @@ impl Harness {
             code: output.status.code(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Starts `up` and stops it the moment its progress shows `boundary` (a line starting
+    /// with it): SIGKILL, or SIGINT as Ctrl-C sends it. Returns whether the boundary was
+    /// reached, the exit code and everything `up` wrote to stderr.
+    async fn up_stopped_at(&self, scenario: &Path, boundary: &str, stop: Stop) -> Stopped {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let mut child = self
+            .up_command(scenario)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("neuroscale runs");
+        let mut lines = BufReader::new(child.stderr.take().expect("piped")).lines();
+        let mut stderr = String::new();
+        let mut reached = false;
+        let deadline = std::time::Duration::from_secs(300);
+        let read = async {
+            while let Some(line) = lines.next_line().await.expect("stderr is text") {
+                stderr.push_str(&line);
+                stderr.push('\n');
+                if line.starts_with(boundary) {
+                    reached = true;
+                    match stop {
+                        Stop::Kill => child.start_kill().expect("SIGKILL is sent"),
+                        Stop::Interrupt => {
+                            let pid = child.id().expect("still running") as i32;
+                            // SAFETY: signalling our own child, which has not been reaped.
+                            assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+                        }
+                    }
+                    break;
+                }
+            }
+            while let Some(line) = lines.next_line().await.expect("stderr is text") {
+                stderr.push_str(&line);
+                stderr.push('\n');
+            }
+        };
+        tokio::time::timeout(deadline, read)
+            .await
+            .unwrap_or_else(|_| {
+                panic!("`up` neither reached {boundary:?} nor ended within {deadline:?}")
+            });
+        let status = child.wait().await.expect("the child is reaped");
+        Stopped {
+            reached,
+            code: status.code(),
+            stderr,
         }
     }
 
@@ -403,4 +477,76 @@ async fn a_release_that_does_not_render_fails_its_application_and_blocks_only_it
             outcome(independent).1
         );
     }
+}
+
+/// The boundaries `up`'s progress shows, in the order a run crosses them: each bootstrap
+/// phase, each install phase, then inside the component DAG (ArgoCD ready, KServe started
+/// while others are syncing).
+const BOUNDARIES: [&str; 10] = [
+    "k3d-binary: started",
+    "image-cache: started",
+    "cluster: started",
+    "kubeconfig: started",
+    "connect: started",
+    "artifacts: started",
+    "gitops-source: started",
+    "components: started",
+    "argocd: ready",
+    "kserve: waiting",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_killed_at_every_boundary_converges_when_run_again() {
+    let Some(upstream) = peers() else { return };
+    let harness = Harness::start(upstream).await;
+    let scenario = harness.scenario("2m");
+    for boundary in BOUNDARIES {
+        let stopped = harness.up_stopped_at(&scenario, boundary, Stop::Kill).await;
+        if stopped.code == Some(3) && stopped.stderr.contains("in use") {
+            peer_missing(&format!("preflight refused this host: {}", stopped.stderr));
+            return;
+        }
+        assert!(
+            stopped.reached,
+            "`up` ended (exit {:?}) before {boundary:?}, so that boundary went untested:\n{}",
+            stopped.code, stopped.stderr
+        );
+        assert_eq!(stopped.code, None, "killed by a signal, not exited");
+    }
+
+    // Ctrl-C says what was done and that `up` resumes.
+    let interrupted = harness
+        .up_stopped_at(&scenario, "components: started", Stop::Interrupt)
+        .await;
+    assert!(interrupted.reached, "{}", interrupted.stderr);
+    assert_eq!(interrupted.code, Some(130), "{}", interrupted.stderr);
+    let message = interrupted
+        .stderr
+        .lines()
+        .find(|l| l.contains("interrupted:"))
+        .unwrap_or_else(|| panic!("no interruption message:\n{}", interrupted.stderr));
+    for done in ["finished: preflight", "artifacts (", "gitops-source ("] {
+        assert!(message.contains(done), "{done}: {message}");
+    }
+    assert!(message.contains("Run `neuroscale up` again"), "{message}");
+
+    // No manual step: the next run converges.
+    let run = harness.up(&scenario).await;
+    assert_eq!(
+        run.code,
+        Some(0),
+        "after every kill, `up` converges\nstdout: {}\nstderr: {}",
+        run.stdout,
+        run.stderr
+    );
+    let up = report(&run);
+    assert_eq!(up["ok"], true);
+    for component in up["components"].as_array().unwrap() {
+        assert_eq!(component["outcome"], "ready", "{component}");
+    }
+    let calls = k3d_standin::calls(&harness.bin);
+    assert!(
+        !calls.iter().any(|c| c.starts_with("cluster delete")),
+        "resuming never tears the cluster down: {calls:?}"
+    );
 }

@@ -87,16 +87,15 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<u8, CliError> {
         &progress
     };
     let timeline = Timeline::new(reporter);
-    let (target, components) = tokio::select! {
-        result = installer.run(&timeline) => result?,
-        _ = tokio::signal::ctrl_c() => {
-            return Err(CliError::Interrupted(
-                "everything applied so far was applied server-side and is declarative; run \
-                 `neuroscale up` again to converge"
-                    .into(),
-            ));
-        }
+    let finished = tokio::select! {
+        result = installer.run(&timeline) => Some(result),
+        _ = tokio::signal::ctrl_c() => None,
     };
+    let Some(result) = finished else {
+        let so_far = timeline.finish(None, Vec::new());
+        return Err(CliError::Interrupted(interrupted_message(&so_far)));
+    };
+    let (target, components) = result?;
     let report = timeline.finish(Some(target), components);
     if json {
         println!(
@@ -111,6 +110,26 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<u8, CliError> {
     } else {
         exit::CHECK_FAILED
     })
+}
+
+/// What an interrupted `up` tells its user: what it finished, and that running it again resumes.
+fn interrupted_message(so_far: &InstallReport) -> String {
+    let done: Vec<String> = so_far
+        .phases
+        .iter()
+        .filter(|p| p.outcome == PhaseOutcome::Ok)
+        .map(|p| format!("{} ({:.1}s)", p.phase, p.seconds))
+        .collect();
+    let done = if done.is_empty() {
+        "no phase had finished".to_string()
+    } else {
+        format!("finished: {}", done.join(", "))
+    };
+    format!(
+        "{done}. Nothing is left half-done: the cluster, the image cache, the verified artefacts \
+         and the GitOps source are reused, and everything applied was applied server-side and is \
+         declarative. Run `neuroscale up` again: it resumes from here."
+    )
 }
 
 /// The summary a person reads after `up`.
