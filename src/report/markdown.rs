@@ -165,7 +165,7 @@ mod tests {
     fn cluster_text_cannot_break_the_table_or_inject_markup() {
         assert_eq!(text("a|b\n<img src=x> *c*"), "a\\|b &lt;img src=x&gt; \\*c\\*");
         assert_eq!(code("kubectl get pods"), "`kubectl get pods`");
-        assert_eq!(code("echo `date`"), "``echo `date` ``");
+        assert_eq!(code("echo `date`"), "`` echo `date` ``");
         assert_eq!(code("a\nb"), "`a b`");
     }
 
