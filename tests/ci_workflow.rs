@@ -190,16 +190,26 @@ fn check_scripts(workflow: &Value) -> Vec<String> {
 fn both_report_steps_append_the_markdown_report_to_the_job_summary() {
     let workflow = workflow();
     let scripts = check_scripts(&workflow);
-    assert_eq!(scripts.len(), 2, "the check step and the not-run step: {scripts:?}");
+    assert_eq!(
+        scripts.len(),
+        2,
+        "the check step and the not-run step: {scripts:?}"
+    );
     for script in scripts {
         let words: Vec<&str> = script.split_whitespace().collect();
-        let format = words.iter().position(|w| *w == "--format").map(|i| words[i + 1]);
+        let format = words
+            .iter()
+            .position(|w| *w == "--format")
+            .map(|i| words[i + 1]);
         assert_eq!(format, Some("markdown"), "{script}");
         assert!(
             script.contains(">> \"$GITHUB_STEP_SUMMARY\""),
             "stdout is appended to the summary, not written over it: {script}"
         );
-        assert!(words.contains(&"--junit"), "JUnit still goes to its file: {script}");
+        assert!(
+            words.contains(&"--junit"),
+            "JUnit still goes to its file: {script}"
+        );
     }
 }
 

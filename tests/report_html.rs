@@ -209,15 +209,24 @@ fn the_page_renders_in_chromium_without_console_errors() {
         "latency",
         "environment",
     ] {
-        assert!(dom.contains(&format!("id=\"{id}\"")), "#{id} not in the DOM");
+        assert!(
+            dom.contains(&format!("id=\"{id}\"")),
+            "#{id} not in the DOM"
+        );
     }
     assert_eq!(
         dom.matches("<svg").count(),
         2,
         "the timeline and the latency chart"
     );
-    assert!(dom.contains(">kyverno</text>"), "a component in the timeline");
-    assert!(dom.contains(">p99</text>"), "a percentile in the latency chart");
+    assert!(
+        dom.contains(">kyverno</text>"),
+        "a component in the timeline"
+    );
+    assert!(
+        dom.contains(">p99</text>"),
+        "a percentile in the latency chart"
+    );
     assert!(dom.contains("&lt;none&gt;"), "cluster text stays text");
 
     // The control: the same page fetching an image is refused by its policy, and the console
@@ -242,7 +251,9 @@ fn the_page_renders_in_chromium_without_console_errors() {
     );
     let messages = console_messages(&output);
     assert!(
-        messages.iter().any(|m| m.contains("Content Security Policy")),
+        messages
+            .iter()
+            .any(|m| m.contains("Content Security Policy")),
         "the control's refused image is reported on the console: {messages:?}"
     );
 }
@@ -302,7 +313,11 @@ fn check_writes_the_page_with_the_bootstrap_it_is_given() {
 fn an_unusable_up_report_is_a_usage_error_before_anything_runs() {
     let home = tempfile::tempdir().unwrap();
     let report_json = home.path().join("report.json");
-    std::fs::write(&report_json, "{\"schemaVersion\": \"neuroscale.report/v2\"}").unwrap();
+    std::fs::write(
+        &report_json,
+        "{\"schemaVersion\": \"neuroscale.report/v2\"}",
+    )
+    .unwrap();
     let page = home.path().join("report.html");
     for up in [report_json.as_path(), &home.path().join("missing.json")] {
         let output = neuroscale(

@@ -201,15 +201,24 @@ mod tests {
         let kyverno_x = format!("x=\"{:.1}\"", LABEL_WIDTH + (31.25 + 20.5) * scale);
         assert!(svg.contains(&kyverno_x), "{kyverno_x} in {svg}");
         assert!(svg.contains("class=\"row component blocked\""), "{svg}");
-        assert!(svg.contains("&lt;none&gt;"), "the error text is escaped: {svg}");
+        assert!(
+            svg.contains("&lt;none&gt;"),
+            "the error text is escaped: {svg}"
+        );
         assert!(!svg.contains("<none>"), "{svg}");
     }
 
     #[test]
     fn figure_bars_scale_to_the_largest() {
         let svg = figure_bars("latency", "ms", &[("p50", 10.0), ("max", 40.0)]).into_string();
-        assert!(svg.contains(&format!("width=\"{:.1}\"", PLOT_WIDTH)), "{svg}");
-        assert!(svg.contains(&format!("width=\"{:.1}\"", PLOT_WIDTH / 4.0)), "{svg}");
+        assert!(
+            svg.contains(&format!("width=\"{:.1}\"", PLOT_WIDTH)),
+            "{svg}"
+        );
+        assert!(
+            svg.contains(&format!("width=\"{:.1}\"", PLOT_WIDTH / 4.0)),
+            "{svg}"
+        );
         assert!(svg.contains(">40ms<"), "{svg}");
     }
 }

@@ -37,7 +37,10 @@ nav a { margin-right: 14px; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; vertical-align: top; padding: 5px 8px; border-bottom: 1px solid var(--line); }
 th { font-size: 12px; color: var(--muted); font-weight: 600; }
-td.time, td.num { white-space: nowrap; text-align: right; }
+td.time, th.time, td.num { white-space: nowrap; text-align: right; }
+.milestone table { table-layout: fixed; }
+.milestone th:nth-child(1) { width: 9%; } .milestone th:nth-child(2) { width: 26%; }
+.milestone th:nth-child(4) { width: 9%; }
 code { font: 12px ui-monospace, SFMono-Regular, Menlo, monospace; background: #f6f8fa;
   padding: 1px 4px; border-radius: 4px; }
 tr.diagnosis td { background: #fff5f5; border-left: 3px solid var(--fail); }
@@ -194,7 +197,7 @@ fn milestone_section(report: &Report, milestone: Milestone) -> Markup {
                 p class="note" { "No check of this milestone is in this report." }
             } @else {
                 table {
-                    tr { th { "Verdict" } th { "Check" } th { "Summary" } th { "Time" } }
+                    tr { th { "Verdict" } th { "Check" } th { "Summary" } th.time { "Time" } }
                     @for check in checks {
                         @let verdict = verdict_text(check.verdict());
                         tr id=(format!("check-{}", check.id)) class=(format!("check {verdict}")) {

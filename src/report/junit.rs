@@ -128,7 +128,11 @@ fn without_root_skipped(xml: &str) -> String {
     let Some(value_len) = xml[value_start..tag_end].find('"') else {
         return xml.to_string();
     };
-    format!("{}{}", &xml[..root + attr], &xml[value_start + value_len + 1..])
+    format!(
+        "{}{}",
+        &xml[..root + attr],
+        &xml[value_start + value_len + 1..]
+    )
 }
 
 #[cfg(test)]
@@ -218,7 +222,10 @@ mod tests {
             .unwrap_or_else(|| panic!("A4's figure among {:?}", spine.properties));
         assert_eq!(property.value.as_str(), "7.2 s");
         let a4 = &spine.test_cases[1];
-        assert!(a4.properties.is_empty(), "the xUnit schema refuses testcase properties");
+        assert!(
+            a4.properties.is_empty(),
+            "the xUnit schema refuses testcase properties"
+        );
         let out = a4.system_out.as_ref().map(|o| o.as_str().to_string());
         assert_eq!(
             out.as_deref(),

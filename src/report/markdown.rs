@@ -148,10 +148,19 @@ mod tests {
         let page = render(&fixtures::report());
         assert!(page.starts_with("## neuroscale check: ❌ FAIL\n"), "{page}");
         assert!(page.contains("### A GitOps spine\n"), "{page}");
-        assert!(!page.contains("### B "), "no B check in the fixture: {page}");
-        assert!(page.contains("| ✅ PASS | A1 | `argocd-ready` | 5/5 ArgoCD workloads ready | 420ms |"));
-        assert!(page.contains("- next: `kubectl -n kserve get endpoints kserve-webhook-server-service`"));
-        assert!(page.contains("**D3 deny-unlabeled-isvc** (failed)"), "{page}");
+        assert!(
+            !page.contains("### B "),
+            "no B check in the fixture: {page}"
+        );
+        assert!(
+            page.contains("| ✅ PASS | A1 | `argocd-ready` | 5/5 ArgoCD workloads ready | 420ms |")
+        );
+        assert!(page
+            .contains("- next: `kubectl -n kserve get endpoints kserve-webhook-server-service`"));
+        assert!(
+            page.contains("**D3 deny-unlabeled-isvc** (failed)"),
+            "{page}"
+        );
     }
 
     #[test]
@@ -163,7 +172,10 @@ mod tests {
 
     #[test]
     fn cluster_text_cannot_break_the_table_or_inject_markup() {
-        assert_eq!(text("a|b\n<img src=x> *c*"), "a\\|b &lt;img src=x&gt; \\*c\\*");
+        assert_eq!(
+            text("a|b\n<img src=x> *c*"),
+            "a\\|b &lt;img src=x&gt; \\*c\\*"
+        );
         assert_eq!(code("kubectl get pods"), "`kubectl get pods`");
         assert_eq!(code("echo `date`"), "`` echo `date` ``");
         assert_eq!(code("a\nb"), "`a b`");
