@@ -8,7 +8,7 @@
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use super::bootstrap::Bootstrap;
-use super::{charts, short_duration, trim_float, Report};
+use super::{cancel_text, charts, short_duration, trim_float, Report};
 use crate::checks::catalogue::Milestone;
 use crate::checks::{CheckId, CheckResult, Verdict};
 
@@ -93,7 +93,7 @@ pub fn render(report: &Report, bootstrap: Option<&Bootstrap>) -> String {
                         code { (env.context) } ", started "
                         (humantime::format_rfc3339_seconds(report.started_at).to_string())
                         @if let Some(reason) = report.cancelled {
-                            ", " strong { "cancelled (" (format!("{reason:?}").to_lowercase()) ")" }
+                            ", " strong { (cancel_text(reason)) }
                         }
                     }
                     @if let Some(bundle) = &report.bundle {
@@ -212,7 +212,7 @@ fn milestone_section(report: &Report, milestone: Milestone) -> Markup {
                             }
                             td class="time" { (short_duration(check.duration)) }
                         }
-                        @if let Some(diagnosis) = check.diagnosis().filter(|_| verdict == "FAIL") {
+                        @if let Some(diagnosis) = check.diagnosis().filter(|_| check.verdict() == Verdict::Fail) {
                             tr class="diagnosis" {
                                 td colspan="4" {
                                     dl {

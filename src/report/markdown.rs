@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::{short_duration, Report};
+use super::{cancel_text, short_duration, Report};
 use crate::checks::catalogue::Milestone;
 use crate::checks::{CheckResult, Verdict};
 
@@ -93,7 +93,7 @@ pub fn render(report: &Report) -> String {
         code(&env.scenario_name),
         code(&env.context),
         match report.cancelled {
-            Some(reason) => format!(" (cancelled: {})", format!("{reason:?}").to_lowercase()),
+            Some(reason) => format!(" ({})", cancel_text(reason)),
             None => String::new(),
         }
     );
@@ -161,6 +161,16 @@ mod tests {
             page.contains("**D3 deny-unlabeled-isvc** (failed)"),
             "{page}"
         );
+    }
+
+    #[test]
+    fn an_interrupted_run_says_so_in_both_pages() {
+        let mut report = fixtures::report();
+        report.cancelled = Some(crate::checks::CancelReason::Interrupted);
+        let said = "interrupted (Ctrl-C) before every check concluded";
+        assert!(render(&report).contains(said));
+        assert!(crate::report::html::render(&report, None).contains(said));
+        assert!(!render(&fixtures::report()).contains(said));
     }
 
     #[test]

@@ -203,6 +203,13 @@ pub fn short_duration(d: Duration) -> String {
     }
 }
 
+/// Why a run stopped early, as the HTML and Markdown reports say it.
+pub fn cancel_text(reason: CancelReason) -> &'static str {
+    match reason {
+        CancelReason::Interrupted => "interrupted (Ctrl-C) before every check concluded",
+    }
+}
+
 /// `7.25`, `6`, `0.5`: a figure with at most two decimals and no trailing zeros.
 pub fn trim_float(value: f64) -> String {
     if value.fract() == 0.0 && value.abs() < 1e15 {
