@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::{short_duration, Report};
+use super::{short_duration, trim_float, Report};
 use crate::checks::catalogue::Milestone;
 use crate::checks::{CheckResult, OutcomeKind, Verdict};
 
@@ -57,17 +57,6 @@ pub fn check_line(result: &CheckResult, colour: bool) -> String {
     }
     line.push_str(&paint.wrap(DIM, &format!(" ({})", short_duration(result.duration))));
     line
-}
-
-fn trim_float(value: f64) -> String {
-    if value.fract() == 0.0 && value.abs() < 1e15 {
-        format!("{value:.0}")
-    } else {
-        format!("{value:.2}")
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string()
-    }
 }
 
 /// The whole report as text.

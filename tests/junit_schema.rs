@@ -1,0 +1,198 @@
+//! The JUnit report is valid against the JUnit schema the Jenkins xUnit plugin validates with
+//! (tests/xsd/junit-10.xsd, vendored under its MIT licence), checked by `xmllint --schema`
+//! (Debian's libxml2-utils, installed by .ci/run): a report with every verdict and figures, and
+//! the one `check --not-run` writes through the binary. A control document with a testcase-level
+//! `<properties>` (which that schema refuses) proves the validation can fail. Without xmllint
+//! the test says why and skips; under `NEUROSCALE_REQUIRE_PEERS=1` that is a failure. Also the
+//! shape readers rely on: a testsuite per milestone, a testcase per check named `<id> <slug>`,
+//! a time on each, and the figures as properties.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, SystemTime};
+
+use neuroscale::checks::runner::RunResults;
+use neuroscale::checks::{CheckId, CheckResult, Diagnosis, Outcome};
+use neuroscale::report::{junit, Environment, Report};
+
+fn xsd() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/xsd/junit-10.xsd")
+}
+
+fn report() -> Report {
+    let results = vec![
+        CheckResult::new(
+            CheckId::A4,
+            Outcome::pass("canary recreated and Ready after 7.2s").with_figure(
+                "heal_seconds",
+                7.2,
+                "s",
+            ),
+            Duration::from_secs(9),
+        ),
+        CheckResult::new(
+            CheckId::D3,
+            Outcome::fail(
+                "admission failed for a reason that is not a Kyverno denial",
+                Diagnosis::new(
+                    "no endpoints available for service \"kserve-webhook-server-service\"",
+                    "the KServe webhook has no ready endpoints & <none>",
+                    "kubectl -n kserve get endpoints kserve-webhook-server-service",
+                ),
+            ),
+            Duration::from_secs(2),
+        ),
+        CheckResult::new(
+            CheckId::F3,
+            Outcome::skip("scenario sets gpu: off"),
+            Duration::ZERO,
+        ),
+        CheckResult::new(
+            CheckId::F4,
+            Outcome::pass("p95 41ms within the SLO")
+                .with_figure("p95", 41.0, "ms")
+                .with_figure("throughput", 19.8, "req/s"),
+            Duration::from_secs(30),
+        ),
+    ];
+    let environment = Environment {
+        context: "k3d-neuroscale".into(),
+        server: None,
+        kubernetes_version: None,
+        harness_context: true,
+        mutations_allowed: true,
+        scenario_name: "smoke".into(),
+        scenario_source: "scenarios/smoke.yaml".into(),
+        gpu: "off".into(),
+        versions: Environment::pinned_versions(),
+    };
+    Report::new(
+        SystemTime::UNIX_EPOCH,
+        environment,
+        RunResults {
+            results,
+            cancelled: None,
+            duration: Duration::from_secs(41),
+        },
+    )
+}
+
+/// `xmllint --schema` on `document`, or None when xmllint is missing (after saying why).
+fn xmllint(document: &Path) -> Option<Output> {
+    match Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(xsd())
+        .arg(document)
+        .output()
+    {
+        Ok(output) => Some(output),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            support::peer_missing(
+                "xmllint is not installed (Debian: apt-get install libxml2-utils); the JUnit \
+                 report was not validated against the schema",
+            );
+            None
+        }
+        Err(e) => panic!("xmllint: {e}"),
+    }
+}
+
+fn assert_valid(document: &Path) -> bool {
+    let Some(output) = xmllint(document) else {
+        return false;
+    };
+    assert!(
+        output.status.success(),
+        "{} is not valid JUnit: {}",
+        document.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    true
+}
+
+#[test]
+fn the_report_is_valid_against_the_xunit_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let document = dir.path().join("junit.xml");
+    let xml = junit::render(&report()).unwrap();
+    std::fs::write(&document, &xml).unwrap();
+    if !assert_valid(&document) {
+        return;
+    }
+    // The control: the testcase-level properties the report used to carry are refused.
+    let control = dir.path().join("control.xml");
+    std::fs::write(
+        &control,
+        xml.replacen(
+            "<system-out>",
+            "<properties><property name=\"p\" value=\"v\"/></properties><system-out>",
+            1,
+        ),
+    )
+    .unwrap();
+    let output = xmllint(&control).expect("xmllint ran a moment ago");
+    assert!(
+        !output.status.success(),
+        "the control should be refused: {}",
+        std::fs::read_to_string(&control).unwrap()
+    );
+}
+
+#[test]
+fn the_report_written_by_check_is_valid_too() {
+    let home = tempfile::tempdir().unwrap();
+    let document = home.path().join("junit.xml");
+    let output = Command::new(env!("CARGO_BIN_EXE_neuroscale"))
+        .args(["check", "--not-run", "neuroscale up failed", "--junit"])
+        .arg(&document)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("HOME", home.path())
+        .env("NEUROSCALE_CACHE_DIR", home.path().join("cache"))
+        .env_remove("KUBECONFIG")
+        .output()
+        .expect("the binary runs");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_valid(&document);
+}
+
+#[test]
+fn a_suite_per_milestone_a_case_per_check_with_times_and_figures() {
+    let xml = junit::render(&report()).unwrap();
+    let parsed = quick_junit::Report::deserialize_from_str(&xml).expect("JUnit XML");
+    let suites: Vec<&str> = parsed.test_suites.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(suites, ["A GitOps spine", "D Guardrails", "F Hardening"]);
+    let names: Vec<&str> = parsed
+        .test_suites
+        .iter()
+        .flat_map(|s| s.test_cases.iter().map(|c| c.name.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "A4 drift-self-heal",
+            "D3 deny-unlabeled-isvc",
+            "F3 gpu-node-inference",
+            "F4 latency-slo"
+        ]
+    );
+    let f4 = &parsed.test_suites[2].test_cases[1];
+    assert_eq!(f4.time, Some(Duration::from_secs(30)));
+    let hardening: Vec<(&str, &str)> = parsed.test_suites[2]
+        .properties
+        .iter()
+        .map(|p| (p.name.as_str(), p.value.as_str()))
+        .collect();
+    assert!(hardening.contains(&("F4.p95", "41 ms")), "{hardening:?}");
+    assert!(
+        hardening.contains(&("F4.throughput", "19.8 req/s")),
+        "{hardening:?}"
+    );
+}
