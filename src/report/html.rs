@@ -89,8 +89,10 @@ pub fn render(report: &Report, bootstrap: Option<&Bootstrap>) -> String {
                             (short_duration(report.duration)) }
                     }
                     p class="muted" {
-                        "scenario " code { (env.scenario_name) } " on context "
-                        code { (env.context) } ", started "
+                        "scenario " code { (env.scenario_name) }
+                        @if env.context.is_empty() { " without a cluster" }
+                        @else { " on context " code { (env.context) } }
+                        ", started "
                         (humantime::format_rfc3339_seconds(report.started_at).to_string())
                         @if let Some(reason) = report.cancelled {
                             ", " strong { (cancel_text(reason)) }

@@ -64,14 +64,19 @@ pub fn render(report: &Report, colour: bool) -> String {
     let paint = Paint(colour);
     let env = &report.environment;
     let mut out = String::new();
+    // A report written without a cluster (`--not-run`) has no context to name or refuse.
+    let on = if env.context.is_empty() {
+        "no cluster".to_string()
+    } else {
+        format!("context {}", env.context)
+    };
     let _ = writeln!(
         out,
-        "neuroscale check: context {}, scenario {} ({})",
-        env.context,
+        "neuroscale check: {on}, scenario {} ({})",
         env.scenario_name,
         env.scenario_source.display()
     );
-    if !env.mutations_allowed {
+    if !env.mutations_allowed && !env.context.is_empty() {
         let _ = writeln!(
             out,
             "note: `{}` is not the harness's k3d context; checks that create or delete objects are refused (--allow-context {} to allow)",

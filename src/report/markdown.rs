@@ -84,14 +84,18 @@ pub fn render(report: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "{} passed, {} failed, {} skipped of {} checks in {}; scenario {} on context {}{}\n",
+        "{} passed, {} failed, {} skipped of {} checks in {}; scenario {} {}{}\n",
         summary.passed,
         summary.failed,
         summary.skipped,
         summary.total,
         short_duration(report.duration),
         code(&env.scenario_name),
-        code(&env.context),
+        if env.context.is_empty() {
+            "without a cluster".to_string()
+        } else {
+            format!("on context {}", code(&env.context))
+        },
         match report.cancelled {
             Some(reason) => format!(" ({})", cancel_text(reason)),
             None => String::new(),
