@@ -12,11 +12,9 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use neuroscale::checks::runner::RunResults;
-use neuroscale::checks::{CheckId, CheckResult, Diagnosis, Outcome};
-use neuroscale::report::{junit, Environment, Report};
+use neuroscale::report::{junit, Report};
 
 /// The schema file, or None after saying why it is missing.
 fn xsd() -> Option<PathBuf> {
@@ -35,61 +33,7 @@ fn xsd() -> Option<PathBuf> {
 }
 
 fn report() -> Report {
-    let results = vec![
-        CheckResult::new(
-            CheckId::A4,
-            Outcome::pass("canary recreated and Ready after 7.2s").with_figure(
-                "heal_seconds",
-                7.2,
-                "s",
-            ),
-            Duration::from_secs(9),
-        ),
-        CheckResult::new(
-            CheckId::D3,
-            Outcome::fail(
-                "admission failed for a reason that is not a Kyverno denial",
-                Diagnosis::new(
-                    "no endpoints available for service \"kserve-webhook-server-service\"",
-                    "the KServe webhook has no ready endpoints & <none>",
-                    "kubectl -n kserve get endpoints kserve-webhook-server-service",
-                ),
-            ),
-            Duration::from_secs(2),
-        ),
-        CheckResult::new(
-            CheckId::F3,
-            Outcome::skip("scenario sets gpu: off"),
-            Duration::ZERO,
-        ),
-        CheckResult::new(
-            CheckId::F4,
-            Outcome::pass("p95 41ms within the SLO")
-                .with_figure("p95", 41.0, "ms")
-                .with_figure("throughput", 19.8, "req/s"),
-            Duration::from_secs(30),
-        ),
-    ];
-    let environment = Environment {
-        context: "k3d-neuroscale".into(),
-        server: None,
-        kubernetes_version: None,
-        harness_context: true,
-        mutations_allowed: true,
-        scenario_name: "smoke".into(),
-        scenario_source: "scenarios/smoke.yaml".into(),
-        gpu: "off".into(),
-        versions: Environment::pinned_versions(),
-    };
-    Report::new(
-        SystemTime::UNIX_EPOCH,
-        environment,
-        RunResults {
-            results,
-            cancelled: None,
-            duration: Duration::from_secs(41),
-        },
-    )
+    support::reports::sample()
 }
 
 /// `xmllint --schema` on `document`, or None when xmllint is missing (after saying why).
@@ -191,6 +135,7 @@ fn a_suite_per_milestone_a_case_per_check_with_times_and_figures() {
     assert_eq!(
         names,
         [
+            "A1 argocd-ready",
             "A4 drift-self-heal",
             "D3 deny-unlabeled-isvc",
             "F3 gpu-node-inference",

@@ -11,12 +11,10 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use neuroscale::checks::runner::RunResults;
-use neuroscale::checks::{CheckId, CheckResult, Diagnosis, Outcome};
 use neuroscale::report::bootstrap::Bootstrap;
-use neuroscale::report::{html, Environment, Report};
+use neuroscale::report::{html, Report};
 
 /// A bootstrap whose DAG failed: a ready, a failed and a blocked component.
 const UP_JSON: &str = r#"{
@@ -39,60 +37,7 @@ const UP_JSON: &str = r#"{
 }"#;
 
 fn report() -> Report {
-    let results = vec![
-        CheckResult::new(
-            CheckId::A1,
-            Outcome::pass("5/5 ArgoCD workloads ready"),
-            Duration::from_millis(420),
-        ),
-        CheckResult::new(
-            CheckId::D3,
-            Outcome::fail(
-                "admission failed for a reason that is not a Kyverno denial",
-                Diagnosis::new(
-                    "no endpoints available for service \"kserve-webhook-server-service\" <none>",
-                    "the KServe webhook has no ready endpoints",
-                    "kubectl -n kserve get endpoints kserve-webhook-server-service",
-                ),
-            ),
-            Duration::from_secs(2),
-        ),
-        CheckResult::new(
-            CheckId::F3,
-            Outcome::skip("scenario sets gpu: off"),
-            Duration::ZERO,
-        ),
-        CheckResult::new(
-            CheckId::F4,
-            Outcome::pass("p95 41ms within the 300ms SLO")
-                .with_figure("p50", 12.5, "ms")
-                .with_figure("p95", 41.0, "ms")
-                .with_figure("p99", 58.0, "ms")
-                .with_figure("max", 77.0, "ms")
-                .with_figure("throughput", 19.8, "req/s"),
-            Duration::from_secs(30),
-        ),
-    ];
-    let environment = Environment {
-        context: "k3d-neuroscale".into(),
-        server: Some("https://127.0.0.1:6550".into()),
-        kubernetes_version: Some("v1.34.8+k3s1".into()),
-        harness_context: true,
-        mutations_allowed: true,
-        scenario_name: "smoke".into(),
-        scenario_source: "scenarios/smoke.yaml".into(),
-        gpu: "off".into(),
-        versions: Environment::pinned_versions(),
-    };
-    Report::new(
-        SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_000_000),
-        environment,
-        RunResults {
-            results,
-            cancelled: None,
-            duration: Duration::from_secs(75),
-        },
-    )
+    support::reports::sample()
 }
 
 /// The Chromium binary on PATH, if any.

@@ -5,7 +5,6 @@
 use std::fmt::Write as _;
 
 use super::{short_duration, trim_float, Report};
-use crate::checks::catalogue::Milestone;
 use crate::checks::{CheckResult, OutcomeKind, Verdict};
 
 const GREEN: &str = "\x1b[32m";
@@ -83,15 +82,7 @@ pub fn render(report: &Report, colour: bool) -> String {
             env.context, env.context
         );
     }
-    for milestone in Milestone::ALL {
-        let checks: Vec<&CheckResult> = report
-            .checks
-            .iter()
-            .filter(|c| c.milestone() == milestone)
-            .collect();
-        if checks.is_empty() {
-            continue;
-        }
+    for (milestone, checks) in report.by_milestone() {
         let _ = writeln!(
             out,
             "\n{}",

@@ -15,7 +15,6 @@ use quick_junit::{
 };
 
 use super::Report;
-use crate::checks::catalogue::Milestone;
 use crate::checks::{CheckResult, Figure, Verdict};
 
 fn test_case(result: &CheckResult) -> TestCase {
@@ -82,15 +81,7 @@ fn figure_properties(result: &CheckResult) -> impl Iterator<Item = Property> + '
 pub fn to_junit(report: &Report) -> JunitReport {
     let mut junit = JunitReport::new("neuroscale check");
     junit.set_time(report.duration);
-    for milestone in Milestone::ALL {
-        let results: Vec<&CheckResult> = report
-            .checks
-            .iter()
-            .filter(|c| c.milestone() == milestone)
-            .collect();
-        if results.is_empty() {
-            continue;
-        }
+    for (milestone, results) in report.by_milestone() {
         let mut suite = TestSuite::new(format!("{} {}", milestone.letter(), milestone.title()));
         suite.set_time(results.iter().map(|r| r.duration).sum());
         suite.add_property(Property::new(

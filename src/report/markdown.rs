@@ -6,7 +6,6 @@
 use std::fmt::Write as _;
 
 use super::{cancel_text, short_duration, Report};
-use crate::checks::catalogue::Milestone;
 use crate::checks::{CheckResult, Verdict};
 
 fn verdict_cell(verdict: Verdict) -> &'static str {
@@ -101,15 +100,7 @@ pub fn render(report: &Report) -> String {
             None => String::new(),
         }
     );
-    for milestone in Milestone::ALL {
-        let checks: Vec<&CheckResult> = report
-            .checks
-            .iter()
-            .filter(|c| c.milestone() == milestone)
-            .collect();
-        if checks.is_empty() {
-            continue;
-        }
+    for (milestone, checks) in report.by_milestone() {
         let _ = writeln!(
             out,
             "### {} {}\n\n| Verdict | Id | Name | Summary | Time |\n| --- | --- | --- | --- | --- |",

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use crate::checks::runner::RunResults;
-use crate::checks::{CancelReason, CheckResult, EventSink, RunEvent, Verdict};
+use crate::checks::{CancelReason, CheckResult, EventSink, Milestone, RunEvent, Verdict};
 
 pub mod bootstrap;
 pub mod bundle;
@@ -98,6 +98,19 @@ pub struct Report {
 }
 
 impl Report {
+    /// The checks of each milestone that has any in this report, in catalogue order: how every
+    /// rendering groups them.
+    pub fn by_milestone(&self) -> impl Iterator<Item = (Milestone, Vec<&CheckResult>)> + '_ {
+        Milestone::ALL.into_iter().filter_map(|milestone| {
+            let checks: Vec<&CheckResult> = self
+                .checks
+                .iter()
+                .filter(|c| c.milestone() == milestone)
+                .collect();
+            (!checks.is_empty()).then_some((milestone, checks))
+        })
+    }
+
     /// A report of `results`, when they are at hand rather than recorded from the stream.
     pub fn new(started_at: SystemTime, environment: Environment, results: RunResults) -> Self {
         Report {
