@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::catalogue::{CheckId, Milestone};
+use crate::failures::FailureCode;
 use super::env::CreatedObject;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -139,6 +140,10 @@ pub struct Diagnosis {
     pub likely_cause: String,
     /// The next command a human would run.
     pub next_command: String,
+    /// The catalogued failure this is, when the observation identifies one
+    /// (`docs/failures.md`); none for a failure neuroscale does not recognise by name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<FailureCode>,
 }
 
 impl Diagnosis {
@@ -151,7 +156,20 @@ impl Diagnosis {
             observed: observed.into(),
             likely_cause: likely_cause.into(),
             next_command: next_command.into(),
+            code: None,
         }
+    }
+
+    /// Names the catalogued failure this diagnosis identifies.
+    pub fn with_code(mut self, code: FailureCode) -> Self {
+        self.code = Some(code);
+        self
+    }
+
+    /// Names the catalogued failure, if any.
+    pub fn with_code_opt(mut self, code: Option<FailureCode>) -> Self {
+        self.code = code;
+        self
     }
 }
 
@@ -200,7 +218,8 @@ impl Outcome {
                 format!("reading {what} failed: {message}"),
                 "the API server is unreachable or this identity may not read it (RBAC)",
                 "kubectl auth can-i --list && neuroscale doctor",
-            )),
+            )
+            .with_code(FailureCode::ApiUnreadable)),
         )
     }
 

@@ -179,7 +179,10 @@ impl K3dConfig {
         if !traefik_disabled {
             return Err(field(
                 "options.k3s.extraArgs",
-                "traefik must be disabled (`--disable=traefik` on server:*): it intercepts Kourier's traffic".into(),
+                format!(
+                    "traefik must be disabled (`--disable=traefik` on server:*): it intercepts Kourier's traffic (code {})",
+                    crate::failures::FailureCode::TraefikEnabled.reference()
+                ),
             ));
         }
         let ingress_host_port = raw

@@ -22,6 +22,7 @@ use bollard::Docker;
 use super::docker::{self, DockerUnreachable};
 use super::k3d_config::{HostPort, K3dConfig, Protocol};
 use super::ErrorClass;
+use crate::failures::FailureCode;
 use crate::scenario::GpuMode;
 
 /// What the platform wants from Docker (README "Quick start": about 8 GiB and 4 CPUs).
@@ -124,6 +125,17 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// The catalogued failure (`docs/failures.md`).
+    pub fn code(&self) -> FailureCode {
+        match self {
+            Failure::NvidiaRuntimeMissing => FailureCode::NvidiaRuntimeMissing,
+            Failure::GpuNotRequested { .. } => FailureCode::GpuNotRequested,
+            Failure::PortPublished { .. }
+            | Failure::PortInUse { .. }
+            | Failure::PortUnavailable { .. } => FailureCode::PortNotFree,
+        }
+    }
+
     fn class(&self) -> ErrorClass {
         match self {
             Failure::GpuNotRequested { .. } => ErrorClass::BadInput,
@@ -148,11 +160,14 @@ pub enum PreflightError {
 
 fn render_failures(failures: &[Failure]) -> String {
     match failures {
-        [one] => format!("preflight: {one}"),
+        [one] => format!("preflight: {one} (code {})", one.code().reference()),
         many => {
             let mut text = format!("preflight found {} problems:", many.len());
             for failure in many {
-                text.push_str(&format!("\n  - {failure}"));
+                text.push_str(&format!(
+                    "\n  - {failure} (code {})",
+                    failure.code().reference()
+                ));
             }
             text
         }
@@ -211,15 +226,17 @@ pub async fn run_with(
     // An engine that does not report a figure (0) gets no warning rather than a wrong one.
     if cpus > 0 && cpus < input.cpus {
         warnings.push(format!(
-            "Docker has {cpus} CPUs and the platform wants at least {}: installs will be slow and deadlines may pass; give Docker more CPUs",
-            input.cpus
+            "Docker has {cpus} CPUs and the platform wants at least {}: installs will be slow and deadlines may pass; give Docker more CPUs (code {})",
+            input.cpus,
+            FailureCode::MachineTooSmall.reference()
         ));
     }
     if memory_bytes > 0 && memory_bytes < input.memory_bytes {
         warnings.push(format!(
-            "Docker has {} of memory and the platform wants at least {}: pods may be evicted or stay Pending; give Docker more memory",
+            "Docker has {} of memory and the platform wants at least {}: pods may be evicted or stay Pending; give Docker more memory (code {})",
             gib(memory_bytes),
-            gib(input.memory_bytes)
+            gib(input.memory_bytes),
+            FailureCode::MachineTooSmall.reference()
         ));
     }
     let config_name = input.config.path.display().to_string();
@@ -509,5 +526,10 @@ mod tests {
         .to_string();
         assert!(text.starts_with("preflight found 2 problems:"), "{text}");
         assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(
+            text.contains("(code NS305 (docs/failures.md#ns305))")
+                && text.contains("(code NS306 (docs/failures.md#ns306))"),
+            "{text}"
+        );
     }
 }

@@ -15,6 +15,8 @@ use crate::checks::kit::admission::{self, AdmissionOutcome};
 use crate::checks::kit::probe::{self, ProbeObject};
 use crate::checks::kit::wait::Wait;
 use crate::checks::outcome::{Diagnosis, Outcome};
+use crate::checks::kit::diagnose;
+use crate::failures::FailureCode;
 use crate::observe::{self, Kind};
 use crate::platform::kyverno::NAMESPACE as KYVERNO_NAMESPACE;
 
@@ -224,7 +226,8 @@ pub fn evaluate_denial(probe: &DenialProbe, obs: &DenialObservation) -> Outcome 
                         format!("after {} attempt(s): {message}", obs.attempts),
                         likely,
                         command,
-                    ),
+                    )
+                    .with_code_opt(diagnose::webhook_unavailable_code(&webhook)),
                 )
             }
             AdmissionOutcome::AdmissionPolicyDenial { policy: vap, .. } => Outcome::fail(
@@ -233,7 +236,8 @@ pub fn evaluate_denial(probe: &DenialProbe, obs: &DenialObservation) -> Outcome 
                     message.clone(),
                     "enforcement was handed to a Kubernetes ValidatingAdmissionPolicy (spec.autogen.validatingAdmissionPolicy.enabled); the platform expects Kyverno's own webhook to deny",
                     "kubectl get validatingadmissionpolicies,validatingadmissionpolicybindings",
-                ),
+                )
+                .with_code(FailureCode::EnforcementByAdmissionPolicy),
             ),
             AdmissionOutcome::OtherDenial { webhook, .. } => {
                 let (cause, command) = if webhook.contains("kyverno.svc") {

@@ -6,6 +6,7 @@
 
 use crate::checks::env::{CheckFuture, CheckRun};
 use crate::checks::outcome::{Diagnosis, Outcome};
+use crate::failures::FailureCode;
 use crate::observe;
 use crate::platform::views::{self, ValidatingPolicy, ValidatingPolicyExt};
 use crate::readiness;
@@ -38,7 +39,7 @@ pub fn check<'a>(run: &'a CheckRun<'a>) -> CheckFuture<'a> {
 /// webhook configured (`status.conditionStatus`, not the deprecated `status.ready`), evaluates at
 /// admission, and its `validationActions` include Deny (Audit or Warn alone enforce nothing).
 pub fn evaluate_policies(policies: &[ValidatingPolicy], expected: &[&str]) -> Outcome {
-    let mut problems: Vec<(String, &'static str, String)> = Vec::new();
+    let mut problems: Vec<(String, &'static str, String, Option<FailureCode>)> = Vec::new();
     let mut enforcing = 0;
     for name in expected {
         let Some(policy) = policies
@@ -48,8 +49,7 @@ pub fn evaluate_policies(policies: &[ValidatingPolicy], expected: &[&str]) -> Ou
             problems.push((
                 format!("policy {name} does not exist"),
                 "the guardrails Application has not synced this policy (or it is written as a deprecated ClusterPolicy)",
-                "kubectl get validatingpolicies".to_string(),
-            ));
+                "kubectl get validatingpolicies".to_string(), None,));
             continue;
         };
         let describe = format!("kubectl get validatingpolicy {name} -o yaml");
@@ -77,8 +77,7 @@ pub fn evaluate_policies(policies: &[ValidatingPolicy], expected: &[&str]) -> Ou
             problems.push((
                 format!("policy {name} validationActions {shown}: reports but does not deny"),
                 "the policy is in Audit/Warn mode; violations are recorded and admitted (guardrails that exist are not guardrails that enforce)",
-                describe.clone(),
-            ));
+                describe.clone(), Some(FailureCode::PolicyInAuditMode),));
         }
         // ValidatingPolicySpec.failurePolicy (kyverno api/policies.kyverno.io/v1, Fail by
         // default): Ignore admits every request while Kyverno cannot be reached.
@@ -86,35 +85,30 @@ pub fn evaluate_policies(policies: &[ValidatingPolicy], expected: &[&str]) -> Ou
             problems.push((
                 format!("policy {name} has failurePolicy Ignore: it fails open"),
                 "while Kyverno's admission controller is down or slow, the API server admits what this policy would deny",
-                describe.clone(),
-            ));
+                describe.clone(), Some(FailureCode::PolicyFailOpen),));
         }
         if !admission_enabled {
             problems.push((
                 format!("policy {name} has spec.evaluation.admission.enabled=false"),
                 "the policy only runs in background scans, never at admission",
-                describe.clone(),
-            ));
+                describe.clone(), None,));
         }
         if !ready.ready {
             problems.push((
                 ready.observed.clone(),
                 "Kyverno has not configured this policy in its webhook (admission controller not healthy, or the policy failed to compile)",
-                describe.clone(),
-            ));
+                describe.clone(), ready.observed.contains("RBACPermissionsGranted").then_some(FailureCode::KyvernoPolicyRbac),));
         } else {
             match &webhook_configured {
                 Some((status, _)) if status == "True" => {}
                 Some((status, message)) => problems.push((
                     format!("policy {name} WebhookConfigured={status}: {message}"),
                     "Kyverno has not configured this policy in its webhook",
-                    describe.clone(),
-                )),
+                    describe.clone(), None,)),
                 None if admission_enabled => problems.push((
                     format!("policy {name} reports ready without a WebhookConfigured condition"),
                     "the policy is not wired into Kyverno's admission webhook",
-                    describe.clone(),
-                )),
+                    describe.clone(), None,)),
                 None => {}
             }
         }
@@ -129,11 +123,11 @@ pub fn evaluate_policies(policies: &[ValidatingPolicy], expected: &[&str]) -> Ou
         ))
         .with_figure("policies enforcing", enforcing as f64, "count");
     }
-    let observed: Vec<String> = problems.iter().map(|(o, _, _)| o.clone()).collect();
-    let (_, cause, command) = &problems[0];
+    let observed: Vec<String> = problems.iter().map(|(o, _, _, _)| o.clone()).collect();
+    let (_, cause, command, code) = &problems[0];
     Outcome::fail(
         format!("{enforcing}/{total} policies enforcing"),
-        Diagnosis::new(observed.join("; "), *cause, command.clone()),
+        Diagnosis::new(observed.join("; "), *cause, command.clone()).with_code_opt(*code),
     )
 }
 

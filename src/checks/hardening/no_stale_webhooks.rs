@@ -14,6 +14,7 @@ use kube::api::{Api, ListParams};
 
 use crate::checks::env::{CheckFuture, CheckRun};
 use crate::checks::outcome::{Diagnosis, Outcome};
+use crate::failures::FailureCode;
 use crate::observe;
 use crate::platform::kserve;
 use crate::readiness;
@@ -146,7 +147,7 @@ pub fn evaluate_webhooks(
     refs: &[WebhookRef],
     services: &BTreeMap<(String, String), ServiceState>,
 ) -> Outcome {
-    let mut problems: Vec<(String, String, String)> = Vec::new();
+    let mut problems: Vec<(String, String, String, Option<FailureCode>)> = Vec::new();
     let mut healthy = 0;
     let mut by_url = Vec::new();
     for hook in refs {
@@ -173,25 +174,23 @@ pub fn evaluate_webhooks(
             problems.push((
                 format!("{place}, which does not exist"),
                 "a webhook left behind by a removed component: it intercepts every matching request and fails it".to_string(),
-                format!("kubectl get {} {} -o yaml", hook.config_kind, hook.config),
-            ));
+                format!("kubectl get {} {} -o yaml", hook.config_kind, hook.config), Some(FailureCode::StaleWebhook),));
         } else if state.ready_endpoints == 0 {
-            let cause = if hook
+            let (cause, code) = if hook
                 .webhook
                 .starts_with("inferenceservice.kserve-webhook-server")
                 || name == kserve::WEBHOOK_SERVICE_NAME
             {
-                "the KServe controller is not fully ready (e.g. 1/2 containers with kube-rbac-proxy in ImagePullBackOff), so its webhook has no endpoints".to_string()
+                ("the KServe controller is not fully ready (e.g. 1/2 containers with kube-rbac-proxy in ImagePullBackOff), so its webhook has no endpoints".to_string(), Some(FailureCode::KserveWebhookNoEndpoints))
             } else if crate::platform::service_for_webhook(&hook.webhook).is_some() {
-                format!("the component serving {name} is not ready, so every request through this webhook fails")
+                (format!("the component serving {name} is not ready, so every request through this webhook fails"), None)
             } else {
-                "the workload behind this webhook is gone or not ready (stale webhook)".to_string()
+                ("the workload behind this webhook is gone or not ready (stale webhook)".to_string(), Some(FailureCode::StaleWebhook))
             };
             problems.push((
                 format!("{place}, which has no ready endpoints"),
                 cause,
-                format!("kubectl -n {namespace} get endpointslices -l kubernetes.io/service-name={name}"),
-            ));
+                format!("kubectl -n {namespace} get endpointslices -l kubernetes.io/service-name={name}"), code,));
         } else {
             healthy += 1;
         }
@@ -235,14 +234,14 @@ pub fn evaluate_webhooks(
         .with_figure("webhooks checked", service_backed as f64, "count")
         .with_figure("webhook services", services.len() as f64, "count");
     }
-    let observed: Vec<String> = problems.iter().map(|(o, _, _)| o.clone()).collect();
-    let (_, cause, command) = problems[0].clone();
+    let observed: Vec<String> = problems.iter().map(|(o, _, _, _)| o.clone()).collect();
+    let (_, cause, command, code) = problems[0].clone();
     Outcome::fail(
         format!(
             "{} of {service_backed} webhooks point at a missing or unready Service",
             problems.len()
         ),
-        Diagnosis::new(observed.join("; "), cause, command),
+        Diagnosis::new(observed.join("; "), cause, command).with_code_opt(code),
     )
 }
 
