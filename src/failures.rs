@@ -130,7 +130,9 @@ impl FailureCode {
             ModelQuotaMissing => ("NS118", "Model namespace without quota"),
             ApiUnreadable => ("NS119", "API server unreadable"),
             NoGpuNode => ("NS120", "No GPU node"),
-            EnforcementByAdmissionPolicy => ("NS121", "Enforcement handed to a ValidatingAdmissionPolicy"),
+            EnforcementByAdmissionPolicy => {
+                ("NS121", "Enforcement handed to a ValidatingAdmissionPolicy")
+            }
             CrdNotEstablished => ("NS201", "CRD not Established"),
             ApplicationMissing => ("NS202", "Application never created"),
             ImagePullFailed => ("NS203", "Image cannot be pulled"),
@@ -231,7 +233,10 @@ mod tests {
             // GitHub derives anchors from the whole heading; the explicit one keeps `#ns101`
             // stable when a title is reworded.
             let anchored = format!("<a id=\"{}\"></a>\n\n## {heading}\n", code.anchor());
-            assert!(text.contains(&anchored), "docs/failures.md lacks {anchored:?}");
+            assert!(
+                text.contains(&anchored),
+                "docs/failures.md lacks {anchored:?}"
+            );
             let (_, body) = sections
                 .iter()
                 .find(|(h, _)| *h == heading)

@@ -12,8 +12,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::catalogue::{CheckId, Milestone};
-use crate::failures::FailureCode;
 use super::env::CreatedObject;
+use crate::failures::FailureCode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -214,12 +214,14 @@ impl Outcome {
                 message: message.clone(),
             },
             format!("could not read {what}"),
-            Some(Diagnosis::new(
-                format!("reading {what} failed: {message}"),
-                "the API server is unreachable or this identity may not read it (RBAC)",
-                "kubectl auth can-i --list && neuroscale doctor",
-            )
-            .with_code(FailureCode::ApiUnreadable)),
+            Some(
+                Diagnosis::new(
+                    format!("reading {what} failed: {message}"),
+                    "the API server is unreachable or this identity may not read it (RBAC)",
+                    "kubectl auth can-i --list && neuroscale doctor",
+                )
+                .with_code(FailureCode::ApiUnreadable),
+            ),
         )
     }
 

@@ -103,17 +103,26 @@ fn failure_code(target: &str, last_observed: &str, diagnosis: &Diagnosis) -> Opt
     match kind {
         "crd" => Some(FailureCode::CrdNotEstablished),
         "svc" => Some(FailureCode::LoadBalancerNoAddress),
-        "endpoints" if target.ends_with(&format!("/{}", crate::platform::kserve::WEBHOOK_SERVICE_NAME)) => {
+        "endpoints"
+            if target.ends_with(&format!(
+                "/{}",
+                crate::platform::kserve::WEBHOOK_SERVICE_NAME
+            )) =>
+        {
             Some(FailureCode::KserveWebhookNoEndpoints)
         }
-        "application" if conditions.contains("does not exist") => Some(FailureCode::ApplicationMissing),
+        "application" if conditions.contains("does not exist") => {
+            Some(FailureCode::ApplicationMissing)
+        }
         "application" if conditions.contains("ComparisonError") => {
             Some(FailureCode::ApplicationComparisonError)
         }
         "application" if conditions.contains("health Progressing") => {
             Some(FailureCode::ApplicationProgressing)
         }
-        "application" if conditions.contains("sync Unknown") || conditions.contains("health Unknown") => {
+        "application"
+            if conditions.contains("sync Unknown") || conditions.contains("health Unknown") =>
+        {
             Some(FailureCode::ApplicationUnknown)
         }
         _ => None,
@@ -661,7 +670,11 @@ mod tests {
             Some(FailureCode::LoadBalancerNoAddress)
         );
         assert_eq!(
-            timeout("crd/inferenceservices.serving.kserve.io", Diagnosis::default()).code(),
+            timeout(
+                "crd/inferenceservices.serving.kserve.io",
+                Diagnosis::default()
+            )
+            .code(),
             Some(FailureCode::CrdNotEstablished)
         );
         let unknown = timeout("deploy/argocd/argocd-server", Diagnosis::default());

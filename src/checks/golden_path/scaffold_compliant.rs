@@ -12,10 +12,10 @@ use kube::api::{Api, ListParams};
 
 use crate::checks::env::{CheckFuture, CheckRun};
 use crate::checks::kit::admission::{self, AdmissionOutcome};
+use crate::checks::kit::diagnose;
 use crate::checks::kit::probe::ProbeObject;
 use crate::checks::kit::wait::{Decision, Wait};
 use crate::checks::outcome::{Diagnosis, Outcome};
-use crate::checks::kit::diagnose;
 use crate::failures::FailureCode;
 use crate::gitops::scaffold;
 use crate::observe;

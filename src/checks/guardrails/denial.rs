@@ -12,10 +12,10 @@ use serde_json::Value;
 
 use crate::checks::env::CheckRun;
 use crate::checks::kit::admission::{self, AdmissionOutcome};
+use crate::checks::kit::diagnose;
 use crate::checks::kit::probe::{self, ProbeObject};
 use crate::checks::kit::wait::Wait;
 use crate::checks::outcome::{Diagnosis, Outcome};
-use crate::checks::kit::diagnose;
 use crate::failures::FailureCode;
 use crate::observe::{self, Kind};
 use crate::platform::kyverno::NAMESPACE as KYVERNO_NAMESPACE;

@@ -104,7 +104,9 @@ pub fn evaluate_kyverno_ready(obs: &KyvernoObservation) -> Outcome {
             None => problems.push((
                 format!("deployment {KYVERNO_NAMESPACE}/{name} does not exist"),
                 "Kyverno is not installed, or its ArgoCD Application has not synced",
-                format!("kubectl -n {KYVERNO_NAMESPACE} get deploy,pods"), None,)),
+                format!("kubectl -n {KYVERNO_NAMESPACE} get deploy,pods"),
+                None,
+            )),
             Some(d) => {
                 let r = readiness::deployment(d);
                 if r.ready {
@@ -124,7 +126,9 @@ pub fn evaluate_kyverno_ready(obs: &KyvernoObservation) -> Outcome {
         problems.push((
             format!("service {kyverno_service} does not exist"),
             "Kyverno's admission Service is missing, so every Kyverno webhook call fails",
-            format!("kubectl -n {KYVERNO_NAMESPACE} get svc"), None,));
+            format!("kubectl -n {KYVERNO_NAMESPACE} get svc"),
+            None,
+        ));
     } else if endpoints == 0 {
         problems.push((
             format!("service {kyverno_service} has no ready endpoints"),
@@ -170,7 +174,9 @@ pub fn evaluate_kyverno_ready(obs: &KyvernoObservation) -> Outcome {
                 problems.push((
                     format!("webhook {hook} in {name} calls {target}, not {kyverno_service}"),
                     "a webhook configuration left from another Kyverno install (stale webhook)",
-                    format!("kubectl get {kind} {name} -o yaml"), Some(FailureCode::StaleWebhook),));
+                    format!("kubectl get {kind} {name} -o yaml"),
+                    Some(FailureCode::StaleWebhook),
+                ));
             }
         }
     }

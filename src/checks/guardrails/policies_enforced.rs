@@ -91,7 +91,9 @@ pub fn evaluate_policies(policies: &[ValidatingPolicy], expected: &[&str]) -> Ou
             problems.push((
                 format!("policy {name} has spec.evaluation.admission.enabled=false"),
                 "the policy only runs in background scans, never at admission",
-                describe.clone(), None,));
+                describe.clone(),
+                None,
+            ));
         }
         if !ready.ready {
             problems.push((
@@ -104,11 +106,15 @@ pub fn evaluate_policies(policies: &[ValidatingPolicy], expected: &[&str]) -> Ou
                 Some((status, message)) => problems.push((
                     format!("policy {name} WebhookConfigured={status}: {message}"),
                     "Kyverno has not configured this policy in its webhook",
-                    describe.clone(), None,)),
+                    describe.clone(),
+                    None,
+                )),
                 None if admission_enabled => problems.push((
                     format!("policy {name} reports ready without a WebhookConfigured condition"),
                     "the policy is not wired into Kyverno's admission webhook",
-                    describe.clone(), None,)),
+                    describe.clone(),
+                    None,
+                )),
                 None => {}
             }
         }

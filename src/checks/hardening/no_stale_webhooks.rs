@@ -185,7 +185,11 @@ pub fn evaluate_webhooks(
             } else if crate::platform::service_for_webhook(&hook.webhook).is_some() {
                 (format!("the component serving {name} is not ready, so every request through this webhook fails"), None)
             } else {
-                ("the workload behind this webhook is gone or not ready (stale webhook)".to_string(), Some(FailureCode::StaleWebhook))
+                (
+                    "the workload behind this webhook is gone or not ready (stale webhook)"
+                        .to_string(),
+                    Some(FailureCode::StaleWebhook),
+                )
             };
             problems.push((
                 format!("{place}, which has no ready endpoints"),

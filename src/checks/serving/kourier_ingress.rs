@@ -161,7 +161,9 @@ pub fn evaluate_kourier_ingress(observation: &KourierObservation) -> Outcome {
         problems.push((
             format!("configmap {KNATIVE_NAMESPACE}/config-network does not exist"),
             "Knative Serving is not installed (the knative-serving Application has not synced)",
-            "kubectl -n argocd describe application knative-serving".to_string(), None,));
+            "kubectl -n argocd describe application knative-serving".to_string(),
+            None,
+        ));
     } else if class != KOURIER_INGRESS_CLASS {
         problems.push((
             format!("config-network ingress-class is `{class}`, not `{KOURIER_INGRESS_CLASS}`"),
@@ -212,7 +214,9 @@ pub fn evaluate_kourier_ingress(observation: &KourierObservation) -> Outcome {
                 format!(
                     "kubectl -n {} describe deployment {}",
                     workload.namespace, workload.name
-                ), code,));
+                ),
+                code,
+            ));
         }
     }
     let address = match &observation.service {

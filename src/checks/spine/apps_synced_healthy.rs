@@ -8,10 +8,10 @@ use crate::checks::kit::admission::{self, AdmissionOutcome};
 use crate::checks::kit::wait::{self, Decision};
 use crate::checks::outcome::{Diagnosis, Outcome};
 use crate::components::{self, Gate};
-use crate::gitops::model_application_name;
 use crate::failures::FailureCode;
-use crate::platform::{argocd, kserve};
+use crate::gitops::model_application_name;
 use crate::platform::views::Application;
+use crate::platform::{argocd, kserve};
 use crate::readiness::{self, ApplicationState};
 use crate::scenario::{GpuMode, Scenario};
 
@@ -108,9 +108,13 @@ pub fn evaluate_apps_synced_healthy(apps: &[Application], expected: &[String]) -
             .find(|o| o.starts_with("Failed") || o.starts_with("Error"))
             .unwrap_or_default();
         match admission::classify(op) {
-            AdmissionOutcome::WebhookUnavailable { webhook, service, .. } => {
-                let code = (service.as_deref().is_some_and(|s| s.contains(kserve::WEBHOOK_SERVICE_NAME)))
-                    .then_some(FailureCode::KserveWebhookNoEndpoints);
+            AdmissionOutcome::WebhookUnavailable {
+                webhook, service, ..
+            } => {
+                let code = (service
+                    .as_deref()
+                    .is_some_and(|s| s.contains(kserve::WEBHOOK_SERVICE_NAME)))
+                .then_some(FailureCode::KserveWebhookNoEndpoints);
                 (
                     format!(
                         "sync fails at admission: webhook {webhook} has no working backend ({}); fix that component first",
@@ -127,7 +131,8 @@ pub fn evaluate_apps_synced_healthy(apps: &[Application], expected: &[String]) -
                 None,
             ),
             _ => (
-                "the last sync failed applying manifests; the operation message says which object".to_string(),
+                "the last sync failed applying manifests; the operation message says which object"
+                    .to_string(),
                 None,
             ),
         }

@@ -10,9 +10,9 @@ use kube::api::{Api, DeleteParams};
 
 use crate::checks::env::{CheckFuture, CheckRun};
 use crate::checks::kit::diagnose::{container_trouble, container_trouble_code};
-use crate::failures::FailureCode;
 use crate::checks::kit::wait::{Attempt, Decision, Wait};
 use crate::checks::outcome::{Diagnosis, Outcome};
+use crate::failures::FailureCode;
 use crate::observe;
 use crate::platform::views::{self, Application};
 use crate::platform::{argocd, canary};
@@ -106,11 +106,8 @@ pub fn evaluate_drift(observation: &DriftObservation) -> Decision {
         }
     );
     // Only a self-heal that is off is the catalogued failure; the other branches are guesses.
-    let code = matches!(
-        (self_heal, &state),
-        (Some(false), _) | (None, Some(_))
-    )
-    .then_some(FailureCode::DriftNotHealed);
+    let code = matches!((self_heal, &state), (Some(false), _) | (None, Some(_)))
+        .then_some(FailureCode::DriftNotHealed);
     let likely = match (self_heal, &state) {
         (None, None) => format!(
             "no Application manages the canary any more ({app_name} is missing), so nothing restores it"
