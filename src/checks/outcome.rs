@@ -386,6 +386,30 @@ mod tests {
     }
 
     #[test]
+    fn an_unreadable_api_is_an_error_with_its_code() {
+        let forbidden = kube::Error::Api(Box::new(kube::core::Status {
+            code: 403,
+            message: "applications.argoproj.io is forbidden".into(),
+            reason: "Forbidden".into(),
+            ..kube::core::Status::default()
+        }));
+        let outcome = Outcome::api_error("applications", &forbidden);
+        assert!(matches!(
+            outcome.kind,
+            OutcomeKind::Error {
+                cause: ErrorCause::Api,
+                ..
+            }
+        ));
+        let diagnosis = outcome.diagnosis.expect("a diagnosis");
+        assert_eq!(diagnosis.code, Some(FailureCode::ApiUnreadable));
+        let json = serde_json::to_value(&diagnosis).unwrap();
+        assert_eq!(json["code"], "NS119");
+        let uncoded = serde_json::to_value(Diagnosis::new("o", "c", "n")).unwrap();
+        assert!(uncoded.get("code").is_none(), "{uncoded}");
+    }
+
+    #[test]
     fn kinds_serialize_with_their_fields_in_camel_case() {
         let kind = OutcomeKind::TimedOut {
             waited_for: "w".into(),

@@ -205,6 +205,10 @@ mod tests {
         let outcome = evaluate_opencost_ready(&obs);
         assert_eq!(outcome.verdict(), Verdict::Fail);
         let d = diagnosis(&outcome);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::OpenCostWithoutPrometheus)
+        );
         assert!(d.observed.contains("error querying prometheus"), "{d:?}");
         assert!(d.next_command.contains("prometheus-system"));
     }

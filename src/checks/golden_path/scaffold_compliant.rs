@@ -342,6 +342,10 @@ mod tests {
         let mut observation = admission(Ok(()));
         observation.kyverno_webhooks.clear();
         let outcome = evaluate_scaffold_compliant(&observation);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::KyvernoWebhooksNotRegistered)
+        );
         assert_eq!(outcome.verdict(), Verdict::Fail);
         assert!(
             outcome.summary.contains("no Kyverno webhook"),
@@ -408,6 +412,10 @@ mod tests {
         );
         assert!(!outcome.summary.contains("denied"), "{}", outcome.summary);
         let d = diagnosis(&outcome);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::KserveWebhookNoEndpoints)
+        );
         assert!(
             d.next_command
                 .contains("kubernetes.io/service-name=kserve-webhook-server-service"),

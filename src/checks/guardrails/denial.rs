@@ -323,6 +323,10 @@ mod tests {
             outcome.summary
         );
         let d = diagnosis(&outcome);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::KserveWebhookNoEndpoints)
+        );
         assert!(d.likely_cause.contains("KServe"), "{d:?}");
         assert!(d.next_command.contains("-n kserve"), "{d:?}");
         assert!(
@@ -336,6 +340,10 @@ mod tests {
         let outcome = evaluate_denial(&d3_probe(), &rejected(fx::kyverno_no_endpoints()));
         assert_eq!(outcome.verdict(), Verdict::Fail);
         let d = diagnosis(&outcome);
+        assert_eq!(
+            d.code, None,
+            "Kyverno is a known component, not a stale webhook"
+        );
         assert!(d.likely_cause.contains("kyverno-svc"), "{d:?}");
         assert!(d.next_command.contains("-n kyverno"), "{d:?}");
     }
@@ -376,6 +384,16 @@ mod tests {
         let outcome = evaluate_denial(&d3_probe(), &obs);
         assert_eq!(outcome.verdict(), Verdict::Fail);
         assert!(diagnosis(&outcome).observed.contains("still exists"));
+    }
+
+    #[test]
+    fn d3_a_denial_by_a_validating_admission_policy_is_named_by_its_code() {
+        let outcome = evaluate_denial(&d3_probe(), &rejected(fx::vap_denial(LABELS_POLICY)));
+        assert_eq!(outcome.verdict(), Verdict::Fail);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::EnforcementByAdmissionPolicy)
+        );
     }
 
     #[test]

@@ -314,6 +314,10 @@ mod tests {
         let mut obs = healthy_kyverno();
         obs.validating.remove(0);
         let outcome = evaluate_kyverno_ready(&obs);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::KyvernoWebhooksNotRegistered)
+        );
         assert_eq!(outcome.verdict(), Verdict::Fail);
         assert!(diagnosis(&outcome)
             .observed
@@ -325,6 +329,7 @@ mod tests {
             &[("mutate.kyverno.svc-fail", "kyverno-old", "kyverno-svc")],
         )];
         let outcome = evaluate_kyverno_ready(&obs);
+        assert_eq!(diagnosis(&outcome).code, Some(FailureCode::StaleWebhook));
         assert_eq!(outcome.verdict(), Verdict::Fail);
         assert!(diagnosis(&outcome)
             .observed

@@ -171,6 +171,10 @@ mod tests {
         assert_eq!(outcome.verdict(), Verdict::Fail);
         assert!(outcome.summary.starts_with("4/5"));
         let d = diagnosis(&outcome);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::PolicyInAuditMode)
+        );
         assert!(
             d.observed
                 .contains("disallow-root-containers validationActions [Audit]"),
@@ -184,6 +188,7 @@ mod tests {
         let mut policies = five_policies();
         policies[4]["spec"]["failurePolicy"] = serde_json::json!("Ignore");
         let outcome = evaluate_policies(&fx_views(&policies), &POLICY_NAMES);
+        assert_eq!(diagnosis(&outcome).code, Some(FailureCode::PolicyFailOpen));
         assert_eq!(outcome.verdict(), Verdict::Fail);
         assert!(outcome.summary.starts_with("4/5"), "{}", outcome.summary);
         assert!(diagnosis(&outcome)
@@ -193,6 +198,31 @@ mod tests {
         assert_eq!(
             evaluate_policies(&fx_views(&policies), &POLICY_NAMES).verdict(),
             Verdict::Pass
+        );
+    }
+
+    #[test]
+    fn d2_names_kyverno_rbac_when_a_policy_lacks_permissions() {
+        // Kyverno sets RBACPermissionsGranted=False when its controllers may not read a kind
+        // the policy matches (kyverno pkg/controllers/policystatus).
+        let mut policies = five_policies();
+        policies[0] = fx::validating_policy(LABELS_POLICY, &["Deny"], false);
+        policies[0]["status"]["conditionStatus"]["conditions"][0]["status"] = json!("True");
+        policies[0]["status"]["conditionStatus"]["conditions"][1]["status"] = json!("False");
+        policies[0]["status"]["conditionStatus"]["conditions"][1]["message"] =
+            json!("Policy is not ready for reporting, missing permissions: get,list,watch serving.kserve.io/inferenceservices");
+        let outcome = evaluate_policies(&fx_views(&policies), &POLICY_NAMES);
+        assert_eq!(outcome.verdict(), Verdict::Fail);
+        assert!(
+            diagnosis(&outcome)
+                .observed
+                .contains("RBACPermissionsGranted"),
+            "{:?}",
+            diagnosis(&outcome)
+        );
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::KyvernoPolicyRbac)
         );
     }
 

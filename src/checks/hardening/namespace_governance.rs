@@ -287,6 +287,10 @@ mod tests {
         let outcome = evaluate_governance("models", &declared(), &quotas, &[]);
         assert_eq!(outcome.verdict(), Verdict::Fail);
         let d = diagnosis(&outcome);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::ModelQuotaMissing)
+        );
         assert!(
             d.observed
                 .contains("LimitRange models/models-limits does not exist"),

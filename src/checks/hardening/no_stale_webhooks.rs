@@ -326,6 +326,7 @@ mod tests {
         let outcome = evaluate_webhooks(&refs, &all_ready());
         assert_eq!(outcome.verdict(), Verdict::Fail);
         let d = diagnosis(&outcome);
+        assert_eq!(diagnosis(&outcome).code, Some(FailureCode::StaleWebhook));
         assert!(
             d.observed
                 .contains("ingress-nginx/ingress-nginx-controller-admission, which does not exist"),
@@ -348,6 +349,10 @@ mod tests {
         let outcome = evaluate_webhooks(&webhooks(), &services);
         assert_eq!(outcome.verdict(), Verdict::Fail);
         let d = diagnosis(&outcome);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::KserveWebhookNoEndpoints)
+        );
         assert!(d.observed.contains("no ready endpoints"));
         assert!(d.likely_cause.contains("kube-rbac-proxy"));
         assert!(d.next_command.contains("-n kserve"));

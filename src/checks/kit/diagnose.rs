@@ -138,6 +138,32 @@ mod tests {
     }
 
     #[test]
+    fn an_unschedulable_predictor_and_a_failed_download_carry_their_codes() {
+        let pending = fixtures::isvc(fixtures::set_condition(
+            fixtures::inference_service("models", "m", false),
+            "PredictorReady",
+            "False",
+            "Unschedulable",
+            "0/3 nodes are available: 3 Insufficient cpu.",
+        ));
+        assert_eq!(
+            isvc_failure_code(&pending),
+            Some(FailureCode::PredictorUnschedulable)
+        );
+        let download = fixtures::isvc(fixtures::set_condition(
+            fixtures::inference_service("models", "m", false),
+            "PredictorReady",
+            "False",
+            "RevisionFailed",
+            "storage-initializer: failed to download gs://kfserving-examples/models/sklearn",
+        ));
+        assert_eq!(
+            isvc_failure_code(&download),
+            Some(FailureCode::ModelDownloadFailed)
+        );
+    }
+
+    #[test]
     fn an_isvc_stuck_on_istio_is_named() {
         let isvc = fixtures::isvc(fixtures::set_condition(
             fixtures::inference_service("models", "m", false),

@@ -172,6 +172,10 @@ mod tests {
         let outcome = evaluate_isvcs_ready(&isvcs, &expected());
         assert_eq!(outcome.verdict(), Verdict::Fail);
         let d = diagnosis(&outcome);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::KserveAssumesIstio)
+        );
         assert!(
             d.observed.contains("sklearn-iris-v2 Ready=False"),
             "{}",
@@ -186,6 +190,10 @@ mod tests {
     #[test]
     fn b3_fails_when_a_scenario_model_is_missing() {
         let outcome = evaluate_isvcs_ready(&[ready("sklearn-iris")], &expected());
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::ApplicationMissing)
+        );
         assert_eq!(outcome.verdict(), Verdict::Fail);
         assert!(diagnosis(&outcome)
             .observed

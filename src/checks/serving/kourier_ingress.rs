@@ -346,6 +346,10 @@ mod tests {
         let outcome = evaluate_kourier_ingress(&observation);
         assert_eq!(outcome.verdict(), Verdict::Fail);
         let d = diagnosis(&outcome);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::KserveAssumesIstio)
+        );
         assert!(
             d.observed.contains("disableIstioVirtualHost"),
             "{}",
@@ -363,6 +367,10 @@ mod tests {
         let mut observation = healthy_kourier();
         observation.config_network = Some(config_map(KNATIVE_NAMESPACE, "config-network", &[]));
         let outcome = evaluate_kourier_ingress(&observation);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::KnativeIngressNotKourier)
+        );
         assert_eq!(outcome.verdict(), Verdict::Fail);
         assert!(diagnosis(&outcome)
             .observed
@@ -397,6 +405,10 @@ mod tests {
             &[("_example", "#")],
         ));
         let outcome = evaluate_kourier_ingress(&observation);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::ClusterLocalDomainOnly)
+        );
         assert_eq!(outcome.verdict(), Verdict::Fail);
         assert!(diagnosis(&outcome).likely_cause.contains("404"));
         observation.config_domain = Some(config_map(
@@ -424,6 +436,8 @@ mod tests {
         let outcome = evaluate_kourier_ingress(&observation);
         assert_eq!(outcome.verdict(), Verdict::Fail);
         let d = diagnosis(&outcome);
+        // The first problem (the crash-looping gateway) names the diagnosis and its code.
+        assert_eq!(diagnosis(&outcome).code, Some(FailureCode::CrashLoop));
         assert!(
             d.observed.contains("kourier-gateway CrashLoopBackOff"),
             "{}",
@@ -433,6 +447,22 @@ mod tests {
             d.observed.contains("has no external address"),
             "{}",
             d.observed
+        );
+    }
+
+    #[test]
+    fn b2_a_gateway_service_without_an_address_alone_is_the_load_balancer_failure() {
+        let mut observation = healthy_kourier();
+        observation.service = Some(fixtures::load_balancer_service(
+            KOURIER_NAMESPACE,
+            KOURIER_SERVICE,
+            &[],
+        ));
+        let outcome = evaluate_kourier_ingress(&observation);
+        assert_eq!(outcome.verdict(), Verdict::Fail);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::LoadBalancerNoAddress)
         );
     }
 }

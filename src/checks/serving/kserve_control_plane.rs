@@ -216,6 +216,10 @@ mod tests {
         let outcome = evaluate_kserve_control_plane(&observation);
         assert_eq!(outcome.verdict(), Verdict::Fail);
         let d = diagnosis(&outcome);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::KserveControllerHalfReady)
+        );
         assert!(
             d.observed.contains("1/2 containers ready"),
             "{}",
@@ -257,6 +261,10 @@ mod tests {
             &[("10.42.0.23", false)],
         )];
         let outcome = evaluate_kserve_control_plane(&observation);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::KserveWebhookNoEndpoints)
+        );
         assert_eq!(outcome.verdict(), Verdict::Fail);
         assert!(diagnosis(&outcome)
             .observed
@@ -272,6 +280,10 @@ mod tests {
         let outcome = evaluate_kserve_control_plane(&observation);
         assert_eq!(outcome.verdict(), Verdict::Fail);
         let d = diagnosis(&outcome);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::CrdNotEstablished)
+        );
         assert!(
             d.observed
                 .contains("inferenceservices.serving.kserve.io does not exist"),

@@ -223,6 +223,10 @@ mod tests {
         let outcome = evaluate_apps_synced_healthy(&fixtures::apps(&apps), &expected);
         assert_eq!(outcome.verdict(), Verdict::Fail);
         let d = diagnosis(&outcome);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::ApplicationProgressing)
+        );
         assert!(
             d.observed.contains("kserve Synced/Progressing"),
             "{}",
@@ -243,10 +247,33 @@ mod tests {
             .filter(|a| a["metadata"]["name"] != "model-sklearn-iris-v2")
             .collect();
         let outcome = evaluate_apps_synced_healthy(&fixtures::apps(&apps), &expected);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::ApplicationMissing)
+        );
         assert_eq!(outcome.verdict(), Verdict::Fail);
         assert!(diagnosis(&outcome)
             .observed
             .contains("missing: model-sklearn-iris-v2"));
+    }
+
+    #[test]
+    fn a2_names_a_comparison_error() {
+        // argo-cd ApplicationConditionComparisonError, as a kustomization naming a missing file
+        // leaves it.
+        let expected = vec!["cert-manager".to_string()];
+        let mut app = application("cert-manager", "Unknown", "Healthy");
+        app["status"]["conditions"] = serde_json::json!([{
+            "type": "ComparisonError",
+            "message": "Failed to load target state: kustomize build failed: missing.yaml: no such file or directory"
+        }]);
+        let outcome = evaluate_apps_synced_healthy(&[fixtures::app(app)], &expected);
+        assert_eq!(outcome.verdict(), Verdict::Fail);
+        assert!(diagnosis(&outcome).likely_cause.contains("cannot render"));
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::ApplicationComparisonError)
+        );
     }
 
     #[test]
@@ -261,6 +288,10 @@ mod tests {
         });
         let outcome = evaluate_apps_synced_healthy(&[fixtures::app(app)], &expected);
         let d = diagnosis(&outcome);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::KserveWebhookNoEndpoints)
+        );
         assert!(
             d.likely_cause.contains("kserve-webhook-server-service"),
             "{}",

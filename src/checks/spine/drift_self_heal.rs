@@ -305,6 +305,7 @@ mod tests {
             outcome.summary
         );
         let d = diagnosis(&outcome);
+        assert_eq!(diagnosis(&outcome).code, Some(FailureCode::DriftNotHealed));
         assert!(
             d.likely_cause.contains("selfHeal is off"),
             "{}",

@@ -157,6 +157,10 @@ mod tests {
         let outcome = evaluate_no_unknown_state(&apps);
         assert_eq!(outcome.verdict(), Verdict::Fail);
         let d = diagnosis(&outcome);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::ApplicationUnknown)
+        );
         assert!(
             d.likely_cause.contains("argocd-repo-server"),
             "{}",
