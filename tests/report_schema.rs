@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use neuroscale::checks::runner::RunResults;
 use neuroscale::checks::CheckId;
 use neuroscale::checks::{CheckResult, Diagnosis, Outcome};
+use neuroscale::failures::FailureCode;
 use neuroscale::report::{json, Environment, Report};
 use serde_json::Value;
 
@@ -36,7 +37,8 @@ fn report() -> Report {
                     "no endpoints available for service \"kserve-webhook-server-service\"",
                     "the KServe webhook has no ready endpoints",
                     "kubectl -n kserve get endpoints kserve-webhook-server-service",
-                ),
+                )
+                .with_code(FailureCode::KserveWebhookNoEndpoints),
             ),
             Duration::from_secs(2),
         ),
@@ -80,6 +82,15 @@ fn a_report_validates_against_the_published_schema() {
     let validator = schema();
     let document: Value = serde_json::from_str(&json::render(&report())).unwrap();
     assert_eq!(errors(&validator, &document), Vec::<String>::new());
+    assert_eq!(document["checks"][1]["diagnosis"]["code"], "NS101");
+}
+
+#[test]
+fn the_schema_rejects_a_code_outside_the_catalogue_form() {
+    let validator = schema();
+    let mut document = json::to_value(&report());
+    document["checks"][1]["diagnosis"]["code"] = Value::from("E42");
+    assert!(!validator.is_valid(&document));
 }
 
 #[test]
