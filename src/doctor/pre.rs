@@ -207,20 +207,28 @@ pub fn inotify_step(limits: Option<InotifyLimits>) -> Step {
             next,
         );
     };
-    let shortfall = limits.shortfall();
-    let mut observed = vec![format!(
+    let observed = vec![format!(
         "max_user_instances {} (wanted ≥ {}), max_user_watches {} (wanted ≥ {})",
         limits.max_user_instances,
         InotifyLimits::WANTED_INSTANCES,
         limits.max_user_watches,
         InotifyLimits::WANTED_WATCHES
     )];
-    if shortfall.is_empty() {
+    if limits.shortfall().is_empty() {
         return step(5, INOTIFY, StepVerdict::Ok, observed, next);
     }
-    observed.extend(shortfall);
-    step(5, INOTIFY, StepVerdict::Warn, observed, next)
-        .with_code(Some(FailureCode::InotifyLimitsLow))
+    step(
+        5,
+        INOTIFY,
+        StepVerdict::Warn,
+        observed,
+        format!(
+            "sudo sysctl fs.inotify.max_user_instances={} fs.inotify.max_user_watches={}",
+            InotifyLimits::WANTED_INSTANCES.max(limits.max_user_instances),
+            InotifyLimits::WANTED_WATCHES.max(limits.max_user_watches)
+        ),
+    )
+    .with_code(Some(FailureCode::InotifyLimitsLow))
 }
 
 /// Finding 6: a cluster of this name that `up` would reuse, checked against the config the way
@@ -411,7 +419,11 @@ mod tests {
         }));
         assert_eq!(low.verdict, StepVerdict::Warn);
         assert_eq!(low.code, Some(FailureCode::InotifyLimitsLow));
-        assert_eq!(low.observed.len(), 2, "{low:?}");
+        assert!(
+            low.next_command
+                .contains("fs.inotify.max_user_instances=512 fs.inotify.max_user_watches=1000000"),
+            "{low:?}"
+        );
         assert_eq!(inotify_step(None).verdict, StepVerdict::Skip);
         let fine = inotify_step(Some(InotifyLimits {
             max_user_instances: 8192,
