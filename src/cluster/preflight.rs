@@ -224,7 +224,7 @@ pub async fn run_with(
 pub struct Assessment {
     pub report: Report,
     pub failures: Vec<Failure>,
-    /// The host ports each failure is about, as checked.
+    /// How many host ports the k3d config publishes (each was checked).
     pub ports_checked: usize,
 }
 
