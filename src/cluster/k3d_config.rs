@@ -412,7 +412,9 @@ mod tests {
         let (_, text) = shipped("cluster.yaml");
         let err = reject(&text.replace("--disable=traefik", "--disable=metrics-server"));
         assert!(
-            err.contains("options.k3s.extraArgs") && err.contains("traefik"),
+            err.contains("options.k3s.extraArgs")
+                && err.contains("traefik")
+                && err.contains("(code NS304 (docs/failures.md#ns304))"),
             "{err}"
         );
     }
