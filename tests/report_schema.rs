@@ -31,6 +31,15 @@ fn a_report_validates_against_the_published_schema() {
     let validator = schema();
     let document: Value = serde_json::from_str(&json::render(&report())).unwrap();
     assert_eq!(errors(&validator, &document), Vec::<String>::new());
+    assert_eq!(document["checks"][2]["diagnosis"]["code"], "NS101");
+}
+
+#[test]
+fn the_schema_rejects_a_code_outside_the_catalogue_form() {
+    let validator = schema();
+    let mut document = json::to_value(&report());
+    document["checks"][2]["diagnosis"]["code"] = Value::from("E42");
+    assert!(!validator.is_valid(&document));
 }
 
 #[test]

@@ -222,6 +222,9 @@ fn milestone_section(report: &Report, milestone: Milestone) -> Markup {
                                         dt { "observed" } dd { (diagnosis.observed) }
                                         dt { "likely cause" } dd { (diagnosis.likely_cause) }
                                         dt { "next" } dd { code { (diagnosis.next_command) } }
+                                        @if let Some(failure) = diagnosis.code {
+                                            dt { "code" } dd { (failure.as_str()) ": " (failure.title()) " (" code { (failure.link()) } ")" }
+                                        }
                                     }
                                 }
                             }

@@ -107,6 +107,9 @@ pub fn render(report: &Report, colour: bool) -> String {
                 let _ = writeln!(out, "        observed:     {}", d.observed);
                 let _ = writeln!(out, "        likely cause: {}", d.likely_cause);
                 let _ = writeln!(out, "        next:         {}", d.next_command);
+                if let Some(code) = d.code {
+                    let _ = writeln!(out, "        code:         {}", code.reference());
+                }
             }
         }
     }

@@ -35,8 +35,12 @@ fn test_case(result: &CheckResult) -> TestCase {
             status.set_message(result.summary());
             status.set_type(format!("neuroscale.check.{}", result.kind().name()));
             if let Some(d) = result.diagnosis() {
+                let code = d
+                    .code
+                    .map(|c| format!("\ncode: {}", c.reference()))
+                    .unwrap_or_default();
                 status.set_description(format!(
-                    "observed: {}\nlikely cause: {}\nnext: {}",
+                    "observed: {}\nlikely cause: {}\nnext: {}{code}",
                     d.observed, d.likely_cause, d.next_command
                 ));
             }

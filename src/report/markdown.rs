@@ -67,6 +67,15 @@ fn diagnosis(out: &mut String, check: &CheckResult) {
         let _ = writeln!(out, "- observed: {}", text(&d.observed));
         let _ = writeln!(out, "- likely cause: {}", text(&d.likely_cause));
         let _ = writeln!(out, "- next: {}", code(&d.next_command));
+        if let Some(failure) = d.code {
+            let _ = writeln!(
+                out,
+                "- code: {} {} ({})",
+                failure.as_str(),
+                text(failure.title()),
+                code(&failure.link())
+            );
+        }
         out.push('\n');
     }
 }

@@ -1,11 +1,12 @@
 //! One sample check report for the report-format tests (JSON schema, JUnit schema, HTML): a
 //! check of each verdict, a failure whose diagnosis holds text every format must escape
-//! (`<none>`, `&`), and F4's latency figures.
+//! (`<none>`, `&`) and a failure code, and F4's latency figures.
 
 use std::time::{Duration, SystemTime};
 
 use neuroscale::checks::runner::RunResults;
 use neuroscale::checks::{CheckId, CheckResult, Diagnosis, Outcome};
+use neuroscale::failures::FailureCode;
 use neuroscale::report::{Environment, Report};
 
 pub fn sample() -> Report {
@@ -32,7 +33,8 @@ pub fn sample() -> Report {
                     "no endpoints available for service \"kserve-webhook-server-service\" <none>",
                     "the KServe webhook has no ready endpoints & <none>",
                     "kubectl -n kserve get endpoints kserve-webhook-server-service",
-                ),
+                )
+                .with_code(FailureCode::KserveWebhookNoEndpoints),
             ),
             Duration::from_secs(2),
         ),

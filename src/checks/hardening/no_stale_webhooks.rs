@@ -16,6 +16,7 @@ use kube::api::{Api, ListParams};
 
 use crate::checks::env::{CheckFuture, CheckRun};
 use crate::checks::outcome::{Diagnosis, Outcome};
+use crate::failures::FailureCode;
 use crate::observe;
 use crate::platform::kserve;
 use crate::readiness;
@@ -183,6 +184,7 @@ struct Unanswered {
     cause: String,
     next: String,
     failure_policy_ignore: bool,
+    code: Option<FailureCode>,
 }
 
 /// F2's verdict: every Fail-policy webhook reaches a Service with ready endpoints or a URL that
@@ -209,6 +211,7 @@ pub fn evaluate_webhooks(
                     cause: "the webhook's server is gone or unreachable: with failurePolicy Fail every matching request fails".to_string(),
                     next: format!("kubectl get {} {} -o yaml", hook.config_kind, hook.config),
                     failure_policy_ignore: ignore,
+                    code: None,
                 }),
                 _ => healthy += 1,
             }
@@ -231,24 +234,30 @@ pub fn evaluate_webhooks(
                 cause: "a webhook left behind by a removed component: it intercepts every matching request and fails it".to_string(),
                 next: format!("kubectl get {} {} -o yaml", hook.config_kind, hook.config),
                 failure_policy_ignore: ignore,
+                code: Some(FailureCode::StaleWebhook),
             });
         } else if state.ready_endpoints == 0 {
-            let cause = if hook
+            let (cause, code) = if hook
                 .webhook
                 .starts_with("inferenceservice.kserve-webhook-server")
                 || name == kserve::WEBHOOK_SERVICE_NAME
             {
-                "the KServe controller is not fully ready (e.g. 1/2 containers with kube-rbac-proxy in ImagePullBackOff), so its webhook has no endpoints".to_string()
+                ("the KServe controller is not fully ready (e.g. 1/2 containers with kube-rbac-proxy in ImagePullBackOff), so its webhook has no endpoints".to_string(), Some(FailureCode::KserveWebhookNoEndpoints))
             } else if crate::platform::service_for_webhook(&hook.webhook).is_some() {
-                format!("the component serving {name} is not ready, so every request through this webhook fails")
+                (format!("the component serving {name} is not ready, so every request through this webhook fails"), None)
             } else {
-                "the workload behind this webhook is gone or not ready (stale webhook)".to_string()
+                (
+                    "the workload behind this webhook is gone or not ready (stale webhook)"
+                        .to_string(),
+                    Some(FailureCode::StaleWebhook),
+                )
             };
             unanswered.push(Unanswered {
                 observed: format!("{place}, which has no ready endpoints"),
                 cause,
                 next: format!("kubectl -n {namespace} get endpointslices -l kubernetes.io/service-name={name}"),
                 failure_policy_ignore: ignore,
+                code,
             });
         } else {
             healthy += 1;
@@ -317,7 +326,8 @@ pub fn evaluate_webhooks(
             format!("{}{warning_note}", observed.join("; ")),
             failing[0].cause.clone(),
             failing[0].next.clone(),
-        ),
+        )
+        .with_code_opt(failing[0].code),
     )
 }
 
@@ -398,6 +408,7 @@ mod tests {
         let outcome = evaluate_webhooks(&refs, &all_ready(), &BTreeMap::new());
         assert_eq!(outcome.verdict(), Verdict::Fail);
         let d = diagnosis(&outcome);
+        assert_eq!(diagnosis(&outcome).code, Some(FailureCode::StaleWebhook));
         assert!(
             d.observed
                 .contains("ingress-nginx/ingress-nginx-controller-admission, which does not exist"),
@@ -420,6 +431,10 @@ mod tests {
         let outcome = evaluate_webhooks(&webhooks(), &services, &BTreeMap::new());
         assert_eq!(outcome.verdict(), Verdict::Fail);
         let d = diagnosis(&outcome);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::KserveWebhookNoEndpoints)
+        );
         assert!(d.observed.contains("no ready endpoints"));
         assert!(d.likely_cause.contains("kube-rbac-proxy"));
         assert!(d.next_command.contains("-n kserve"));
