@@ -270,7 +270,10 @@ impl Fault {
                     )],
                     "legacy-system",
                     "legacy-webhook",
-                    false,
+                    // As a removed controller's webhook is left behind (ingress-nginx's admission
+                    // webhook ships failurePolicy Fail): every matching request now fails. An
+                    // Ignore webhook that reaches nothing only delays requests, a warning in F2.
+                    true,
                 );
                 stale["metadata"]["labels"] = json!({"app.kubernetes.io/part-of": "legacy"});
                 planting.objects.push(stale);
