@@ -59,7 +59,7 @@ impl Exchange for FakeServer {
             now
         };
         tokio::time::sleep_until(begins + self.service).await;
-        if self.fail_every > 0 && call % self.fail_every == 0 {
+        if self.fail_every > 0 && call.is_multiple_of(self.fail_every) {
             return Err(RequestFailure {
                 kind: ErrorKind::Status(500),
                 message: format!("answered HTTP 500 on call {call}"),
