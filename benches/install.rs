@@ -1,8 +1,8 @@
 //! Install-engine benchmark (`cargo bench --bench install`; a report, not an assertion).
 //!
 //! 1. The DAG executor's wall time against the same installs one after another, with a
-//!    readiness delay per component. The total of the delays is the figure seeds/03 gives for the
-//!    sequential bash bootstrap ("bash scripts/bootstrap.sh # ~5 minutes"); how the 300 s split
+//!    readiness delay per component. The total of the delays is the run time reported for
+//!    the sequential bash bootstrap ("bash scripts/bootstrap.sh # ~5 minutes"); how the 300 s split
 //!    across components is this benchmark's assumption, listed in `DELAYS`. Modelled seconds run
 //!    as `MS_PER_MODELLED_SECOND` real milliseconds.
 //! 2. How fast a gate notices a status change: the watch-based wait of `install::gates` against
@@ -27,7 +27,7 @@ const POLL_PERIOD: Duration = Duration::from_secs(5);
 const WATCH_SAMPLES: usize = 40;
 const POLL_SAMPLES: usize = 8;
 
-/// Modelled seconds from "applied" to "gates pass", per component (assumed split of seeds/03's
+/// Modelled seconds from "applied" to "gates pass", per component (assumed split of the bash bootstrap's
 /// ~300 s sequential bootstrap, weighted by how many workloads and webhooks each gates on).
 const DELAYS: &[(&str, u64)] = &[
     ("argocd", 60),

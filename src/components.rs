@@ -123,7 +123,7 @@ const fn chart(url: &'static str) -> Artifact {
     }
 }
 
-/// The platform, as `up` installs it. Sources: shared/UPSTREAM.md §0-§9.
+/// The platform, as `up` installs it. Sources: each component's release notes and manifests at the pinned tag.
 pub const COMPONENTS: &[Component] = &[
     Component {
         name: "argocd",

@@ -93,13 +93,14 @@ pub fn harness_context(cluster_name: &str) -> String {
     format!("k3d-{cluster_name}")
 }
 
-/// The k3d cluster name: `--cluster-name`, else `metadata.name` of `k3d/cluster.yaml` when it
-/// is readable, else `neuroscale`.
+/// The k3d cluster name: `--cluster-name`, else `metadata.name` of the built-in
+/// `k3d/cluster.yaml` (`neuroscale`).
 pub fn cluster_name(flag: Option<&str>) -> String {
     if let Some(name) = flag {
         return name.to_string();
     }
-    crate::cluster::k3d_config::K3dConfig::load(Path::new("k3d/cluster.yaml"))
+    crate::cluster::k3d_config::ConfigSource::BuiltIn { gpu: false }
+        .load()
         .map(|c| c.name)
         .unwrap_or_else(|_| "neuroscale".to_string())
 }

@@ -5,7 +5,7 @@
 //! (kubernetes.io/docs/tasks/administer-cluster/extended-resource-node/): a JSON patch on the
 //! node's **status** subresource adds `nvidia.com/gpu` to capacity (and allocatable, which the
 //! kubelet would otherwise derive on its next status update). No device exists, so a "GPU" pod
-//! admitted there proves scheduling, not CUDA (UPSTREAM.md §9, §10 item 13). The node is also
+//! admitted there proves scheduling, not CUDA. The node is also
 //! labelled and tainted the way a real GPU node is, so the GPU InferenceService needs the same
 //! nodeSelector and toleration in both modes.
 
@@ -18,7 +18,7 @@ use serde_json::json;
 
 use crate::scenario::GpuMode;
 
-/// The extended resource name the NVIDIA device plugin registers (UPSTREAM.md §9).
+/// The extended resource name the NVIDIA device plugin registers.
 pub const GPU_RESOURCE: &str = "nvidia.com/gpu";
 /// `nvidia.com/gpu` in a JSON pointer (`/` is escaped as `~1`, RFC 6901).
 const GPU_RESOURCE_POINTER: &str = "nvidia.com~1gpu";

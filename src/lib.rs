@@ -4,13 +4,15 @@
 //! component's namespace and key objects, and typed views of the custom kinds), `components`
 //! (pin table and dependency graph), `scenario` (run profiles), `yaml` (typed YAML input),
 //! `readiness` (what ready means), `observe` (reading the cluster), `cache` (where downloads
-//! live), `exit` (exit codes); then `cluster` (k3d), `gitops` (the local GitOps source, the
+//! live), `bundled` (the manifests, k3d configs and scenarios built into the binary), `exit`
+//! (exit codes); then `cluster` (k3d), `gitops` (the local GitOps source, the
 //! model scaffold and the policies' rules), `install` (the install engine and its `Installer`
 //! facade), `connect` (reaching a cluster), `probe` (the inference client), `gpu`, `checks`
 //! (the milestone checks: a typed catalogue, a kit, one folder per milestone, the runner and
 //! the check session facade), `doctor` (triage), `report` (human, JSON, JUnit, bundle); `cli`
 //! (the command line) on top. The README's layout table maps folders to what they own.
 
+pub mod bundled;
 pub mod cache;
 pub mod checks;
 pub mod cli;

@@ -148,7 +148,7 @@ pub fn error_code(error: &kube::Error) -> Option<u16> {
 
 /// A workload as a check observed it: the Deployment or StatefulSet (absent when it does not
 /// exist) and the live pods its selector matches, so "Available" and "all containers ready" are
-/// judged together (a 1/2 pod is not ready, seeds/11 failure 1).
+/// judged together (a 1/2 pod is not ready).
 #[derive(Debug, Clone, Default)]
 pub struct ObservedWorkload {
     pub namespace: String,

@@ -137,7 +137,7 @@ pub fn daemon_set(set: &DaemonSet) -> Readiness {
 }
 
 /// A pod is ready only when every container is ready: a controller pod at 1/2 containers (a
-/// crash-looping kube-rbac-proxy, seeds/11 failure 1) is not ready, whatever its phase.
+/// crash-looping kube-rbac-proxy) is not ready, whatever its phase.
 pub fn pod_containers(pod: &Pod) -> Readiness {
     let name = pod.metadata.name.clone().unwrap_or_default();
     let declared = pod.spec.as_ref().map(|s| s.containers.len()).unwrap_or(0);
@@ -341,7 +341,7 @@ pub fn inference_service(isvc: &InferenceService) -> Readiness {
 }
 
 /// A Kyverno ValidatingPolicy is ready when `status.conditionStatus.ready` is true; the
-/// deprecated `status.ready` is not read (kyverno api/policies.kyverno.io, UPSTREAM.md §6).
+/// deprecated `status.ready` is not read (kyverno api/policies.kyverno.io).
 pub fn validating_policy(policy: &ValidatingPolicy) -> Readiness {
     let name = policy.metadata.name.as_deref().unwrap_or_default();
     match policy.ready() {

@@ -21,6 +21,8 @@ pub const KIND: &str = "Scenario";
 
 /// The default scenario, relative to the project root.
 pub const DEFAULT_PATH: &str = "scenarios/smoke.yaml";
+/// The default scenario's built-in name (`--scenario smoke`).
+pub const DEFAULT_NAME: &str = "smoke";
 
 /// The default scenario, built into the binary.
 pub const BUILTIN_SMOKE: &str = include_str!("../scenarios/smoke.yaml");
@@ -300,13 +302,36 @@ impl Scenario {
         Ok(scenario)
     }
 
-    /// Loads `path`; when it is the default path and absent (the binary run outside a checkout),
-    /// the built-in copy of `scenarios/smoke.yaml` is used.
-    pub fn load_or_builtin(path: &Path) -> Result<Scenario, YamlError> {
-        if path == Path::new(DEFAULT_PATH) && !path.exists() {
-            return Self::parse(path, BUILTIN_SMOKE);
+    /// The scenario `--scenario` names: a file when the value names one on disk, else a
+    /// built-in scenario by name (`smoke`, `nightly`, `gpu`); without the flag, the built-in
+    /// `smoke`. A file in the working directory is never read unless the flag names it.
+    pub fn resolve(flag: Option<&Path>) -> Result<Scenario, YamlError> {
+        let Some(path) = flag else {
+            return Self::builtin(DEFAULT_NAME).map(|s| s.expect("smoke is built in"));
+        };
+        if path.exists() {
+            return Self::load(path);
         }
-        Self::load(path)
+        let is_bare_name = path.components().count() == 1 && path.extension().is_none();
+        match path.to_str().filter(|_| is_bare_name) {
+            Some(name) => Self::builtin(name)?.ok_or_else(|| YamlError::Invalid {
+                path: path.to_path_buf(),
+                message: format!(
+                    "no such file, and no built-in scenario of that name (built in: {})",
+                    crate::bundled::scenario_names().join(", ")
+                ),
+            }),
+            None => Self::load(path),
+        }
+    }
+
+    /// The built-in scenario `name`, or None when the binary carries none of that name.
+    fn builtin(name: &str) -> Result<Option<Scenario>, YamlError> {
+        let Some(text) = crate::bundled::scenario(name) else {
+            return Ok(None);
+        };
+        let shown = crate::bundled::display_name(&format!("scenarios/{name}.yaml"));
+        Self::parse(Path::new(&shown), text).map(Some)
     }
 
     /// Parses and validates scenario text (tests, embedded defaults).
@@ -411,6 +436,31 @@ mod tests {
             let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(scenario.metadata.name, name);
         }
+    }
+
+    #[test]
+    fn the_flag_names_a_file_or_a_built_in_scenario() {
+        let default = Scenario::resolve(None).unwrap();
+        assert_eq!(default.metadata.name, "smoke");
+        assert_eq!(
+            default.source,
+            PathBuf::from("scenarios/smoke.yaml (built in)")
+        );
+        let gpu = Scenario::resolve(Some(Path::new("gpu"))).unwrap();
+        assert_eq!(gpu.metadata.name, "gpu");
+        let file = project_file("scenarios/nightly.yaml");
+        assert_eq!(Scenario::resolve(Some(&file)).unwrap().source, file);
+        let unknown = Scenario::resolve(Some(Path::new("weekly")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            unknown.contains("weekly") && unknown.contains("gpu, nightly, smoke"),
+            "{unknown}"
+        );
+        let missing = Scenario::resolve(Some(Path::new("no/such.yaml")))
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("no/such.yaml"), "{missing}");
     }
 
     #[test]

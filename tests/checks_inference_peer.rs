@@ -31,7 +31,7 @@ fn scenario_model(protocol: Protocol) -> ModelProbe {
 
 /// The InferenceService as KServe reports it once Ready (kserve
 /// pkg/apis/serving/v1beta1/inference_service_status.go; status.url is the predictor ksvc URL
-/// with disableIstioVirtualHost, UPSTREAM.md §5).
+/// with disableIstioVirtualHost).
 fn ready_isvc() -> InferenceService {
     serde_json::from_value(json!({
         "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",

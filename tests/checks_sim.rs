@@ -301,7 +301,7 @@ mod golden_path {
     use serde_json::Value;
 
     /// A ValidatingPolicy as the gitops manifests declare it and Kyverno reports it (kyverno
-    /// config/crds/policies.kyverno.io ValidatingPolicy; status.conditionStatus per UPSTREAM.md §6).
+    /// config/crds/policies.kyverno.io ValidatingPolicy; status.conditionStatus).
     fn policy(name: &str, resource: &str) -> Value {
         json!({
             "apiVersion": "policies.kyverno.io/v1", "kind": "ValidatingPolicy",
@@ -321,8 +321,7 @@ mod golden_path {
     }
 
     /// Kyverno's resource validating webhook configuration as its admission controller registers
-    /// it for a ValidatingPolicy (kyverno pkg/controllers/webhook; fine-grained webhook names per
-    /// UPSTREAM.md §6).
+    /// it for a ValidatingPolicy (kyverno pkg/controllers/webhook; fine-grained webhook names)
     fn kyverno_webhook_configuration() -> Value {
         json!({
             "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
@@ -843,7 +842,7 @@ mod hardening {
         let (f2, _) = run_check(&env, CheckId::F2, Duration::from_secs(30)).await;
         assert_eq!(f2.verdict(), Verdict::Pass, "{f2:?}");
 
-        // seeds/11 failure 5: a webhook whose controller was uninstalled.
+        // a webhook whose controller was uninstalled.
         put_as(
             &sim,
             "admissionregistration.k8s.io/v1",

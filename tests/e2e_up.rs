@@ -5,6 +5,9 @@
 //! source served by a real `git daemon` on loopback that the sim's ArgoCD fetches from over
 //! git:// (as `host.k3d.internal`), every component rendered by the real renderers and synced.
 //!
+//! Both run from an empty directory, as after `cargo install`: the k3d config and the manifests
+//! are the ones built into the binary (only the sim scenario is a file, named by `--scenario`).
+//!
 //! Then every check passes; a second `up` changes nothing; and a release with a duplicate object
 //! makes `up` fail naming the Application and kustomize's message, blocking only what depends on
 //! it.
@@ -61,9 +64,25 @@ struct Run {
     stderr: String,
 }
 
+/// How a run is stopped at its boundary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Kill,
+    Interrupt,
+}
+
+/// What an `up` stopped at a boundary left.
+struct Stopped {
+    reached: bool,
+    code: Option<i32>,
+    stderr: String,
+}
+
 struct Harness {
     platform: SimPlatform,
     scratch: PathBuf,
+    /// The working directory of every run: empty, so nothing of the project is read from it.
+    workdir: tempfile::TempDir,
     bin: PathBuf,
     cache: PathBuf,
     git_port: u16,
@@ -102,6 +121,7 @@ impl Harness {
             mirror: format!("http://{address}"),
             _mirror_task: task,
             scratch,
+            workdir: tempfile::tempdir().unwrap(),
         }
     }
 
@@ -119,14 +139,17 @@ impl Harness {
         path
     }
 
-    async fn up(&self, scenario: &Path) -> Run {
+    /// `neuroscale up` as every run here starts it: the stand-in `k3d` first on PATH, the
+    /// mirror, a private cache and home, the git daemon on a loopback port.
+    fn up_command(&self, scenario: &Path) -> tokio::process::Command {
         let path = format!(
             "{}:{}",
             self.bin.display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_neuroscale"))
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_neuroscale"));
+        command
+            .current_dir(self.workdir.path())
             .env("PATH", &path)
             .env("NEUROSCALE_CACHE_DIR", &self.cache)
             .env("NEUROSCALE_ARTIFACT_MIRROR", &self.mirror)
@@ -136,7 +159,13 @@ impl Harness {
             .args(["up", "--format", "json", "--scenario"])
             .arg(scenario)
             .arg("--gitops-addr")
-            .arg(format!("127.0.0.1:{}", self.git_port))
+            .arg(format!("127.0.0.1:{}", self.git_port));
+        command
+    }
+
+    async fn up(&self, scenario: &Path) -> Run {
+        let output = self
+            .up_command(scenario)
             .output()
             .await
             .expect("neuroscale runs");
@@ -147,9 +176,60 @@ impl Harness {
         }
     }
 
+    /// Starts `up` and stops it the moment its progress shows `boundary` (a line starting
+    /// with it): SIGKILL, or SIGINT as Ctrl-C sends it. Returns whether the boundary was
+    /// reached, the exit code and everything `up` wrote to stderr.
+    async fn up_stopped_at(&self, scenario: &Path, boundary: &str, stop: Stop) -> Stopped {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let mut child = self
+            .up_command(scenario)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("neuroscale runs");
+        let mut lines = BufReader::new(child.stderr.take().expect("piped")).lines();
+        let mut stderr = String::new();
+        let mut reached = false;
+        let deadline = std::time::Duration::from_secs(300);
+        let read = async {
+            while let Some(line) = lines.next_line().await.expect("stderr is text") {
+                stderr.push_str(&line);
+                stderr.push('\n');
+                if line.starts_with(boundary) {
+                    reached = true;
+                    match stop {
+                        Stop::Kill => child.start_kill().expect("SIGKILL is sent"),
+                        Stop::Interrupt => {
+                            let pid = child.id().expect("still running") as i32;
+                            // SAFETY: signalling our own child, which has not been reaped.
+                            assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+                        }
+                    }
+                    break;
+                }
+            }
+            while let Some(line) = lines.next_line().await.expect("stderr is text") {
+                stderr.push_str(&line);
+                stderr.push('\n');
+            }
+        };
+        tokio::time::timeout(deadline, read)
+            .await
+            .unwrap_or_else(|_| {
+                panic!("`up` neither reached {boundary:?} nor ended within {deadline:?}")
+            });
+        let status = child.wait().await.expect("the child is reaped");
+        Stopped {
+            reached,
+            code: status.code(),
+            stderr,
+        }
+    }
+
     async fn check(&self, scenario: &Path) -> (Option<i32>, Value, String) {
         let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_neuroscale"))
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .current_dir(self.workdir.path())
             .env("NEUROSCALE_CACHE_DIR", &self.cache)
             .env("HOME", &self.scratch)
             .env("NO_COLOR", "1")
@@ -210,6 +290,14 @@ async fn up_installs_the_real_platform_every_check_passes_and_a_second_up_change
         first.stdout,
         first.stderr
     );
+    // What the binary carries was used, and says so.
+    for built_in in ["k3d/cluster.yaml (built in)", "manifests/ (built in)"] {
+        assert!(
+            first.stderr.contains(built_in),
+            "{built_in}: {}",
+            first.stderr
+        );
+    }
     let up = report(&first);
     assert_eq!(up["schema"], "neuroscale.up/v1");
     assert_eq!(up["ok"], true);
@@ -308,6 +396,14 @@ async fn up_installs_the_real_platform_every_check_passes_and_a_second_up_change
         .chain(after.keys().filter(|k| !before.contains_key(*k)))
         .collect();
     assert!(changed.is_empty(), "a second `up` changed: {changed:#?}");
+    let left: Vec<_> = std::fs::read_dir(harness.workdir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "written to the working directory: {left:?}"
+    );
 }
 
 /// A copy of the upstream mirror with one object of the Kourier release listed twice.
@@ -381,4 +477,76 @@ async fn a_release_that_does_not_render_fails_its_application_and_blocks_only_it
             outcome(independent).1
         );
     }
+}
+
+/// The boundaries `up`'s progress shows, in the order a run crosses them: each bootstrap
+/// phase, each install phase, then inside the component DAG (ArgoCD ready, KServe started
+/// while others are syncing).
+const BOUNDARIES: [&str; 10] = [
+    "k3d-binary: started",
+    "image-cache: started",
+    "cluster: started",
+    "kubeconfig: started",
+    "connect: started",
+    "artifacts: started",
+    "gitops-source: started",
+    "components: started",
+    "argocd: ready",
+    "kserve: waiting",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_killed_at_every_boundary_converges_when_run_again() {
+    let Some(upstream) = peers() else { return };
+    let harness = Harness::start(upstream).await;
+    let scenario = harness.scenario("2m");
+    for boundary in BOUNDARIES {
+        let stopped = harness.up_stopped_at(&scenario, boundary, Stop::Kill).await;
+        if stopped.code == Some(3) && stopped.stderr.contains("in use") {
+            peer_missing(&format!("preflight refused this host: {}", stopped.stderr));
+            return;
+        }
+        assert!(
+            stopped.reached,
+            "`up` ended (exit {:?}) before {boundary:?}, so that boundary went untested:\n{}",
+            stopped.code, stopped.stderr
+        );
+        assert_eq!(stopped.code, None, "killed by a signal, not exited");
+    }
+
+    // Ctrl-C says what was done and that `up` resumes.
+    let interrupted = harness
+        .up_stopped_at(&scenario, "components: started", Stop::Interrupt)
+        .await;
+    assert!(interrupted.reached, "{}", interrupted.stderr);
+    assert_eq!(interrupted.code, Some(130), "{}", interrupted.stderr);
+    let message = interrupted
+        .stderr
+        .lines()
+        .find(|l| l.contains("interrupted:"))
+        .unwrap_or_else(|| panic!("no interruption message:\n{}", interrupted.stderr));
+    for done in ["finished: preflight", "artifacts (", "gitops-source ("] {
+        assert!(message.contains(done), "{done}: {message}");
+    }
+    assert!(message.contains("Run `neuroscale up` again"), "{message}");
+
+    // No manual step: the next run converges.
+    let run = harness.up(&scenario).await;
+    assert_eq!(
+        run.code,
+        Some(0),
+        "after every kill, `up` converges\nstdout: {}\nstderr: {}",
+        run.stdout,
+        run.stderr
+    );
+    let up = report(&run);
+    assert_eq!(up["ok"], true);
+    for component in up["components"].as_array().unwrap() {
+        assert_eq!(component["outcome"], "ready", "{component}");
+    }
+    let calls = k3d_standin::calls(&harness.bin);
+    assert!(
+        !calls.iter().any(|c| c.starts_with("cluster delete")),
+        "resuming never tears the cluster down: {calls:?}"
+    );
 }

@@ -10,8 +10,8 @@ use std::process::Command;
 use neuroscale::gitops::scaffold::{render, ModelSpec};
 use neuroscale::gitops::{GitSource, GitopsError, REPO_URL_PLACEHOLDER};
 
-fn project_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+fn manifests() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("manifests")
 }
 
 fn git_available() -> bool {
@@ -121,15 +121,11 @@ fn the_repository_is_served_over_git_protocol_and_follows_new_model() {
     let addr = free_loopback_addr();
     let url = GitSource::url_for(&addr);
     let vendor = vendor_fixture(tmp.path());
-    let first = source
-        .sync_from(&project_root(), Some(&vendor), &url)
-        .unwrap();
+    let first = source.sync_from(&manifests(), Some(&vendor), &url).unwrap();
     assert_eq!(source.head().unwrap(), Some(first.clone()));
     // Nothing changed: no new commit.
     assert_eq!(
-        source
-            .sync_from(&project_root(), Some(&vendor), &url)
-            .unwrap(),
+        source.sync_from(&manifests(), Some(&vendor), &url).unwrap(),
         first
     );
     assert_eq!(
@@ -187,9 +183,7 @@ fn the_repository_is_served_over_git_protocol_and_follows_new_model() {
     assert_eq!(source.head().unwrap(), Some(added.clone()));
 
     // Re-syncing the project (a second `up`) keeps the user's model.
-    let resynced = source
-        .sync_from(&project_root(), Some(&vendor), &url)
-        .unwrap();
+    let resynced = source.sync_from(&manifests(), Some(&vendor), &url).unwrap();
     assert_eq!(resynced, added);
     assert!(source
         .models()
@@ -240,7 +234,11 @@ fn sync_from_refuses_a_directory_without_manifests() {
     let tmp = tempfile::tempdir().unwrap();
     let source = GitSource::create_or_open(tmp.path().join("gitops")).unwrap();
     let err = source
-        .sync_from(tmp.path(), None, "git://127.0.0.1/neuroscale.git")
+        .sync_from(
+            &tmp.path().join("manifests"),
+            None,
+            "git://127.0.0.1/neuroscale.git",
+        )
         .unwrap_err();
     assert!(matches!(err, GitopsError::NoManifests { .. }), "{err}");
     assert_eq!(source.head().unwrap(), None);

@@ -166,7 +166,7 @@ async fn every_write_is_server_side_apply_by_one_forced_field_manager() {
 async fn a_crd_bigger_than_the_annotation_limit_applies_because_nothing_writes_last_applied() {
     let fake = fresh_cluster().await;
     let applier = Applier::new(fake.client().unwrap());
-    // ~400 KB, like Knative's services.serving.knative.dev (seeds/08 failure 2).
+    // ~400 KB, like Knative's services.serving.knative.dev.
     let mut big = crd("serving.knative.dev", "Service", "services", "Namespaced");
     big["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["description"] =
         json!("x".repeat(400 * 1024));
@@ -327,7 +327,7 @@ async fn a_timed_out_gate_names_the_object_its_conditions_containers_and_events(
     let mut controller = deployment("kserve", "kserve-controller-manager", "kserve");
     controller["status"] = unavailable();
     put(&fake, controller);
-    // Shapes: core/v1 Pod and Event (Kubernetes API reference); the 1/2 pod of seeds/11 failure 1.
+    // Shapes: core/v1 Pod and Event (Kubernetes API reference); a pod at 1/2 ready.
     put(
         &fake,
         json!({"apiVersion": "v1", "kind": "Pod",

@@ -22,7 +22,7 @@ fn plan(upstream: &std::path::Path) -> InstallPlan {
         components: components::selected(false),
         argocd_manifest: gitops_tree::argocd_manifest(upstream),
         harness_objects: neuroscale::gitops::harness_objects(
-            &support::project_root(),
+            &support::project_root().join("manifests"),
             REPO_URL,
             false,
         )

@@ -30,9 +30,9 @@ fn junit_is_not_an_up_format() {
 }
 
 #[test]
-fn a_project_root_without_manifests_is_named() {
+fn a_manifests_folder_without_root_yaml_is_named() {
     let empty = tempfile::tempdir().unwrap();
-    let (output, cache) = up(&["--project-root", empty.path().to_str().unwrap()]);
+    let (output, cache) = up(&["--manifests", empty.path().to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains("root.yaml"), "{}", stderr(&output));
     assert!(

@@ -90,7 +90,8 @@ async fn up_creates_the_cache_then_the_cluster_and_writes_a_private_kubeconfig()
     let config = config();
 
     let cache = registry::ensure_cache(&k3d, &config).await.unwrap();
-    assert_eq!(cache.len(), 5);
+    // Docker Hub, quay.io, ghcr.io, registry.k8s.io, gcr.io, reg.kyverno.io, public.ecr.aws.
+    assert_eq!(cache.len(), 7);
     assert!(cache.iter().all(|(_, a)| *a == CacheAction::Created));
     let calls = standin.calls();
     assert!(
@@ -280,7 +281,7 @@ async fn deleting_the_cluster_keeps_the_image_cache() {
         .calls()
         .contains(&"cluster delete neuroscale".to_string()));
     assert!(
-        k3d.list_registries().await.unwrap().len() == 5,
+        k3d.list_registries().await.unwrap().len() == 7,
         "deleting the cluster keeps the cache"
     );
     assert_eq!(k3d.delete("neuroscale").await.unwrap(), Deleted::Absent);

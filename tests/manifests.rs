@@ -512,3 +512,42 @@ fn the_drift_canary_and_root_match_the_published_names() {
     assert!(names.contains(&governance.namespace.as_str()));
     assert!(names.contains(&gitops::DRIFT_CANARY_NAMESPACE));
 }
+
+/// Where a user reads this project's words: the binary's strings (diagnoses, hints, help) and
+/// the files shipped beside it. None may point at research notes a user does not have.
+#[test]
+fn no_user_facing_text_cites_documents_outside_the_repository() {
+    const INTERNAL: [&str; 4] = ["seeds/", "UPSTREAM.md", "UPSTREAM §", "DESIGN.md"];
+    let binary = std::fs::read(env!("CARGO_BIN_EXE_neuroscale")).unwrap();
+    let mut found: Vec<String> = INTERNAL
+        .iter()
+        .filter(|needle| binary.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        .map(|needle| format!("the neuroscale binary contains {needle:?}"))
+        .collect();
+
+    fn shipped(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                shipped(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = vec![root().join("README.md")];
+    for dir in ["manifests", "k3d", "scenarios", "docs", "ci"] {
+        shipped(&root().join(dir), &mut files);
+    }
+    for file in files {
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        for needle in INTERNAL {
+            if text.contains(needle) {
+                found.push(format!("{} contains {needle:?}", file.display()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "{found:#?}");
+}

@@ -19,6 +19,7 @@ use std::sync::{Arc, RwLock};
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use neuroscale::checks::{CheckId, CheckSession, Selection, Verdict, CATALOGUE};
+use neuroscale::cluster::k3d_config::ConfigSource;
 use neuroscale::connect::{self, Endpoints, Target};
 use neuroscale::install::engine::Timeline;
 use neuroscale::install::progress::{Progress, Style};
@@ -44,13 +45,13 @@ fn bring_up(
 ) -> Result<(), String> {
     let installer = Installer::prepare(
         InstallRequest {
-            config: root.join("k3d/cluster.yaml"),
+            config: ConfigSource::File(root.join("k3d/cluster.yaml")),
             cluster_name: var("NEUROSCALE_CLUSTER_NAME"),
             context: None,
             repo_url: None,
             revision: "HEAD".into(),
             gitops_addr: None,
-            project_root: root.to_path_buf(),
+            manifests: Some(root.join("manifests")),
         },
         scenario.clone(),
     )

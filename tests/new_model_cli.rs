@@ -146,11 +146,14 @@ fn without_a_gitops_source_it_says_to_run_up() {
         &["new-model", "fraud", "--owner", "ml", "--cost-center", "cc"],
     );
     assert_eq!(code(&output), exit::ENVIRONMENT, "{}", stderr(&output));
+    let message = stderr(&output);
+    let repository = tmp.path().join("gitops/neuroscale.git");
     assert!(
-        stderr(&output).contains("neuroscale up"),
-        "{}",
-        stderr(&output)
+        message.contains(&repository.display().to_string()),
+        "{message}"
     );
+    assert!(message.contains("run `neuroscale up` first"), "{message}");
+    assert!(message.contains("--out DIR"), "{message}");
 }
 
 fn git_available() -> bool {
@@ -177,7 +180,11 @@ fn commits_refuses_a_duplicate_and_removes_against_a_real_repository() {
     let source = GitSource::create_or_open(tmp.path().join("gitops")).unwrap();
     let project = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     source
-        .sync_from(&project, None, "git://127.0.0.1:9418/neuroscale.git")
+        .sync_from(
+            &project.join("manifests"),
+            None,
+            "git://127.0.0.1:9418/neuroscale.git",
+        )
         .unwrap();
 
     let add = [

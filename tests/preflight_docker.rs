@@ -47,6 +47,23 @@ fn config_with_ports(api: u16, ingress: u16) -> K3dConfig {
     K3dConfig::parse(Path::new("k3d/cluster.yaml"), &text).unwrap()
 }
 
+/// The shipped k3d config with its cluster and cache registries renamed to `unique`, so a test
+/// never touches a developer's own cluster or cache.
+fn config_named(dir: &Path, unique: &str) -> std::path::PathBuf {
+    let path = dir.join("cluster.yaml");
+    let shipped =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("k3d/cluster.yaml"))
+            .unwrap();
+    std::fs::write(
+        &path,
+        shipped
+            .replace("name: neuroscale", &format!("name: {unique}"))
+            .replace("neuroscale-cache", &format!("{unique}-cache")),
+    )
+    .unwrap();
+    path
+}
+
 #[tokio::test]
 async fn preflight_passes_on_free_ports_and_reads_docker_resources() {
     let Some(docker) = docker_or_skip("preflight_passes_on_free_ports").await else {
@@ -185,17 +202,7 @@ async fn down_keeps_the_cache_and_down_purge_removes_it() {
     };
     let unique = format!("nstest{}", std::process::id());
     let work = tempfile::tempdir().unwrap();
-    let config_path = work.path().join("cluster.yaml");
-    let shipped =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("k3d/cluster.yaml"))
-            .unwrap();
-    std::fs::write(
-        &config_path,
-        shipped
-            .replace("name: neuroscale", &format!("name: {unique}"))
-            .replace("neuroscale-cache", &format!("{unique}-cache")),
-    )
-    .unwrap();
+    let config_path = config_named(work.path(), &unique);
     let standin_dir = work.path().join("bin");
     std::fs::create_dir_all(&standin_dir).unwrap();
     install_standin(&standin_dir);
@@ -526,17 +533,7 @@ async fn down_without_k3d_and_without_a_cluster_has_nothing_to_do() {
     };
     let unique = format!("nstest{}", std::process::id());
     let work = tempfile::tempdir().unwrap();
-    let config_path = work.path().join("cluster.yaml");
-    let shipped =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("k3d/cluster.yaml"))
-            .unwrap();
-    std::fs::write(
-        &config_path,
-        shipped
-            .replace("name: neuroscale", &format!("name: {unique}"))
-            .replace("neuroscale-cache", &format!("{unique}-cache")),
-    )
-    .unwrap();
+    let config_path = config_named(work.path(), &unique);
     // A PATH without k3d, and a cache whose pinned k3d is present but not the one whose digest
     // was recorded, so neither PATH nor cache nor (offline-safe) download yields a k3d.
     let cache = work.path().join("cache");

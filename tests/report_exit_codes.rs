@@ -108,11 +108,16 @@ fn an_unreachable_cluster_exits_3_and_still_writes_the_reports() {
     assert_eq!(report["summary"]["failed"], 4);
     assert_eq!(report["summary"]["errors"], 4);
     assert_eq!(report["environment"]["context"], "k3d-neuroscale");
-    assert_eq!(report["checks"][0]["outcome"]["kind"], "not-run");
-    assert_eq!(
-        report["checks"][0]["outcome"]["reason"],
-        "the cluster is unreachable"
-    );
+    let d1 = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "D1")
+        .unwrap();
+    assert_eq!(d1["outcome"]["kind"], "not-run");
+    assert_eq!(d1["outcome"]["reason"], "the cluster is unreachable");
+    assert_eq!(report["checks"][0]["id"], "A1");
+    assert_eq!(report["checks"][0]["summary"], "not chosen by --only");
     let xml = std::fs::read_to_string(&junit).unwrap();
     let parsed = quick_junit::Report::deserialize_from_str(&xml).unwrap();
     assert_eq!(
@@ -183,7 +188,7 @@ fn empty_cluster(context: &str) -> (tokio::runtime::Runtime, neuroscale_testkit:
 fn a_failing_check_exits_1_and_writes_a_bundle() {
     let home = tempfile::tempdir().unwrap();
     let (_runtime, sim) = empty_cluster("k3d-neuroscale");
-    // seeds/11 failure 5: a webhook left behind by an uninstalled controller, calling a Service
+    // a webhook left behind by an uninstalled controller, calling a Service
     // that does not exist (admissionregistration.k8s.io/v1 ValidatingWebhookConfiguration,
     // Kubernetes API reference; names from ingress-nginx's admission webhook).
     sim.put(serde_json::json!({
@@ -277,17 +282,29 @@ fn not_run_reports_every_selected_check_without_a_cluster() {
     );
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(report["summary"]["total"], 17);
+    // Every catalogue check is in the report: the deselected milestone as SKIP with the
+    // selector that left it out, never vanished.
+    assert_eq!(report["summary"]["total"], 21);
     assert_eq!(report["summary"]["failed"], 17);
+    assert_eq!(report["summary"]["skipped"], 4);
     for check in report["checks"].as_array().unwrap() {
+        if check["id"].as_str().unwrap().starts_with('F') {
+            assert_eq!(check["verdict"], "SKIP", "{check}");
+            assert_eq!(check["outcome"]["kind"], "skipped", "{check}");
+            assert_eq!(check["summary"], "deselected by --skip F", "{check}");
+            continue;
+        }
         assert_eq!(check["outcome"]["kind"], "not-run", "{check}");
         assert_eq!(
             check["outcome"]["reason"], "neuroscale up failed",
             "{check}"
         );
     }
-    let parsed =
-        quick_junit::Report::deserialize_from_str(&std::fs::read_to_string(junit).unwrap())
-            .unwrap();
-    assert_eq!((parsed.failures, parsed.errors), (0, 17));
+    let junit = std::fs::read_to_string(junit).unwrap();
+    let parsed = quick_junit::Report::deserialize_from_str(&junit).unwrap();
+    assert_eq!((parsed.tests, parsed.failures, parsed.errors), (21, 0, 17));
+    assert!(
+        junit.contains(r#"<skipped message="deselected by --skip F"/>"#),
+        "{junit}"
+    );
 }

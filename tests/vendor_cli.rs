@@ -31,7 +31,12 @@ fn files(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 
 async fn vendor(out: &Path, repo_url: &str, mirror: &str, cache: &Path) -> std::process::Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_neuroscale"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        // Outside the project: the manifests written are the ones built into the binary.
+        .current_dir(
+            cache
+                .parent()
+                .expect("the cache lies in the test's directory"),
+        )
         .env("NEUROSCALE_CACHE_DIR", cache)
         .env("NEUROSCALE_ARTIFACT_MIRROR", mirror)
         .args(["vendor", "--out"])

@@ -1,4 +1,4 @@
-//! The milestone checks (shared/DESIGN.md §5). `catalogue` is the ground floor: every check's
+//! The milestone checks. `catalogue` is the ground floor: every check's
 //! typed id, metadata and implementation in one table. `selection` resolves the scenario and
 //! `--only/--skip` into the checks of a run, `outcome` says what can happen to a check,
 //! `runner` runs a selection and is the one guard around every check (skip, refusal, deadline,

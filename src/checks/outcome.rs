@@ -19,7 +19,8 @@ use super::env::CreatedObject;
 pub enum Verdict {
     Pass,
     Fail,
-    /// Only when the scenario disables the capability, always with the reason.
+    /// When the scenario disables the capability or the run leaves the check out, always with
+    /// the reason.
     Skip,
 }
 
@@ -54,7 +55,8 @@ pub enum OutcomeKind {
     Passed,
     /// The check observed the platform and it does not meet the pass condition.
     Failed,
-    /// The scenario disables the capability the check verifies.
+    /// The scenario disables the capability the check verifies, or the run leaves the check out
+    /// (`--only`/`--skip`, the scenario's `spec.checks`/`spec.skip`); the summary says which.
     Skipped,
     /// The awaited state never came: what was awaited, for how long, and the last observation.
     TimedOut {

@@ -133,10 +133,12 @@ pub fn report_not_run(
         selection,
         at: SystemTime::now(),
     });
-    let results: Vec<CheckResult> = selection
+    let mut results: Vec<CheckResult> = selection
         .ids()
         .map(|id| CheckResult::new(id, not_run(reason, observed), Duration::ZERO))
+        .chain(deselected(selection))
         .collect();
+    results.sort_by_key(|r| r.id);
     for result in &results {
         events.event(&RunEvent::Finished { result });
     }
@@ -147,6 +149,13 @@ pub fn report_not_run(
     };
     events.event(&RunEvent::Completed { results: &results });
     results
+}
+
+/// A SKIP for every catalogue check the selection leaves out, with the selector's reason.
+fn deselected(selection: &Selection) -> impl Iterator<Item = CheckResult> + '_ {
+    selection.deselected().iter().map(|left_out| {
+        CheckResult::new(left_out.id, Outcome::skip(&left_out.reason), Duration::ZERO)
+    })
 }
 
 fn refused(spec: &CheckSpec, context: &str) -> Outcome {
@@ -405,6 +414,10 @@ where
             None => (not_started(), Duration::ZERO),
         };
         let result = CheckResult::new(slot.selected.id, outcome, elapsed);
+        events.event(&RunEvent::Finished { result: &result });
+        results.push(result);
+    }
+    for result in deselected(selection) {
         events.event(&RunEvent::Finished { result: &result });
         results.push(result);
     }

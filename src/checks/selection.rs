@@ -1,7 +1,8 @@
 //! Which checks a run holds and each one's deadline, resolved once from the scenario's
 //! selectors (`spec.checks`, `spec.skip`, `spec.deadlines.checks`) and the command line's
 //! `--only`/`--skip`. Every selector is an id, a slug or a milestone letter; one that names
-//! nothing is an error naming where it was written (exit code 2).
+//! nothing is an error naming where it was written (exit code 2). A check left out stays in the
+//! selection with the selector that left it out, and every report shows it as SKIP.
 
 use std::time::Duration;
 
@@ -32,10 +33,20 @@ pub struct Selected {
     pub deadline: Duration,
 }
 
-/// The checks of one run, in catalogue order, each with its deadline.
+/// A catalogue check this run leaves out, and which selector left it out: reported as SKIP
+/// with that reason, so a deselected check is visible in every report instead of vanishing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deselected {
+    pub id: CheckId,
+    pub reason: String,
+}
+
+/// The checks of one run, in catalogue order, each with its deadline, and the catalogue checks
+/// it leaves out with the reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Selection {
     checks: Vec<Selected>,
+    deselected: Vec<Deselected>,
 }
 
 fn unknown_in_scenario(scenario: &Scenario, field: String, name: &str) -> SelectionError {
@@ -46,16 +57,27 @@ fn unknown_in_scenario(scenario: &Scenario, field: String, name: &str) -> Select
     ))
 }
 
-fn expand(flag: &'static str, selectors: &[String]) -> Result<Vec<CheckId>, SelectionError> {
+/// Each check the selectors name, with the selector that named it.
+fn expand(
+    flag: &'static str,
+    selectors: &[String],
+) -> Result<Vec<(CheckId, String)>, SelectionError> {
     let mut ids = Vec::new();
     for selector in selectors {
         let checks = catalogue::select(selector).ok_or_else(|| SelectionError::Unknown {
             flag,
             name: selector.clone(),
         })?;
-        ids.extend(checks);
+        ids.extend(checks.into_iter().map(|id| (id, selector.clone())));
     }
     Ok(ids)
+}
+
+fn named_by(named: &[(CheckId, String)], id: CheckId) -> Option<&str> {
+    named
+        .iter()
+        .find(|(check, _)| *check == id)
+        .map(|(_, selector)| selector.as_str())
 }
 
 impl Selection {
@@ -76,6 +98,7 @@ impl Selection {
                     deadline: deadline_of(scenario, &deadlines, spec.id),
                 })
                 .collect(),
+            deselected: Vec::new(),
         })
     }
 
@@ -102,28 +125,51 @@ impl Selection {
                 ids
             }
         };
-        let mut skipped = Vec::new();
+        let mut scenario_skip = Vec::new();
         for (i, name) in scenario.spec.skip.iter().enumerate() {
             let found = catalogue::select(name)
                 .ok_or_else(|| unknown_in_scenario(scenario, format!("spec.skip[{i}]"), name))?;
-            skipped.extend(found);
+            scenario_skip.extend(found.into_iter().map(|id| (id, name.clone())));
         }
         let only = expand("only", only)?;
-        skipped.extend(expand("skip", skip)?);
-        let base = if only.is_empty() { chosen } else { only };
-        let checks: Vec<Selected> = CheckId::all()
-            .filter(|id| base.contains(id) && !skipped.contains(id))
-            .map(|id| Selected {
-                id,
-                deadline: deadline_of(scenario, &deadlines, id),
+        let skip = expand("skip", skip)?;
+        let left_out = |id: CheckId| -> Option<String> {
+            if let Some(selector) = named_by(&skip, id) {
+                return Some(format!("deselected by --skip {selector}"));
+            }
+            if let Some(selector) = named_by(&scenario_skip, id) {
+                return Some(format!(
+                    "deselected by the scenario `{}` (spec.skip: {selector})",
+                    scenario.metadata.name
+                ));
+            }
+            if !only.is_empty() {
+                return (named_by(&only, id).is_none()).then(|| "not chosen by --only".to_string());
+            }
+            (!chosen.contains(&id)).then(|| {
+                format!(
+                    "not in the scenario `{}`'s spec.checks",
+                    scenario.metadata.name
+                )
             })
-            .collect();
+        };
+        let mut checks = Vec::new();
+        let mut deselected = Vec::new();
+        for id in CheckId::all() {
+            match left_out(id) {
+                Some(reason) => deselected.push(Deselected { id, reason }),
+                None => checks.push(Selected {
+                    id,
+                    deadline: deadline_of(scenario, &deadlines, id),
+                }),
+            }
+        }
         if checks.is_empty() {
             return Err(SelectionError::Empty {
                 scenario: scenario.metadata.name.clone(),
             });
         }
-        Ok(Selection { checks })
+        Ok(Selection { checks, deselected })
     }
 
     /// Exactly these checks, with the scenario's deadlines (tests, single trials).
@@ -137,11 +183,17 @@ impl Selection {
                     deadline: deadline_of(scenario, &deadlines, id),
                 })
                 .collect(),
+            deselected: Vec::new(),
         })
     }
 
     pub fn checks(&self) -> &[Selected] {
         &self.checks
+    }
+
+    /// The catalogue checks this run leaves out, each with the reason (reported as SKIP).
+    pub fn deselected(&self) -> &[Deselected] {
+        &self.deselected
     }
 
     pub fn ids(&self) -> impl Iterator<Item = CheckId> + '_ {
@@ -226,6 +278,46 @@ mod tests {
         let selection = Selection::resolve(&smoke(), &only, &skip).unwrap();
         use CheckId::*;
         assert_eq!(ids(&selection), vec![A1, D1, D3, D4, F4]);
+    }
+
+    #[test]
+    fn every_check_left_out_is_kept_with_the_selector_that_left_it_out() {
+        let scenario = with(&BUILTIN_SMOKE.replace("skip: []", "skip: [E]"));
+        let only = vec!["D".to_string(), "E1".to_string()];
+        let skip = vec!["D2".to_string()];
+        let selection = Selection::resolve(&scenario, &only, &skip).unwrap();
+        use CheckId::*;
+        assert_eq!(ids(&selection), vec![D1, D3, D4]);
+        let reason = |id: CheckId| {
+            selection
+                .deselected()
+                .iter()
+                .find(|d| d.id == id)
+                .map(|d| d.reason.clone())
+        };
+        assert_eq!(
+            selection.len() + selection.deselected().len(),
+            CATALOGUE.len(),
+            "every catalogue check is either run or reported as left out"
+        );
+        assert_eq!(reason(D2).as_deref(), Some("deselected by --skip D2"));
+        assert!(
+            reason(E1).unwrap().contains("spec.skip: E"),
+            "{:?}",
+            reason(E1)
+        );
+        assert_eq!(reason(A1).as_deref(), Some("not chosen by --only"));
+        assert_eq!(reason(D1), None);
+
+        let listed = with(&BUILTIN_SMOKE.replace("checks: all", "checks: [A1]"));
+        let selection = Selection::from_scenario(&listed).unwrap();
+        assert_eq!(ids(&selection), vec![A1]);
+        assert_eq!(selection.deselected()[0].id, A2);
+        assert!(
+            selection.deselected()[0].reason.contains("spec.checks"),
+            "{:?}",
+            selection.deselected()
+        );
     }
 
     #[test]

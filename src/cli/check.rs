@@ -225,7 +225,7 @@ pub async fn run(global: &GlobalArgs, args: CheckArgs) -> Result<u8, CliError> {
     if args.list {
         return list(args.format);
     }
-    let scenario = Scenario::load_or_builtin(&global.scenario)?;
+    let scenario = Scenario::resolve(global.scenario.as_deref())?;
     let selection = Selection::resolve(&scenario, &args.only, &args.skip)?;
     if let Some(reason) = &args.not_run {
         let recorder = Recorder::new(environment(&scenario, None, &intended_context(global)));

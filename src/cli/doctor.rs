@@ -1,4 +1,4 @@
-//! `neuroscale doctor`: the triage sequence of seeds/11, automated (see `crate::doctor`).
+//! `neuroscale doctor`: the triage sequence, automated (see `crate::doctor`).
 //! Exit 0 when no step failed, 1 when one did, 3 when the cluster is unreachable.
 
 use clap::Args;

@@ -12,7 +12,7 @@ use crate::cache;
 use crate::cluster::bootstrap::BootstrapError;
 use crate::cluster::docker::{self, DockerUnreachable};
 use crate::cluster::k3d::{self, Deleted, K3d, K3dError};
-use crate::cluster::k3d_config::{self, K3dConfig};
+use crate::cluster::k3d_config::ConfigSource;
 use crate::cluster::preflight::PreflightError;
 use crate::cluster::registry::{self, RegistryError, Removal};
 use crate::cluster::ErrorClass;
@@ -21,10 +21,13 @@ use crate::exit;
 
 #[derive(Debug, Args)]
 pub struct DownArgs {
-    /// The k3d cluster config naming the cluster and its image cache registries (default:
-    /// k3d/cluster.yaml, or the built-in default config when that file is not here).
+    /// The k3d cluster config naming the cluster and its image cache registries (default: the
+    /// built-in k3d/cluster.yaml).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// The cluster `up --gpu` created (the built-in k3d/gpu.yaml).
+    #[arg(long, conflicts_with = "config")]
+    pub gpu: bool,
     /// Also delete the image cache registries with their volumes, and the downloaded k3d binary.
     #[arg(long)]
     pub purge: bool,
@@ -78,23 +81,8 @@ impl From<DockerUnreachable> for CliError {
     }
 }
 
-/// The config `down` works from: the named file, else `k3d/cluster.yaml` when present, else the
-/// built-in copy of it (so `down` works from any directory).
-fn load_config(path: Option<&Path>) -> Result<K3dConfig, CliError> {
-    match path {
-        Some(path) => Ok(K3dConfig::load(path)?),
-        None if Path::new(k3d_config::DEFAULT_PATH).exists() => {
-            Ok(K3dConfig::load(Path::new(k3d_config::DEFAULT_PATH))?)
-        }
-        None => Ok(K3dConfig::parse(
-            Path::new("k3d/cluster.yaml (built in)"),
-            k3d_config::BUILTIN_DEFAULT,
-        )?),
-    }
-}
-
 pub async fn run(global: &GlobalArgs, args: DownArgs) -> Result<u8, CliError> {
-    let config = load_config(args.config.as_deref())?;
+    let config = ConfigSource::from_flags(args.config, args.gpu).load()?;
     let name = global.cluster_name.as_deref().unwrap_or(&config.name);
     let say = |line: String| {
         if !global.quiet {
@@ -250,7 +238,11 @@ mod tests {
 
     #[test]
     fn a_missing_explicit_config_is_bad_input() {
-        let err = load_config(Some(Path::new("does/not/exist.yaml"))).unwrap_err();
+        let err = CliError::from(
+            ConfigSource::from_flags(Some("does/not/exist.yaml".into()), false)
+                .load()
+                .unwrap_err(),
+        );
         assert_eq!(err.exit_code(), exit::USAGE);
         assert!(err.to_string().contains("does/not/exist.yaml"), "{err}");
     }

@@ -70,9 +70,10 @@ pub struct GlobalArgs {
     /// The k3d cluster name (default: metadata.name of the k3d config).
     #[arg(long, global = true, value_name = "NAME")]
     pub cluster_name: Option<String>,
-    /// The scenario file: checks, deadlines, thresholds, models, GPU mode.
-    #[arg(long, global = true, value_name = "FILE", default_value = crate::scenario::DEFAULT_PATH)]
-    pub scenario: PathBuf,
+    /// The scenario: checks, deadlines, thresholds, models, GPU mode. A file, or the name of a
+    /// built-in one: smoke (the default), nightly, gpu.
+    #[arg(long, global = true, value_name = "FILE|NAME")]
+    pub scenario: Option<PathBuf>,
     /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,

@@ -38,7 +38,7 @@ pub fn run(global: &GlobalArgs, args: PlanArgs) -> Result<u8, CliError> {
     let real_gpu = match args.gpu {
         Some(gpu) => gpu,
         None => {
-            let scenario = Scenario::load_or_builtin(&global.scenario)?;
+            let scenario = Scenario::resolve(global.scenario.as_deref())?;
             matches!(scenario.spec.gpu, GpuMode::Real | GpuMode::Auto)
         }
     };

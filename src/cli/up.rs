@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{CliError, Format, GlobalArgs};
+use crate::cluster::k3d_config::ConfigSource;
 use crate::exit;
 use crate::install::engine::{ComponentOutcome, InstallReport, PhaseOutcome, Timeline};
 use crate::install::progress::{Progress, Reporter, Silent, Style};
@@ -16,9 +17,13 @@ use crate::scenario::Scenario;
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
-    /// The k3d cluster config.
-    #[arg(long, value_name = "FILE", default_value = "k3d/cluster.yaml")]
-    pub config: PathBuf,
+    /// The k3d cluster config file (default: the built-in k3d/cluster.yaml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Create the GPU cluster from the built-in k3d/gpu.yaml (a CUDA-enabled k3s image that
+    /// requests the GPUs from Docker's NVIDIA runtime); pair it with `--scenario gpu`.
+    #[arg(long, conflicts_with = "config")]
+    pub gpu: bool,
     /// Sync the platform from this git repository instead of the local GitOps source (it must
     /// hold manifests/ with repoURLs pointing at itself, and vendor/ with the pinned artefacts).
     #[arg(long, value_name = "URL")]
@@ -31,13 +36,15 @@ pub struct UpArgs {
         default_value = "HEAD"
     )]
     pub revision: String,
-    /// Where the local GitOps source's git daemon listens, which is also the address the
-    /// cluster fetches from (default: the k3d network's gateway, port 9418).
+    /// Where the local GitOps source's git daemon listens: loopback or the k3d network's
+    /// gateway only (default: the gateway on Linux Docker, 127.0.0.1 with Docker Desktop; port
+    /// 9418). The cluster fetches from host.k3d.internal on the same port.
     #[arg(long, value_name = "IP:PORT", conflicts_with = "repo_url")]
     pub gitops_addr: Option<SocketAddr>,
-    /// The project root: where manifests/ lives.
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    pub project_root: PathBuf,
+    /// The folder holding the platform's manifests tree (root.yaml, apps/, components/, ...),
+    /// to install your own edit of it (default: the tree built into the binary).
+    #[arg(long, value_name = "DIR")]
+    pub manifests: Option<PathBuf>,
     /// Output format: human, or json (per-phase and per-component timings). JUnit is for
     /// `check`, so it is refused here and not listed.
     #[arg(long, value_enum, default_value = "human", hide_possible_values = true)]
@@ -50,24 +57,28 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<u8, CliError> {
             "`up` prints human or json, not junit".into(),
         ));
     }
-    let scenario = Scenario::load_or_builtin(&global.scenario)?;
+    let scenario = Scenario::resolve(global.scenario.as_deref())?;
     // Every input is validated before anything is created, downloaded or applied, the
     // scenario's check selectors included (the run after `up` will need them).
     crate::checks::Selection::from_scenario(&scenario)?;
     let installer = Installer::prepare(
         InstallRequest {
-            config: args.config.clone(),
+            config: ConfigSource::from_flags(args.config.clone(), args.gpu),
             cluster_name: global.cluster_name.clone(),
             context: global.context.clone(),
             repo_url: args.repo_url.clone(),
             revision: args.revision.clone(),
             gitops_addr: args.gitops_addr,
-            project_root: args.project_root.clone(),
+            manifests: args.manifests.clone(),
         },
         scenario,
     )?;
 
     let json = args.format == Format::Json;
+    if !global.quiet {
+        // On stderr: with --format json, stdout carries the report only.
+        eprintln!("using {}", installer.inputs());
+    }
     let progress;
     let reporter: &dyn Reporter = if global.quiet {
         &Silent
@@ -76,16 +87,15 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<u8, CliError> {
         &progress
     };
     let timeline = Timeline::new(reporter);
-    let (target, components) = tokio::select! {
-        result = installer.run(&timeline) => result?,
-        _ = tokio::signal::ctrl_c() => {
-            return Err(CliError::Interrupted(
-                "everything applied so far was applied server-side and is declarative; run \
-                 `neuroscale up` again to converge"
-                    .into(),
-            ));
-        }
+    let finished = tokio::select! {
+        result = installer.run(&timeline) => Some(result),
+        _ = tokio::signal::ctrl_c() => None,
     };
+    let Some(result) = finished else {
+        let so_far = timeline.finish(None, Vec::new());
+        return Err(CliError::Interrupted(interrupted_message(&so_far)));
+    };
+    let (target, components) = result?;
     let report = timeline.finish(Some(target), components);
     if json {
         println!(
@@ -100,6 +110,26 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<u8, CliError> {
     } else {
         exit::CHECK_FAILED
     })
+}
+
+/// What an interrupted `up` tells its user: what it finished, and that running it again resumes.
+fn interrupted_message(so_far: &InstallReport) -> String {
+    let done: Vec<String> = so_far
+        .phases
+        .iter()
+        .filter(|p| p.outcome == PhaseOutcome::Ok)
+        .map(|p| format!("{} ({:.1}s)", p.phase, p.seconds))
+        .collect();
+    let done = if done.is_empty() {
+        "no phase had finished".to_string()
+    } else {
+        format!("finished: {}", done.join(", "))
+    };
+    format!(
+        "{done}. Nothing is left half-done: the cluster, the image cache, the verified artefacts \
+         and the GitOps source are reused, and everything applied was applied server-side and is \
+         declarative. Run `neuroscale up` again: it resumes from here."
+    )
 }
 
 /// The summary a person reads after `up`.

@@ -1,5 +1,5 @@
 //! `neuroscale vendor --out DIR --repo-url URL`: writes the GitOps tree `up` would commit —
-//! the project's `manifests/` with every repoURL set to the user's repository, plus `vendor/`
+//! the manifests tree (built in, or `--manifests DIR`) with every repoURL set to the user's repository, plus `vendor/`
 //! with the pinned, checksum-verified upstream artefacts — for platform teams whose ArgoCD syncs
 //! a repository of their own (`up --repo-url URL` then points the root Application at it).
 
@@ -24,9 +24,9 @@ pub struct VendorArgs {
     /// Leave out the NVIDIA device plugin (only installed with a real GPU).
     #[arg(long)]
     pub no_gpu: bool,
-    /// The project root: where manifests/ lives.
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    pub project_root: PathBuf,
+    /// The folder holding the manifests tree to write (default: the tree built into the binary).
+    #[arg(long, value_name = "DIR")]
+    pub manifests: Option<PathBuf>,
 }
 
 fn is_empty_or_missing(dir: &Path) -> bool {
@@ -44,12 +44,18 @@ pub async fn run(global: &GlobalArgs, args: VendorArgs) -> Result<u8, CliError> 
             args.out.display()
         )));
     }
-    if !args.project_root.join("manifests").is_dir() {
-        return Err(CliError::Usage(format!(
-            "{} has no manifests/: run `vendor` from the project root or pass --project-root",
-            args.project_root.display()
-        )));
-    }
+    let manifests = match &args.manifests {
+        Some(dir) if !dir.join("root.yaml").is_file() => {
+            return Err(CliError::Usage(format!(
+                "{} has no root.yaml: --manifests must name the folder holding the manifests \
+                 tree (or leave it out to use the built-in one)",
+                dir.display()
+            )));
+        }
+        Some(dir) => dir.clone(),
+        None => crate::bundled::manifests_dir(&crate::cache::cache_dir())
+            .map_err(|e| CliError::Environment(crate::install::engine::error_chain(&e)))?,
+    };
     let http = crate::probe::http_client().map_err(CliError::failed)?;
     let store = ArtifactStore::in_cache(http);
     let selected = components::selected(!args.no_gpu);
@@ -60,7 +66,7 @@ pub async fn run(global: &GlobalArgs, args: VendorArgs) -> Result<u8, CliError> 
     let staging = tempfile::tempdir().map_err(CliError::failed)?;
     vendor::vendor_all(staging.path(), &fetched).map_err(CliError::failed)?;
     crate::gitops::source::write_tree(
-        &args.project_root,
+        &manifests,
         Some(&staging.path().join(vendor::VENDOR_DIR)),
         &args.repo_url,
         &args.out,

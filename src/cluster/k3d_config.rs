@@ -12,10 +12,47 @@ use crate::yaml::{self, YamlError};
 pub const API_VERSION: &str = "k3d.io/v1alpha5";
 /// The default config path, relative to the project root.
 pub const DEFAULT_PATH: &str = "k3d/cluster.yaml";
-/// The default config, built into the binary so `down` works from any directory.
+/// The default config, built into the binary so every command works from any directory.
 pub const BUILTIN_DEFAULT: &str = include_str!("../../k3d/cluster.yaml");
+/// The GPU cluster config (`k3d/gpu.yaml`), built into the binary (`--gpu`).
+pub const BUILTIN_GPU: &str = include_str!("../../k3d/gpu.yaml");
+/// The GPU cluster config's path in the project.
+pub const GPU_PATH: &str = "k3d/gpu.yaml";
+
+/// Which k3d config a command uses: a file the user named with `--config`, or one of the two
+/// the binary carries (`k3d/cluster.yaml`, or `k3d/gpu.yaml` with `--gpu`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    File(PathBuf),
+    BuiltIn { gpu: bool },
+}
+
+impl ConfigSource {
+    /// `--config FILE` when given, else the built-in config (the GPU one with `--gpu`).
+    pub fn from_flags(config: Option<PathBuf>, gpu: bool) -> ConfigSource {
+        match config {
+            Some(path) => ConfigSource::File(path),
+            None => ConfigSource::BuiltIn { gpu },
+        }
+    }
+
+    /// Reads and validates the config; a built-in one is named "k3d/<file> (built in)".
+    pub fn load(&self) -> Result<K3dConfig, YamlError> {
+        match self {
+            ConfigSource::File(path) => K3dConfig::load(path),
+            ConfigSource::BuiltIn { gpu } => {
+                let (path, text) = if *gpu {
+                    (GPU_PATH, BUILTIN_GPU)
+                } else {
+                    (DEFAULT_PATH, BUILTIN_DEFAULT)
+                };
+                K3dConfig::parse(Path::new(&crate::bundled::display_name(path)), text)
+            }
+        }
+    }
+}
 pub const KIND: &str = "Simple";
-/// Knative Serving 1.23 refuses Kubernetes below this (UPSTREAM.md §0).
+/// Knative Serving 1.23 refuses Kubernetes below this.
 pub const MIN_KUBERNETES: (u32, u32) = (1, 34);
 
 /// Top-level keys of the v1alpha5 Simple config (pkg/config/v1alpha5/types.go SimpleConfig).
@@ -522,5 +559,20 @@ mod tests {
     fn the_builtin_default_is_the_shipped_cluster_config() {
         let (_, text) = shipped("cluster.yaml");
         assert_eq!(BUILTIN_DEFAULT, text);
+        assert_eq!(BUILTIN_GPU, shipped("gpu.yaml").1);
+    }
+
+    #[test]
+    fn a_built_in_config_says_so_and_a_named_file_is_read() {
+        let cpu = ConfigSource::from_flags(None, false).load().unwrap();
+        assert_eq!(cpu.path, PathBuf::from("k3d/cluster.yaml (built in)"));
+        assert_eq!(cpu.name, "neuroscale");
+        let gpu = ConfigSource::from_flags(None, true).load().unwrap();
+        assert_eq!(gpu.path, PathBuf::from("k3d/gpu.yaml (built in)"));
+        assert_eq!(gpu.name, "neuroscale-gpu");
+        let missing = ConfigSource::from_flags(Some("no/such.yaml".into()), true)
+            .load()
+            .unwrap_err();
+        assert!(missing.to_string().contains("no/such.yaml"), "{missing}");
     }
 }

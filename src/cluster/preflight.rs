@@ -83,7 +83,7 @@ pub enum Failure {
     NvidiaRuntimeMissing,
     #[error(
         "the scenario asks for a real GPU (gpu: real) but {config} requests no GPUs from Docker: use the GPU \
-         cluster config (`--config k3d/gpu.yaml`) or set `options.runtime.gpuRequest: all`"
+         cluster config (`neuroscale up --gpu`) or set `options.runtime.gpuRequest: all`"
     )]
     GpuNotRequested { config: String },
     #[error(
@@ -239,7 +239,7 @@ pub async fn run_with(
         GpuMode::Auto => {
             if nvidia_runtime {
                 warnings.push(format!(
-                    "Docker has the NVIDIA runtime but {config_name} requests no GPUs, so the GPU is simulated; use `--config k3d/gpu.yaml` for a real one"
+                    "Docker has the NVIDIA runtime but {config_name} requests no GPUs, so the GPU is simulated; use `neuroscale up --gpu` for a real one"
                 ));
             }
             GpuMode::Simulate

@@ -1,4 +1,4 @@
-//! `neuroscale doctor`: the triage sequence of seeds/11 automated. Each step is a verdict over
+//! `neuroscale doctor`: a platform engineer's triage sequence, automated. Each step is a verdict over
 //! observed state plus the command a human would run next: (1) nodes, (2) Applications and their
 //! conditions, (3) the KServe control plane and CRDs, (4) the controller's log tail, (5) the KServe
 //! webhook's endpoints, (6) stale webhooks. Observing (`gather`) is separate from deciding
@@ -223,7 +223,7 @@ fn control_plane_step(obs: &Observations) -> Step {
     }
     match &obs.kserve_pods {
         Ok(pods) => {
-            // A pod at 1/2 containers (a failing kube-rbac-proxy sidecar) is not ready: seeds/11 failure 1.
+            // A pod at 1/2 containers (a failing kube-rbac-proxy sidecar) is not ready.
             let r = readiness::pods(pods);
             ok &= r.ready;
             observed.push(r.observed);
@@ -402,7 +402,7 @@ fn stale_webhooks_step(webhooks: &Result<Vec<WebhookTarget>, String>) -> Step {
                     .unwrap_or(("default", ""));
                 format!("kubectl -n {ns} get endpoints {name}")
             } else {
-                // A webhook whose Service is gone is a leftover (seeds/11 failure 5).
+                // A webhook whose Service is gone is a leftover.
                 format!("kubectl delete {kind} {}", hook.configuration)
             };
             step(6, TITLE, StepVerdict::Fail, observed, next)
@@ -410,7 +410,7 @@ fn stale_webhooks_step(webhooks: &Result<Vec<WebhookTarget>, String>) -> Step {
     }
 }
 
-/// The triage, in seeds/11's order. A failed node gate stops the sequence: nothing above a
+/// The triage, in the order an engineer would take it. A failed node gate stops the sequence: nothing above a
 /// broken environment can be trusted.
 pub fn triage(obs: &Observations) -> Vec<Step> {
     let nodes = nodes_step(&obs.nodes);

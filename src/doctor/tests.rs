@@ -1,6 +1,6 @@
 //! Triage verdicts on realistic objects. Fixture shapes follow the Kubernetes API (core/v1 Node
 //! and Pod, apps/v1 Deployment, discovery/v1 EndpointSlice, apiextensions/v1 CRD) and the
-//! failure modes of seeds/11 (1/2 containers with kube-rbac-proxy ImagePullBackOff, webhook
+//! failure modes it exists for (1/2 containers with kube-rbac-proxy ImagePullBackOff, webhook
 //! without endpoints, a stale ingress-nginx webhook).
 
 use super::*;

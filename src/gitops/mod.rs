@@ -1,17 +1,18 @@
 //! The GitOps side of the platform: where the platform's manifests live for ArgoCD to sync, and
-//! the golden path into it. `source` owns the local git repository and its `git daemon`,
+//! the golden path into it. `source` owns the local git repository, `daemon` its `git daemon`,
 //! `scaffold` renders a model endpoint, `conformance` holds the Kyverno policies' rules in Rust
 //! (so a scaffold or a manifest can be judged without a cluster), `governance` exposes the
 //! model namespace's declared quota and limits. The names below are the contract the install
 //! engine, the checks and `new-model` share with `manifests/`; tests compare them to the files.
 
 pub mod conformance;
+mod daemon;
 pub mod endpoint;
 pub mod governance;
 pub mod scaffold;
 pub mod source;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::platform;
 
@@ -85,21 +86,28 @@ pub fn model_dir(model: &str) -> String {
     format!("{MODELS_DIR}/{model}")
 }
 
+/// Where `repo_path` (a path in the GitOps repository, under `manifests/`) lies in the folder
+/// `manifests`: the folder may have any name, the repository always calls it `manifests/`.
+pub fn in_manifests(manifests: &Path, repo_path: &str) -> PathBuf {
+    manifests.join(repo_path.strip_prefix("manifests/").unwrap_or(repo_path))
+}
+
 /// What the harness itself applies once ArgoCD is ready, in order, with every repoURL
 /// placeholder rewritten to `repo_url`: the `argocd-cm` settings, the root Application, and
 /// (with a real GPU) the optional Applications. Everything else ArgoCD syncs from the source.
+/// `manifests` is the folder holding the manifests tree (its `root.yaml`, `bootstrap/`, ...).
 pub fn harness_objects(
-    project_root: &Path,
+    manifests: &Path,
     repo_url: &str,
     real_gpu: bool,
 ) -> Result<Vec<serde_json::Value>, crate::yaml::YamlError> {
     let mut files = vec![
-        project_root.join(ARGOCD_CM_FILE),
-        project_root.join(ARGOCD_CMD_PARAMS_FILE),
-        project_root.join(ROOT_APPLICATION_FILE),
+        in_manifests(manifests, ARGOCD_CM_FILE),
+        in_manifests(manifests, ARGOCD_CMD_PARAMS_FILE),
+        in_manifests(manifests, ROOT_APPLICATION_FILE),
     ];
     if real_gpu {
-        let dir = project_root.join(OPTIONAL_APPLICATIONS_DIR);
+        let dir = in_manifests(manifests, OPTIONAL_APPLICATIONS_DIR);
         let mut optional: Vec<_> = std::fs::read_dir(&dir)
             .map_err(|source| crate::yaml::YamlError::Read {
                 path: dir.clone(),
@@ -128,14 +136,14 @@ pub fn harness_objects(
 mod tests {
     use super::*;
 
-    fn project_root() -> &'static Path {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
+    fn manifests() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests")
     }
 
     #[test]
     fn the_harness_applies_argocd_settings_then_the_root_application() {
         let url = "git://172.18.0.1:9418/neuroscale.git";
-        let objects = harness_objects(project_root(), url, false).unwrap();
+        let objects = harness_objects(&manifests(), url, false).unwrap();
         let names: Vec<&str> = objects
             .iter()
             .map(|o| o["metadata"]["name"].as_str().unwrap())
@@ -145,7 +153,7 @@ mod tests {
             vec!["argocd-cm", "argocd-cmd-params-cm", ROOT_APPLICATION]
         );
         assert_eq!(objects[2]["spec"]["source"]["repoURL"], url);
-        let with_gpu = harness_objects(project_root(), url, true).unwrap();
+        let with_gpu = harness_objects(&manifests(), url, true).unwrap();
         let last = with_gpu.last().unwrap();
         assert_eq!(last["metadata"]["name"], "nvidia-device-plugin");
         assert_eq!(last["spec"]["source"]["repoURL"], url);

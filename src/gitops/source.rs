@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -20,12 +20,12 @@ pub const REPO_NAME: &str = "neuroscale.git";
 /// The branch ArgoCD follows (`targetRevision: HEAD` resolves to it).
 pub const BRANCH: &str = "main";
 const BRANCH_REF: &str = "refs/heads/main";
-const PID_FILE: &str = "daemon.pid";
-const ADDR_FILE: &str = "daemon.addr";
+pub(super) const PID_FILE: &str = "daemon.pid";
+pub(super) const ADDR_FILE: &str = "daemon.addr";
 /// No single git command on a local repository should take longer.
 const GIT_DEADLINE: Duration = Duration::from_secs(60);
 /// How long `serve` waits for the daemon to accept connections, and `stop_serving` for it to exit.
-const DAEMON_DEADLINE: Duration = Duration::from_secs(10);
+pub(super) const DAEMON_DEADLINE: Duration = Duration::from_secs(10);
 const AUTHOR_NAME: &str = "neuroscale";
 const AUTHOR_EMAIL: &str = "neuroscale@localhost";
 
@@ -55,7 +55,7 @@ pub enum GitopsError {
     Git { command: String, stderr: String },
     #[error("`{command}` did not finish within {}s", .deadline.as_secs())]
     GitTimeout { command: String, deadline: Duration },
-    #[error("no GitOps repository at {0}: run `neuroscale up` first (or `new-model --out DIR` to write files only)")]
+    #[error("no local GitOps source at {0} (`neuroscale up` creates it in the cache directory, $NEUROSCALE_CACHE_DIR): run `neuroscale up` first, or `new-model --out DIR` to write the model folder elsewhere")]
     NotARepository(PathBuf),
     #[error("{path}: {source}")]
     Io {
@@ -69,7 +69,7 @@ pub enum GitopsError {
     ModelNotFound { name: String, known: String },
     #[error("invalid model: {0}")]
     InvalidModel(#[from] super::scaffold::ScaffoldError),
-    #[error("{path} does not exist; it must be the project root holding manifests/")]
+    #[error("{path} holds no root.yaml: --manifests must name the folder holding the manifests tree (root.yaml, apps/, ...)")]
     NoManifests { path: PathBuf },
     #[error("branch {BRANCH} moved while committing (another writer); retry")]
     ConcurrentUpdate,
@@ -81,7 +81,7 @@ pub enum GitopsError {
 
 pub type Result<T, E = GitopsError> = std::result::Result<T, E>;
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> GitopsError + '_ {
+pub(super) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> GitopsError + '_ {
     move |source| GitopsError::Io {
         path: path.to_path_buf(),
         source,
@@ -91,7 +91,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> GitopsError + '_ {
 /// The local GitOps repository and its daemon's state, all under one directory.
 #[derive(Debug, Clone)]
 pub struct GitSource {
-    dir: PathBuf,
+    pub(super) dir: PathBuf,
 }
 
 impl GitSource {
@@ -186,26 +186,23 @@ impl GitSource {
         Ok(models)
     }
 
-    /// Makes the branch hold the project's `manifests/` (every `repoURL` placeholder rewritten
-    /// to `repo_url`) and, when given, `vendor_dir` as `vendor/`. Model folders committed by
+    /// Makes the branch hold the folder `manifests` as `manifests/` (every `repoURL` placeholder
+    /// rewritten to `repo_url`) and, when given, `vendor_dir` as `vendor/`. Model folders committed by
     /// `new-model` that the project does not have are kept, so re-running `up` never deletes
     /// a user's model. Returns the head; no commit is made when nothing changed.
     pub fn sync_from(
         &self,
-        project_root: &Path,
+        manifests: &Path,
         vendor_dir: Option<&Path>,
         repo_url: &str,
     ) -> Result<CommitId> {
-        let manifests = project_root.join("manifests");
-        if !manifests.is_dir() {
-            return Err(GitopsError::NoManifests { path: manifests });
-        }
+        refuse_without_root(manifests)?;
         let staging = tempfile::Builder::new()
             .prefix("stage-")
             .tempdir_in(&self.dir)
             .map_err(io_err(&self.dir))?;
         let tree = staging.path().join("tree");
-        write_tree(project_root, vendor_dir, repo_url, &tree)?;
+        write_tree(manifests, vendor_dir, repo_url, &tree)?;
         let index = staging.path().join("index");
         let env = [("GIT_INDEX_FILE", index.as_os_str())];
         let work_tree = format!("--work-tree={}", path_arg(&tree)?);
@@ -307,113 +304,6 @@ impl GitSource {
         args.extend(files.lines());
         self.git(&args, &env)?;
         self.commit_index(&env, parent, &format!("Remove model {name}"))
-    }
-
-    /// Serves the repository read-only with a detached `git daemon` on `bind_addr`. The daemon
-    /// outlives this process; its pid and address are recorded for `is_serving`/`stop_serving`.
-    /// Serving again on the same address is a no-op; on another address the old daemon stops.
-    pub fn serve(&self, bind_addr: SocketAddr) -> Result<()> {
-        if let Some(pid) = self.daemon_pid() {
-            if self.serving_addr().as_ref() == Some(&bind_addr) {
-                return Ok(());
-            }
-            self.stop_pid(pid)?;
-        }
-        // git daemon reports a bind failure only to syslog once detached: check first.
-        TcpListener::bind(bind_addr).map_err(|e| GitopsError::Serve {
-            addr: bind_addr,
-            reason: format!("the address is not free or not local ({e})"),
-        })?;
-        let pid_file = self.dir.join(PID_FILE);
-        let _ = fs::remove_file(&pid_file);
-        let args = [
-            "daemon".to_string(),
-            "--detach".into(),
-            "--reuseaddr".into(),
-            "--export-all".into(),
-            "--informative-errors".into(),
-            format!("--base-path={}", path_arg(&self.dir)?),
-            format!("--listen={}", bind_addr.ip()),
-            format!("--port={}", bind_addr.port()),
-            format!("--pid-file={}", path_arg(&pid_file)?),
-            path_arg(&self.dir)?.to_string(),
-        ];
-        let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        git(&self.dir, &arg_refs, &[])?;
-        fs::write(self.dir.join(ADDR_FILE), bind_addr.to_string())
-            .map_err(io_err(&self.dir.join(ADDR_FILE)))?;
-        let deadline = Instant::now() + DAEMON_DEADLINE;
-        let probe = connect_addr(bind_addr);
-        loop {
-            if self.daemon_pid().is_some()
-                && TcpStream::connect_timeout(&probe, Duration::from_millis(200)).is_ok()
-            {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(GitopsError::Serve {
-                    addr: bind_addr,
-                    reason: format!(
-                        "git daemon did not accept connections within {}s (pid file {}; its errors go to syslog)",
-                        DAEMON_DEADLINE.as_secs(),
-                        pid_file.display()
-                    ),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Whether this directory's daemon is running.
-    pub fn is_serving(&self) -> bool {
-        self.daemon_pid().is_some()
-    }
-
-    /// The address the running daemon was started on.
-    pub fn serving_addr(&self) -> Option<SocketAddr> {
-        self.daemon_pid()?;
-        fs::read_to_string(self.dir.join(ADDR_FILE))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
-    }
-
-    /// Stops this directory's daemon (if any) and waits for it to exit.
-    pub fn stop_serving(&self) -> Result<()> {
-        match self.daemon_pid() {
-            Some(pid) => self.stop_pid(pid),
-            None => {
-                let _ = fs::remove_file(self.dir.join(PID_FILE));
-                Ok(())
-            }
-        }
-    }
-
-    fn stop_pid(&self, pid: i32) -> Result<()> {
-        // SAFETY: kill(2) with a pid read from our own pid file, checked to be a git daemon.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let deadline = Instant::now() + DAEMON_DEADLINE;
-        while process_is_git_daemon(pid) {
-            if Instant::now() >= deadline {
-                return Err(GitopsError::StopTimeout {
-                    pid,
-                    deadline: DAEMON_DEADLINE,
-                });
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = fs::remove_file(self.dir.join(PID_FILE));
-        let _ = fs::remove_file(self.dir.join(ADDR_FILE));
-        Ok(())
-    }
-
-    /// The recorded daemon pid, when that process is alive and still a git daemon (pids are
-    /// reused; never signal a stranger).
-    fn daemon_pid(&self) -> Option<i32> {
-        let text = fs::read_to_string(self.dir.join(PID_FILE)).ok()?;
-        let pid: i32 = text.trim().parse().ok()?;
-        (pid > 0 && process_is_git_daemon(pid)).then_some(pid)
     }
 
     /// Adds `dir`'s entries at the branch head to the index in `env`.
@@ -545,7 +435,7 @@ fn identity() -> Vec<(&'static str, &'static std::ffi::OsStr)> {
 }
 
 /// Runs git in `cwd`, failing with its stderr on a non-zero exit.
-fn git(cwd: &Path, args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Result<String> {
+pub(super) fn git(cwd: &Path, args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Result<String> {
     let output = run_git(cwd, args, env, None)?;
     checked(args, output)
 }
@@ -607,28 +497,36 @@ fn run_git(
     }
 }
 
-/// Writes the GitOps tree ArgoCD syncs into `out`: the project's `manifests/` with every
+/// Writes the GitOps tree ArgoCD syncs into `out`: the folder `manifests` as `manifests/`, every
 /// `repoURL` placeholder rewritten to `repo_url`, and `vendor_dir` (when given) as `vendor/`.
 /// This is what `up` commits to the local repository and what `neuroscale vendor` writes for
 /// a repository of the user's own.
 pub fn write_tree(
-    project_root: &Path,
+    manifests: &Path,
     vendor_dir: Option<&Path>,
     repo_url: &str,
     out: &Path,
 ) -> Result<()> {
-    let manifests = project_root.join("manifests");
-    if !manifests.is_dir() {
-        return Err(GitopsError::NoManifests { path: manifests });
-    }
-    copy_tree(&manifests, &out.join("manifests"), Some(repo_url))?;
+    refuse_without_root(manifests)?;
+    copy_tree(manifests, &out.join("manifests"), Some(repo_url))?;
     if let Some(vendor) = vendor_dir {
         copy_tree(vendor, &out.join("vendor"), None)?;
     }
     Ok(())
 }
 
-fn path_arg(path: &Path) -> Result<&str> {
+/// A manifests folder holds the root Application; checking for it also catches a caller passing
+/// the folder above (which would commit `manifests/manifests/`).
+fn refuse_without_root(manifests: &Path) -> Result<()> {
+    if manifests.join("root.yaml").is_file() {
+        return Ok(());
+    }
+    Err(GitopsError::NoManifests {
+        path: manifests.to_path_buf(),
+    })
+}
+
+pub(super) fn path_arg(path: &Path) -> Result<&str> {
     path.to_str().ok_or_else(|| GitopsError::Io {
         path: path.to_path_buf(),
         source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "path is not UTF-8"),
@@ -684,36 +582,6 @@ fn list_dirs(dir: &Path) -> Result<BTreeSet<String>> {
     Ok(names)
 }
 
-/// The address to probe a listener on (an unspecified bind address is reached via loopback).
-fn connect_addr(bind: SocketAddr) -> SocketAddr {
-    let mut addr = bind;
-    if addr.ip().is_unspecified() {
-        addr.set_ip(match addr {
-            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-        });
-    }
-    addr
-}
-
-/// Whether `pid` is alive and is a git daemon (Linux /proc; elsewhere, alive is enough).
-fn process_is_git_daemon(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks that the process exists.
-    if unsafe { libc::kill(pid, 0) } != 0 {
-        return false;
-    }
-    match fs::read(format!("/proc/{pid}/cmdline")) {
-        Ok(cmdline) => {
-            let text = String::from_utf8_lossy(&cmdline);
-            let mut argv = text.split('\0');
-            let program = argv.next().unwrap_or_default();
-            let base = program.rsplit('/').next().unwrap_or_default();
-            base == "git-daemon" || (base == "git" && argv.next() == Some("daemon"))
-        }
-        Err(_) => !Path::new("/proc/self").exists(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -760,28 +628,5 @@ mod tests {
         let err = GitSource::open(tmp.path()).unwrap_err();
         assert!(matches!(err, GitopsError::NotARepository(_)));
         assert!(err.to_string().contains("neuroscale up"), "{err}");
-    }
-
-    #[test]
-    fn a_recycled_pid_that_is_not_a_git_daemon_is_never_signalled() {
-        let tmp = tempfile::tempdir().unwrap();
-        let source = GitSource {
-            dir: tmp.path().to_path_buf(),
-        };
-        // Our own pid stands in for a stranger that reused the daemon's pid.
-        fs::write(tmp.path().join(PID_FILE), std::process::id().to_string()).unwrap();
-        assert!(!source.is_serving());
-        assert_eq!(source.serving_addr(), None);
-        source.stop_serving().unwrap();
-        assert!(
-            !tmp.path().join(PID_FILE).exists(),
-            "the stale pid file is cleared"
-        );
-    }
-
-    #[test]
-    fn an_unspecified_bind_address_is_probed_on_loopback() {
-        let addr = connect_addr("0.0.0.0:9418".parse().unwrap());
-        assert_eq!(addr, "127.0.0.1:9418".parse().unwrap());
     }
 }

@@ -2,7 +2,7 @@
 //! order the API server needs: CustomResourceDefinitions first, waited to `Established`; then
 //! Namespaces; then everything else. Server-side apply never writes the
 //! `kubectl.kubernetes.io/last-applied-configuration` annotation, so CRDs bigger than the 256 KiB
-//! annotation limit (ArgoCD's ApplicationSet, Knative's, KServe's: seeds/08 failure 2) apply
+//! annotation limit (ArgoCD's ApplicationSet, Knative's, KServe's) apply
 //! like any other object. Applying is declarative: an interrupted run is converged by the next.
 
 use std::collections::HashMap;

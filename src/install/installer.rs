@@ -16,7 +16,7 @@ use super::engine::{
 use super::progress::Event;
 use super::vendor;
 use crate::cluster::bootstrap::{self, BootstrapInput, ClusterReady};
-use crate::cluster::k3d_config::K3dConfig;
+use crate::cluster::k3d_config::{ConfigSource, K3dConfig};
 use crate::cluster::ErrorClass;
 use crate::components;
 use crate::gitops::endpoint::{self, DockerHost, GitopsEndpoint};
@@ -26,7 +26,7 @@ use crate::scenario::{GpuMode, Scenario};
 /// Why the platform could not be brought up, by who can fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
-    /// An input that cannot be used (a flag, a URL, the project root).
+    /// An input that cannot be used (a flag, a URL, the manifests folder).
     #[error("{0}")]
     BadInput(String),
     /// A malformed file; the message names the file and field.
@@ -49,8 +49,8 @@ impl InstallError {
 /// What to bring up, as the command line or a test says it.
 #[derive(Debug, Clone)]
 pub struct InstallRequest {
-    /// The k3d cluster config file.
-    pub config: PathBuf,
+    /// The k3d cluster config: a file, or one built into the binary.
+    pub config: ConfigSource,
     /// `--cluster-name`; default the config's `metadata.name`.
     pub cluster_name: Option<String>,
     /// `--context`: only the harness's own context is accepted.
@@ -61,8 +61,9 @@ pub struct InstallRequest {
     /// Where the local source's git daemon listens (loopback or the k3d network's gateway;
     /// default per `gitops::endpoint`). The cluster always fetches through host.k3d.internal.
     pub gitops_addr: Option<SocketAddr>,
-    /// Where `manifests/` lives.
-    pub project_root: PathBuf,
+    /// `--manifests DIR`: the folder holding the manifests tree; None uses the tree built into
+    /// the binary (written once into the cache).
+    pub manifests: Option<PathBuf>,
 }
 
 /// A validated install, ready to run.
@@ -72,6 +73,8 @@ pub struct Installer {
     scenario: Scenario,
     k3d: K3dConfig,
     cluster_name: String,
+    /// The manifests folder in use: `--manifests DIR`, or the built-in tree in the cache.
+    manifests: PathBuf,
 }
 
 /// A `--repo-url` must not carry a credential: the URL is written into the root Application
@@ -118,7 +121,7 @@ impl Installer {
                  127.0.0.1:PORT (or the k3d network's gateway) instead"
             )));
         }
-        let k3d = K3dConfig::load(&request.config)?;
+        let k3d = request.config.load()?;
         let cluster_name = request.cluster_name.clone().unwrap_or(k3d.name.clone());
         if let Some(context) = &request.context {
             let harness = crate::connect::harness_context(&cluster_name);
@@ -129,21 +132,41 @@ impl Installer {
                 )));
             }
         }
-        let manifests = request.project_root.join("manifests");
-        if !manifests.join("root.yaml").is_file() {
-            return Err(InstallError::BadInput(format!(
-                "{} has no root.yaml: run `up` from the project root or pass --project-root",
-                manifests.display()
-            )));
-        }
+        let manifests = match &request.manifests {
+            Some(dir) if !dir.join("root.yaml").is_file() => {
+                return Err(InstallError::BadInput(format!(
+                    "{} has no root.yaml: --manifests must name the folder holding the \
+                     manifests tree (or leave it out to use the built-in one)",
+                    dir.display()
+                )));
+            }
+            Some(dir) => dir.clone(),
+            None => crate::bundled::manifests_dir(&crate::cache::cache_dir())
+                .map_err(|e| InstallError::Environment(engine::error_chain(&e)))?,
+        };
         // Parse the harness objects now so a malformed file fails before the cluster exists.
-        crate::gitops::harness_objects(&request.project_root, "validation", true)?;
+        crate::gitops::harness_objects(&manifests, "validation", true)?;
         Ok(Installer {
             request,
             scenario,
             k3d,
             cluster_name,
+            manifests,
         })
+    }
+
+    /// Which inputs this install uses, for the line `up` prints first: the k3d config, the
+    /// manifests and the scenario, each either a file or "built in".
+    pub fn inputs(&self) -> String {
+        let manifests = match &self.request.manifests {
+            Some(dir) => dir.display().to_string(),
+            None => crate::bundled::display_name("manifests/"),
+        };
+        format!(
+            "k3d config: {}; manifests: {manifests}; scenario: {}",
+            self.k3d.path.display(),
+            self.scenario.source.display()
+        )
     }
 
     /// The components a progress display should show before preflight decides the GPU mode
@@ -261,14 +284,14 @@ impl Installer {
                 timeline
                     .run(
                         "gitops-source",
-                        local_source(&request.project_root, &fetched, &endpoint),
+                        local_source(&self.manifests, &fetched, &endpoint),
                         |t: &GitopsTarget| format!("{} serving {}", t.repo_url, t.revision),
                     )
                     .await?
             }
         };
         let mut harness =
-            crate::gitops::harness_objects(&request.project_root, &target.repo_url, real_gpu)?;
+            crate::gitops::harness_objects(&self.manifests, &target.repo_url, real_gpu)?;
         if request.repo_url.is_some() {
             harness = engine::point_root_at(harness, &target)
                 .map_err(|e| InstallError::BadInput(e.to_string()))?;
@@ -311,10 +334,10 @@ impl Installer {
     }
 }
 
-/// Builds the local GitOps repository from the project's manifests/ plus the vendored
-/// artefacts, and serves it with a detached git daemon that outlives `up`.
+/// Builds the local GitOps repository from the manifests folder plus the vendored artefacts,
+/// and serves it with a detached git daemon that outlives `up`.
 async fn local_source(
-    project_root: &Path,
+    manifests: &Path,
     fetched: &[FetchedArtifact],
     endpoint: &GitopsEndpoint,
 ) -> Result<GitopsTarget, InstallError> {
@@ -325,7 +348,7 @@ async fn local_source(
     let repo_url = endpoint.cluster_url.clone();
     source
         .sync_from(
-            project_root,
+            manifests,
             Some(&staging.path().join(vendor::VENDOR_DIR)),
             &repo_url,
         )

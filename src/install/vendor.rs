@@ -1,6 +1,6 @@
 //! Vendoring: puts verified upstream artefacts into the GitOps source tree as `vendor/<component>/`
 //! so ArgoCD renders everything from the local repository and nothing from the internet at sync
-//! time (shared/DESIGN.md §4). A release manifest is copied next to a generated
+//! time. A release manifest is copied next to a generated
 //! `kustomization.yaml` listing it; a Helm chart is unpacked so `Chart.yaml` sits at
 //! `vendor/<component>/Chart.yaml`.
 

@@ -6,7 +6,7 @@
 //! custom kinds the harness reads (Application, ApplicationSet, InferenceService,
 //! ValidatingPolicy).
 //!
-//! Sources: the upstream release manifests as pinned in `components` (shared/UPSTREAM.md), and
+//! Sources: the upstream release manifests as pinned in `components`, and
 //! this project's `manifests/` for the objects the platform adds itself.
 
 pub mod views;
@@ -69,7 +69,7 @@ pub mod cert_manager {
     pub const ISSUERS_CRD: &str = "issuers.cert-manager.io";
 }
 
-/// Kyverno (install.yaml v1.19.0, UPSTREAM.md §6).
+/// Kyverno (install.yaml v1.19.0).
 pub mod kyverno {
     use super::Named;
     pub const NAMESPACE: &str = "kyverno";
@@ -101,7 +101,7 @@ pub mod kyverno {
     pub const VALIDATING_POLICIES_CRD: &str = "validatingpolicies.policies.kyverno.io";
 }
 
-/// Knative Serving (serving-core.yaml, UPSTREAM.md §4).
+/// Knative Serving (serving-core.yaml).
 pub mod knative {
     use super::Named;
     pub const NAMESPACE: &str = "knative-serving";
@@ -135,7 +135,7 @@ pub mod kourier {
     pub const INGRESS_CLASS: &str = "kourier.ingress.networking.knative.dev";
 }
 
-/// KServe (kserve.yaml v0.20.0, config/default, UPSTREAM.md §5).
+/// KServe (kserve.yaml v0.20.0, config/default).
 pub mod kserve {
     use super::Named;
     pub const NAMESPACE: &str = "kserve";
@@ -176,7 +176,7 @@ pub mod prometheus {
     pub const SERVER: &str = "prometheus-server";
 }
 
-/// OpenCost (opencost chart 2.5.17, UPSTREAM.md §8).
+/// OpenCost (opencost chart 2.5.17).
 pub mod opencost {
     pub const NAMESPACE: &str = "opencost";
     pub const DEPLOYMENT: &str = "opencost";
@@ -196,7 +196,7 @@ pub mod nvidia {
 pub mod models {
     pub const NAMESPACE: &str = "models";
     /// The Knative domain (config-domain); predictor hosts are `<isvc>-predictor.<ns>.<domain>`.
-    /// `.localhost` resolves to loopback by RFC 6761, never to a public server (seeds/08 failure 4).
+    /// `.localhost` resolves to loopback by RFC 6761, never to a public server.
     pub const INGRESS_DOMAIN: &str = "neuroscale.localhost";
 }
 
@@ -206,7 +206,7 @@ pub mod canary {
     pub const DEPLOYMENT: &str = "drift-canary";
 }
 
-/// Webhook name prefixes and the Service behind each (UPSTREAM.md §10 item 1): how an admission
+/// Webhook name prefixes and the Service behind each: how an admission
 /// error that names a webhook is traced to the component that should be serving it.
 /// KServe's names come from its release (kserve config/webhook/manifests.yaml at v0.20.0: the
 /// InferenceService defaulter, validator and pod mutator, and the validators of serving

@@ -82,7 +82,7 @@ impl Target {
 
     /// The target for an InferenceService reached through the gateway at `gateway_base_url`:
     /// the model is `metadata.name` (KServe's runtimes serve under the ISVC name) and the Host
-    /// header is the host of `status.url`, which Kourier routes on (UPSTREAM.md §5: with
+    /// header is the host of `status.url`, which Kourier routes on (with
     /// `disableIstioVirtualHost` it is the predictor ksvc URL).
     pub fn for_inference_service(
         isvc: &Value,
@@ -197,7 +197,7 @@ fn host_note(host: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
-/// The status codes whose cause is well known on a Kourier + KServe platform (UPSTREAM.md §10.5).
+/// The status codes whose cause is well known on a Kourier + KServe platform.
 fn status_hint(status: u16) -> &'static str {
     match status {
         404 => " (from Kourier this means a wrong Host header or domain; from the model server, an unknown model name)",
@@ -242,8 +242,8 @@ pub(crate) async fn send_predict(
     rows: usize,
 ) -> Result<Vec<Value>, ProbeError> {
     let url = target.predict_url();
-    // The V1 route parses JSON only when Content-Type is exactly `application/json`
-    // (UPSTREAM.md §11); no charset parameter.
+    // The V1 route parses JSON only when Content-Type is exactly `application/json`,
+    // with no charset parameter.
     let response = target
         .request(client, reqwest::Method::POST, &url)
         .header(CONTENT_TYPE, "application/json")
@@ -531,7 +531,7 @@ mod tests {
     }
 
     // An InferenceService as KServe reports it with Kourier and disableIstioVirtualHost
-    // (pkg/apis/serving/v1beta1/inference_service_status.go; UPSTREAM.md §5).
+    // (pkg/apis/serving/v1beta1/inference_service_status.go).
     #[test]
     fn an_inference_service_gives_the_model_and_host() {
         let isvc = json!({

@@ -157,7 +157,7 @@ mod tests {
         assert!(err.contains("row 1 has 1 features"), "{err}");
     }
 
-    // Answer shapes as the KServe 0.21 Python server sends them (UPSTREAM.md §11).
+    // Answer shapes as the KServe 0.21 Python server sends them.
     #[test]
     fn v1_predictions_are_read() {
         let got = parse_predictions(Protocol::V1, br#"{"predictions":[1,1]}"#, 2).unwrap();

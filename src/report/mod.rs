@@ -226,7 +226,7 @@ pub(crate) mod fixtures {
                     "admission failed for a reason that is not a Kyverno denial",
                     Diagnosis::new(
                         "failed calling webhook \"inferenceservice.kserve-webhook-server.validator\": no endpoints available for service \"kserve-webhook-server-service\"",
-                        "the KServe webhook has no ready endpoints (seeds/11 failure 1)",
+                        "the KServe webhook has no ready endpoints",
                         "kubectl -n kserve get endpoints kserve-webhook-server-service",
                     ),
                 ),

@@ -8,6 +8,7 @@
 
 use serde_json::{json, Value};
 
+use crate::controllers::deployment_ready;
 use crate::store::{now_rfc3339, State};
 
 pub const NAMESPACE: &str = "cert-manager";
@@ -17,24 +18,6 @@ const PEM: &str = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t";
 
 fn text<'a>(value: &'a Value, pointer: &str) -> &'a str {
     value.pointer(pointer).and_then(Value::as_str).unwrap_or("")
-}
-
-fn ready(state: &State, name: &str) -> bool {
-    state
-        .resource_for("apps/v1", "Deployment")
-        .ok()
-        .and_then(|r| state.get(&r, NAMESPACE, name).cloned())
-        .is_some_and(|d| {
-            let wanted = d
-                .pointer("/spec/replicas")
-                .and_then(Value::as_i64)
-                .unwrap_or(1);
-            wanted > 0
-                && d.pointer("/status/readyReplicas")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(0)
-                    >= wanted
-        })
 }
 
 fn all(state: &State, api_version: &str, kind: &str) -> Vec<Value> {
@@ -69,7 +52,7 @@ fn set_ready(state: &mut State, object: &Value, message: &str) {
 }
 
 pub fn reconcile(state: &mut State) {
-    if ready(state, "cert-manager") {
+    if deployment_ready(state, NAMESPACE, "cert-manager") {
         for kind in ["Issuer", "ClusterIssuer"] {
             for issuer in all(state, "cert-manager.io/v1", kind) {
                 set_ready(state, &issuer, "");
@@ -97,7 +80,7 @@ pub fn reconcile(state: &mut State) {
             );
         }
     }
-    if ready(state, "cert-manager-cainjector") {
+    if deployment_ready(state, NAMESPACE, "cert-manager-cainjector") {
         inject(state);
     }
 }

@@ -75,7 +75,9 @@ fn put(state: &mut State, object: Value) {
     let _ = state.put(object);
 }
 
-fn ready_replicas_at_least(state: &State, namespace: &str, name: &str) -> bool {
+/// Whether Deployment `namespace/name` has as many ready replicas as it wants (and wants some):
+/// what upstream controllers wait for before they act.
+pub(crate) fn deployment_ready(state: &State, namespace: &str, name: &str) -> bool {
     state
         .resource_for("apps/v1", "Deployment")
         .ok()
@@ -797,7 +799,7 @@ fn knative_rejects(state: &State, predictor: &Value) -> Option<String> {
 }
 
 fn inference_services(state: &mut State, behaviour: &Behaviour) {
-    if !ready_replicas_at_least(state, "kserve", "kserve-controller-manager") {
+    if !deployment_ready(state, "kserve", "kserve-controller-manager") {
         return;
     }
     let domain = config_map(state, "knative-serving", "config-domain")
@@ -810,9 +812,9 @@ fn inference_services(state: &mut State, behaviour: &Behaviour) {
         "/data/ingress-class",
     )
     .to_string();
-    let knative_ready = ready_replicas_at_least(state, "knative-serving", "controller")
-        && ready_replicas_at_least(state, "knative-serving", "net-kourier-controller")
-        && ready_replicas_at_least(state, "kourier-system", "3scale-kourier-gateway");
+    let knative_ready = deployment_ready(state, "knative-serving", "controller")
+        && deployment_ready(state, "knative-serving", "net-kourier-controller")
+        && deployment_ready(state, "kourier-system", "3scale-kourier-gateway");
     let kourier = ingress_class == "kourier.ingress.networking.knative.dev";
     let deployments = all(state, "apps/v1", "Deployment");
     for isvc in all(state, "serving.kserve.io/v1beta1", "InferenceService") {

@@ -6,7 +6,7 @@
 //!
 //! Shapes: KServe data-plane protocols (kserve docs "V1 protocol" and "Open Inference Protocol
 //! (V2)"; python/kserve/kserve/protocol/rest), OpenCost pkg/costmodel/aggregation.go and
-//! core/pkg/opencost/allocation_json.go (UPSTREAM.md §8).
+//! core/pkg/opencost/allocation_json.go.
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;

@@ -1,5 +1,5 @@
-//! The planted-fault catalogue: failures the checks exist to catch (shared/DESIGN.md §5,
-//! seeds/08 and seeds/11), each planted the way it happens on a real cluster: a change committed
+//! The planted-fault catalogue: failures the checks exist to catch,
+//! each planted the way it happens on a real cluster: a change committed
 //! to the GitOps source (which the sim's ArgoCD then syncs), an object someone applied by hand,
 //! or a controller behaving badly (a container that never gets ready, a Service without
 //! endpoints, a policy engine failing open). The target check must FAIL on it, and no check the
@@ -28,7 +28,7 @@ pub enum Fault {
     /// A4: selfHeal is turned off for the platform Application in git: the deleted canary never
     /// returns.
     DriftNotHealed,
-    /// B1: the KServe controller pod is 1/2 ready (kube-rbac-proxy not ready), seeds/11 failure 1.
+    /// B1: the KServe controller pod is 1/2 ready (kube-rbac-proxy not ready).
     KserveControllerHalfReady,
     /// B2: Knative's ingress class is changed to Istio's in git.
     KnativeIngressIstio,

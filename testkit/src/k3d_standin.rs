@@ -2,7 +2,7 @@
 //! (one line of arguments per call in `k3d-calls.log` beside it), keeps which clusters and
 //! registries "exist" in files beside it, prints `cluster list -o json` / `registry list -o json`
 //! in k3d's shapes (k3d-io/k3d cmd/cluster/clusterList.go, cmd/registry/registryList.go;
-//! UPSTREAM.md §1), and answers `kubeconfig get` with the simulated cluster's kubeconfig. Put its
+//! k3d-io/k3d), and answers `kubeconfig get` with the simulated cluster's kubeconfig. Put its
 //! directory first on `PATH` so `neuroscale` finds it as `k3d`.
 
 use std::path::{Path, PathBuf};

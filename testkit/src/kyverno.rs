@@ -13,6 +13,7 @@
 
 use serde_json::{json, Value};
 
+use crate::controllers::deployment_ready;
 use crate::rbac;
 use crate::store::{now_rfc3339, State};
 
@@ -31,24 +32,6 @@ fn text<'a>(value: &'a Value, pointer: &str) -> &'a str {
 /// The fine-grained webhook Kyverno registers for a ValidatingPolicy.
 pub fn policy_webhook(policy: &str) -> String {
     format!("vpol.validate.kyverno.svc-fail-finegrained-{policy}")
-}
-
-fn deployment_ready(state: &State, name: &str) -> bool {
-    state
-        .resource_for("apps/v1", "Deployment")
-        .ok()
-        .and_then(|r| state.get(&r, NAMESPACE, name).cloned())
-        .is_some_and(|d| {
-            let wanted = d
-                .pointer("/spec/replicas")
-                .and_then(Value::as_i64)
-                .unwrap_or(1);
-            wanted > 0
-                && d.pointer("/status/readyReplicas")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(0)
-                    >= wanted
-        })
 }
 
 /// The chart's `config.webhooks` namespaceSelector (kube-system, and the kyverno namespace
@@ -240,9 +223,9 @@ fn runtime_configurations(policies: &[Value], cleanup_ready: bool) -> Vec<Value>
 /// away.
 pub fn reconcile(state: &mut State, unregistered: &[String]) {
     let policies = policies(state);
-    let admission_ready = deployment_ready(state, "kyverno-admission-controller");
+    let admission_ready = deployment_ready(state, NAMESPACE, "kyverno-admission-controller");
     if admission_ready {
-        let cleanup_ready = deployment_ready(state, "kyverno-cleanup-controller");
+        let cleanup_ready = deployment_ready(state, NAMESPACE, "kyverno-cleanup-controller");
         for config in runtime_configurations(&policies, cleanup_ready) {
             if unregistered
                 .iter()

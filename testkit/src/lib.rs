@@ -1,5 +1,5 @@
-//! neuroscale-testkit: a simulated Kubernetes cluster on loopback for neuroscale's tests
-//! (shared/DESIGN.md §7). It is test support, never a mode of the product.
+//! neuroscale-testkit: a simulated Kubernetes cluster on loopback for neuroscale's tests.
+//! It is test support, never a mode of the product.
 //!
 //! `SimCluster::start()` serves an in-memory API server (discovery, REST, watch, server-side
 //! apply, dry-run, status subresource, `metav1.Status` errors) on `http://127.0.0.1:<port>` and

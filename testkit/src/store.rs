@@ -127,7 +127,7 @@ pub const TOTAL_ANNOTATION_SIZE_LIMIT_BYTES: usize = 256 * (1 << 10);
 /// `ValidateAnnotationsSize` (apimachinery pkg/api/validation/objectmeta.go): the API server
 /// refuses an object whose annotations total more than 256 KiB with a 422 Invalid,
 /// `metadata.annotations: Too long: must have at most 262144 bytes` (`field.TooLong`). This
-/// is what breaks client-side apply of a large CRD (seeds/08 failure 2).
+/// is what breaks client-side apply of a large CRD.
 fn check_annotations_size(
     resource: &ResourceType,
     name: &str,

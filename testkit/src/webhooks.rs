@@ -5,7 +5,7 @@
 //! no endpoints available for service %q`), and Kyverno's webhooks enforce the five platform
 //! ValidatingPolicies with Kyverno's denial text (kyverno pkg/webhooks/resource/vpol/handler.go:
 //! `Policy <name> failed: <message>` from the `vpol.validate.kyverno.svc-fail-finegrained-<policy>`
-//! webhook; UPSTREAM.md §6).
+//! webhook).
 
 use serde_json::Value;
 

@@ -37,7 +37,7 @@ pub async fn build(upstream: &Path, dir: &Path, repo_url: &str) -> PathBuf {
     let vendor_dir = vendor(upstream, dir).await;
     let tree = dir.join("tree");
     neuroscale::gitops::source::write_tree(
-        &super::project_root(),
+        &super::project_root().join("manifests"),
         Some(&vendor_dir),
         repo_url,
         &tree,
@@ -52,7 +52,11 @@ pub async fn source(upstream: &Path, dir: &Path, repo_url: &str) -> GitSource {
     let vendor_dir = vendor(upstream, dir).await;
     let source = GitSource::create_or_open(dir.join("gitops")).expect("a bare GitOps repository");
     source
-        .sync_from(&super::project_root(), Some(&vendor_dir), repo_url)
+        .sync_from(
+            &super::project_root().join("manifests"),
+            Some(&vendor_dir),
+            repo_url,
+        )
         .expect("the GitOps tree committed");
     source
 }

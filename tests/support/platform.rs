@@ -70,7 +70,7 @@ async fn install(upstream: &Path) -> Installed {
         components: components::selected(false),
         argocd_manifest: gitops_tree::argocd_manifest(upstream),
         harness_objects: neuroscale::gitops::harness_objects(
-            &super::project_root(),
+            &super::project_root().join("manifests"),
             REPO_URL,
             false,
         )

@@ -171,7 +171,7 @@ pub fn evaluate_cost_attribution(expected: &[String], answer: &HttpAnswer) -> Ou
     let (observed, cause, command) = if attributed.is_empty() {
         (
             format!("GET {query}: {seen}"),
-            "no cost is attributed to any cost center yet: Prometheus has not scraped OpenCost and cAdvisor, or the `opencost` scrape job (opencost.opencost:9003) is missing (UPSTREAM.md §10 item 12)".to_string(),
+            "no cost is attributed to any cost center yet: Prometheus has not scraped OpenCost and cAdvisor, or the `opencost` scrape job (opencost.opencost:9003) is missing".to_string(),
             "kubectl -n prometheus-system port-forward svc/prometheus-server 9090:80".to_string(),
         )
     } else if !missing.is_empty() {

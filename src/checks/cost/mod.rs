@@ -1,7 +1,7 @@
 //! Milestone E, cost: OpenCost ready (E1) and cost attributed by cost-center (E2). Both read the
 //! OpenCost API on port 9003 at `env.opencost_url` (the check session provides it):
 //! `/healthz` and `/allocation/compute` (opencost pkg/costmodel/router.go; response shape in
-//! core/pkg/opencost/allocation_json.go, UPSTREAM.md §8). This module holds the API client both
+//! core/pkg/opencost/allocation_json.go). This module holds the API client both
 //! share.
 
 pub mod cost_attribution;
@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::checks::outcome::{Diagnosis, Outcome};
 
-/// Where the OpenCost chart is installed (UPSTREAM.md §8), as the topology names it.
+/// Where the OpenCost chart is installed, as the topology names it.
 pub use crate::platform::opencost::NAMESPACE as OPENCOST_NAMESPACE;
 /// The allocation route the install docs verify with (still routed next to `/allocation`).
 pub const ALLOCATION_PATH: &str = "/allocation/compute";

@@ -31,7 +31,7 @@ pub struct DiscoveryObservation {
     /// explain a missing child): `None` when not read, `Some(None)` when it does not exist.
     pub application_set: Option<Option<ApplicationSet>>,
     /// Whether the model's InferenceService exists: an Application reported Synced+Healthy
-    /// whose resource is absent is the false green of seeds/11 failure 5.
+    /// whose resource is absent is a false green: a stale webhook rejected it.
     pub isvc_exists: bool,
     pub elapsed: Duration,
 }
@@ -48,7 +48,7 @@ pub fn evaluate_discovery(observation: &DiscoveryObservation) -> Decision {
                 format!("application {name} reports Synced+Healthy but its InferenceService does not exist"),
                 Diagnosis::new(
                     format!("{}; the model's InferenceService is absent", r.observed),
-                    "ArgoCD's status contradicts the cluster: the apply was rejected or the object deleted after the sync (a stale or failing webhook, seeds/11 failure 5)",
+                    "ArgoCD's status contradicts the cluster: the apply was rejected or the object deleted after the sync (a stale or failing webhook)",
                     format!("kubectl -n argocd get application {name} -o jsonpath='{{.status.conditions}}{{.status.operationState.message}}'"),
                 ),
             ));
@@ -70,7 +70,7 @@ pub fn evaluate_discovery(observation: &DiscoveryObservation) -> Decision {
                 policies.join(", ")
             ),
             AdmissionOutcome::WebhookUnavailable { webhook, service, .. } => format!(
-                "the sync fails at admission: webhook {webhook} unavailable (service {}), seeds/11 failure 1",
+                "the sync fails at admission: webhook {webhook} unavailable (service {})",
                 service.unwrap_or_default()
             ),
             _ if state.health == "Progressing" => "the InferenceService is still starting (predictor image pull or model download); Progressing is not Healthy".to_string(),
@@ -406,7 +406,7 @@ mod tests {
 
     #[test]
     fn c2_discovery_waits_on_a_healthy_application_that_lacks_its_inference_service() {
-        // seeds/11 failure 5: ArgoCD says synced, the object does not exist.
+        // ArgoCD says synced, the object does not exist.
         let app = application("model-nscheck-c2-1a2b", "Synced", "Healthy");
         let mut observation = discovery(Some(app), None);
         observation.isvc_exists = false;
@@ -418,7 +418,7 @@ mod tests {
         );
         assert!(diagnosis(&outcome)
             .likely_cause
-            .contains("seeds/11 failure 5"));
+            .contains("stale or failing webhook"));
     }
 
     fn appset(conditions: Value) -> Value {

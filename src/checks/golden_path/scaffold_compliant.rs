@@ -102,7 +102,7 @@ pub struct ScaffoldAdmission {
 }
 
 /// Kyverno's validating webhooks (`validate.kyverno.svc-*`, `vpol.validate.kyverno.svc-*`,
-/// registered at runtime by its admission controller, UPSTREAM.md §6) whose rules cover
+/// registered at runtime by its admission controller) whose rules cover
 /// InferenceServices and that fail closed. A `failurePolicy: Ignore` webhook admits when Kyverno
 /// cannot be reached, so an admission through it proves nothing; the platform's policies are
 /// `failurePolicy: Fail` (absent means Fail in admissionregistration/v1).
@@ -192,7 +192,7 @@ pub fn evaluate_scaffold_compliant(observation: &ScaffoldAdmission) -> Outcome {
                 Diagnosis::new(
                     message.clone(),
                     format!(
-                        "`neuroscale new-model` renders something policy {} forbids: the scaffold and the policy disagree (e.g. label key costCenter vs cost-center, seeds/11 failure 3)",
+                        "`neuroscale new-model` renders something policy {} forbids: the scaffold and the policy disagree (e.g. label key costCenter vs cost-center)",
                         policies.join(", ")
                     ),
                     format!(
@@ -220,7 +220,7 @@ pub fn evaluate_scaffold_compliant(observation: &ScaffoldAdmission) -> Outcome {
                     format!("admission could not run: webhook {webhook} unavailable ({cause}); infrastructure failure, not a compliance verdict"),
                     Diagnosis::new(
                         message.clone(),
-                        format!("webhook {webhook} cannot be called ({cause}): service {service} has no ready endpoints or a bad certificate (seeds/11 failures 1 and 5, UPSTREAM.md §10 item 1)"),
+                        format!("webhook {webhook} cannot be called ({cause}): service {service} has no ready endpoints or a bad certificate"),
                         format!("kubectl -n {ns} get endpointslices -l kubernetes.io/service-name={svc} -o wide"),
                     ),
                 )
@@ -229,7 +229,7 @@ pub fn evaluate_scaffold_compliant(observation: &ScaffoldAdmission) -> Outcome {
                 format!("scaffold denied by webhook {webhook} (not a platform policy)"),
                 Diagnosis::new(
                     message.clone(),
-                    "KServe or Knative validation rejects the scaffold's spec (an invalid field, or a podspec field Knative's config-features do not allow, UPSTREAM.md §10 item 4)",
+                    "KServe or Knative validation rejects the scaffold's spec (an invalid field, or a podspec field Knative's config-features do not allow)",
                     "neuroscale new-model NAME --owner TEAM --cost-center CC --out /tmp/scaffold && kubectl apply --dry-run=server -f /tmp/scaffold",
                 ),
             ),
@@ -268,7 +268,7 @@ mod tests {
     use serde_json::{json, Value};
 
     /// A ValidatingPolicy as the gitops manifests declare it and Kyverno reports it (kyverno
-    /// config/crds/policies.kyverno.io ValidatingPolicy; status.conditionStatus per UPSTREAM.md §6).
+    /// config/crds/policies.kyverno.io ValidatingPolicy; status.conditionStatus).
     fn policy(name: &str, resource: &str, ready: bool) -> ValidatingPolicy {
         fixtures::policy(json!({
             "apiVersion": "policies.kyverno.io/v1", "kind": "ValidatingPolicy",
@@ -297,7 +297,7 @@ mod tests {
 
     /// Kyverno's resource validating webhook configuration as its admission controller registers
     /// it for a ValidatingPolicy (kyverno pkg/controllers/webhook; fine-grained webhook names per
-    /// UPSTREAM.md §6; shape: admissionregistration.k8s.io/v1 ValidatingWebhookConfiguration).
+    /// shape: admissionregistration.k8s.io/v1 ValidatingWebhookConfiguration).
     fn kyverno_webhook_configuration() -> Value {
         json!({
             "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",

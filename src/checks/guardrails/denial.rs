@@ -134,11 +134,12 @@ fn unavailable_webhook_diagnosis(webhook: &str, service: Option<&str>) -> (Strin
         ),
     };
     let cause = if webhook.starts_with("inferenceservice.kserve-webhook-server") {
-        "KServe's webhook has no ready endpoints: the kserve-controller-manager pod is not fully ready (e.g. 1/2 containers with kube-rbac-proxy in ImagePullBackOff, seeds/08 failure 3, seeds/11 failure 1); this is an infrastructure failure, not a policy decision".to_string()
+        "KServe's webhook has no ready endpoints: the kserve-controller-manager pod is not fully ready (e.g. 1/2 containers with kube-rbac-proxy in ImagePullBackOff); this is an infrastructure failure, not a policy decision".to_string()
     } else if webhook.contains("kyverno.svc") {
-        "Kyverno's admission controller is not serving (kyverno-svc has no ready endpoints); its Fail webhooks reject every matching create (UPSTREAM.md §6, seeds/11 failure 4)".to_string()
+        "Kyverno's admission controller is not serving (kyverno-svc has no ready endpoints); its Fail webhooks reject every matching create".to_string()
     } else if known.is_none() {
-        "a webhook configuration points at a Service that no longer serves it (stale webhook, seeds/11 failure 5)".to_string()
+        "a webhook configuration points at a Service that no longer serves it (stale webhook)"
+            .to_string()
     } else {
         format!("the {name} webhook Service has no ready endpoints, so admission cannot complete")
     };

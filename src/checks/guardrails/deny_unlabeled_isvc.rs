@@ -26,7 +26,7 @@ pub fn unlabeled_isvc_probe(namespace: &str, name: &str) -> DenialProbe {
         kind: INFERENCE_SERVICE,
         namespace: namespace.to_string(),
         name: name.to_string(),
-        // Shape: kserve serving.kserve.io/v1beta1 InferenceService (UPSTREAM.md §5 sklearn sample).
+        // Shape: kserve serving.kserve.io/v1beta1 InferenceService.
         manifest: json!({
             "apiVersion": "serving.kserve.io/v1beta1",
             "kind": "InferenceService",

@@ -111,7 +111,7 @@ pub fn evaluate_kyverno_ready(obs: &KyvernoObservation) -> Outcome {
                 } else {
                     problems.push((
                         format!("deployment {KYVERNO_NAMESPACE}/{name}: {}", r.observed),
-                        "a Kyverno controller is not Available (image pull, crash loop, or still starting); while the admission controller is down its Fail webhooks block admission cluster-wide (seeds/11 failure 4)",
+                        "a Kyverno controller is not Available (image pull, crash loop, or still starting); while the admission controller is down its Fail webhooks block admission cluster-wide",
                         format!("kubectl -n {KYVERNO_NAMESPACE} describe deployment {name}"),
                     ));
                 }
@@ -129,7 +129,7 @@ pub fn evaluate_kyverno_ready(obs: &KyvernoObservation) -> Outcome {
     } else if endpoints == 0 {
         problems.push((
             format!("service {kyverno_service} has no ready endpoints"),
-            "the admission controller pods are not ready; creates that hit Kyverno's Fail webhooks are rejected with `no endpoints available for service \"kyverno-svc\"` (UPSTREAM.md §6, seeds/11 failure 4)",
+            "the admission controller pods are not ready; creates that hit Kyverno's Fail webhooks are rejected with `no endpoints available for service \"kyverno-svc\"`",
             format!("kubectl -n {KYVERNO_NAMESPACE} get endpointslices -l kubernetes.io/service-name={KYVERNO_SERVICE}"),
         ));
     }
@@ -172,7 +172,7 @@ pub fn evaluate_kyverno_ready(obs: &KyvernoObservation) -> Outcome {
             if target != kyverno_service {
                 problems.push((
                     format!("webhook {hook} in {name} calls {target}, not {kyverno_service}"),
-                    "a webhook configuration left from another Kyverno install (stale webhook, seeds/11 failure 5)",
+                    "a webhook configuration left from another Kyverno install (stale webhook)",
                     format!("kubectl get {kind} {name} -o yaml"),
                 ));
             }

@@ -76,7 +76,7 @@ pub fn evaluate_policies(policies: &[ValidatingPolicy], expected: &[&str]) -> Ou
             };
             problems.push((
                 format!("policy {name} validationActions {shown}: reports but does not deny"),
-                "the policy is in Audit/Warn mode; violations are recorded and admitted (seeds/04: guardrails that exist are not guardrails that enforce)",
+                "the policy is in Audit/Warn mode; violations are recorded and admitted (guardrails that exist are not guardrails that enforce)",
                 describe.clone(),
             ));
         }
@@ -85,7 +85,7 @@ pub fn evaluate_policies(policies: &[ValidatingPolicy], expected: &[&str]) -> Ou
         if policy.spec.failure_policy.as_deref() == Some("Ignore") {
             problems.push((
                 format!("policy {name} has failurePolicy Ignore: it fails open"),
-                "while Kyverno's admission controller is down or slow, the API server admits what this policy would deny (seeds/11 failure 4)",
+                "while Kyverno's admission controller is down or slow, the API server admits what this policy would deny",
                 describe.clone(),
             ));
         }

@@ -121,13 +121,13 @@ pub fn evaluate_gpu_inference(obs: &GpuObservation) -> Outcome {
             .any(|p| p.state.contains("untolerated taint"));
         let cause = if insufficient {
             match obs.source {
-                GpuSource::DevicePlugin => "no node advertises a free nvidia.com/gpu: the device plugin is not running or not advertising (missing runtimeClassName nvidia or CUDA image, wrong affinity label; UPSTREAM.md §10 item 13)",
+                GpuSource::DevicePlugin => "no node advertises a free nvidia.com/gpu: the device plugin is not running or not advertising (missing runtimeClassName nvidia or CUDA image, wrong affinity label)",
                 GpuSource::Simulated => "the simulated nvidia.com/gpu capacity is gone or taken (kubelet resets extended capacity when it re-registers the node, or another pod holds it)",
             }
         } else if untolerated {
             "the GPU model does not tolerate the GPU node's nvidia.com/gpu:NoSchedule taint"
         } else if obs.pods.is_empty() {
-            "KServe/Knative created no predictor pod: see the InferenceService conditions (a Knative podspec feature flag may be disabled, UPSTREAM.md §10 item 4)"
+            "KServe/Knative created no predictor pod: see the InferenceService conditions (a Knative podspec feature flag may be disabled)"
         } else {
             "the predictor pod on the GPU node is not ready (image pull, storage-initializer download, or crash)"
         };
@@ -320,7 +320,7 @@ async fn gpu_node(
                     "{} node(s), none with allocatable nvidia.com/gpu from a device plugin",
                     nodes.len()
                 ),
-                "the NVIDIA device plugin is not running or not advertising (missing runtimeClassName nvidia or the CUDA k3s image, or the node lacks nvidia.com/gpu.present=true; UPSTREAM.md §10 item 13)",
+                "the NVIDIA device plugin is not running or not advertising (missing runtimeClassName nvidia or the CUDA k3s image, or the node lacks nvidia.com/gpu.present=true)",
                 "kubectl -n kube-system get pods -l name=nvidia-device-plugin-ds -o wide",
             ),
         )),
@@ -443,7 +443,7 @@ async fn gpu_node_inference(run: &CheckRun<'_>) -> Outcome {
         let message = observe::error_message(&e);
         let _ = probe::remove(run, &gpu_model).await;
         let cause = match admission::classify(&message) {
-            admission::AdmissionOutcome::OtherDenial { webhook, .. } if message.contains("must not set the field") => format!("Knative's webhook {webhook} rejects the podspec field: the matching config-features flag is disabled (a config problem, not a GPU problem; UPSTREAM.md §10 item 4)"),
+            admission::AdmissionOutcome::OtherDenial { webhook, .. } if message.contains("must not set the field") => format!("Knative's webhook {webhook} rejects the podspec field: the matching config-features flag is disabled (a config problem, not a GPU problem)"),
             admission::AdmissionOutcome::KyvernoDenial { policies, .. } => format!("the GPU model violates {}", policies.join(", ")),
             admission::AdmissionOutcome::WebhookUnavailable { webhook, .. } => format!("webhook {webhook} could not be called (no endpoints): an infrastructure failure"),
             _ => "the API server refused the GPU model".to_string(),

@@ -1,5 +1,5 @@
 //! F2 no-stale-webhooks: every admission webhook (validating and mutating) that calls a
-//! Service calls one that exists and has ready endpoints (seeds/11 failure 5: a webhook left
+//! Service calls one that exists and has ready endpoints (a webhook left
 //! behind by a removed component fails every matching request). Webhooks that call a URL have
 //! no Service to follow; they are counted and named. No Service-backed webhook at all is a
 //! FAIL, not a vacuous pass.
@@ -172,7 +172,7 @@ pub fn evaluate_webhooks(
         if !state.exists {
             problems.push((
                 format!("{place}, which does not exist"),
-                "a webhook left behind by a removed component (seeds/11 failure 5): it intercepts every matching request and fails it".to_string(),
+                "a webhook left behind by a removed component: it intercepts every matching request and fails it".to_string(),
                 format!("kubectl get {} {} -o yaml", hook.config_kind, hook.config),
             ));
         } else if state.ready_endpoints == 0 {
@@ -181,11 +181,11 @@ pub fn evaluate_webhooks(
                 .starts_with("inferenceservice.kserve-webhook-server")
                 || name == kserve::WEBHOOK_SERVICE_NAME
             {
-                "the KServe controller is not fully ready (e.g. 1/2 containers with kube-rbac-proxy in ImagePullBackOff, seeds/08 failure 3), so its webhook has no endpoints".to_string()
+                "the KServe controller is not fully ready (e.g. 1/2 containers with kube-rbac-proxy in ImagePullBackOff), so its webhook has no endpoints".to_string()
             } else if crate::platform::service_for_webhook(&hook.webhook).is_some() {
                 format!("the component serving {name} is not ready, so every request through this webhook fails")
             } else {
-                "the workload behind this webhook is gone or not ready (stale webhook, seeds/11 failure 5)".to_string()
+                "the workload behind this webhook is gone or not ready (stale webhook)".to_string()
             };
             problems.push((
                 format!("{place}, which has no ready endpoints"),
@@ -307,7 +307,7 @@ mod tests {
 
     #[test]
     fn f2_fails_on_a_stale_webhook_whose_service_is_gone() {
-        // seeds/11 failure 5: an ingress-nginx admission webhook outlived its controller.
+        // an ingress-nginx admission webhook outlived its controller.
         let mut refs = webhooks();
         refs.extend(webhook_refs(
             &[fx::validating_config(
@@ -328,7 +328,7 @@ mod tests {
                 .contains("ingress-nginx/ingress-nginx-controller-admission, which does not exist"),
             "{d:?}"
         );
-        assert!(d.likely_cause.contains("seeds/11 failure 5"));
+        assert!(d.likely_cause.contains("webhook left behind"));
         assert!(d.next_command.contains("ingress-nginx-admission"));
     }
 

@@ -1,6 +1,6 @@
 //! Reading admission errors: telling a policy denial from a webhook that could not be reached.
 //! The original smoke test counted any "admission webhook" error as a policy denial; this module
-//! is why neuroscale cannot (UPSTREAM.md §10 item 1, seeds/11 failure 1 and 5). Which Service
+//! is why neuroscale cannot. Which Service
 //! stands behind a known webhook is the platform topology's (`platform::service_for_webhook`).
 
 use serde::Serialize;

@@ -7,7 +7,7 @@ use crate::platform::views::{self, InferenceService};
 /// A likely cause for containers that are not ready, from their waiting reasons.
 pub fn container_trouble(observed: &str) -> Option<&'static str> {
     if observed.contains("ImagePullBackOff") || observed.contains("ErrImagePull") {
-        Some("an image cannot be pulled: the registry refuses it (seeds/08 failure 3: gcr.io kube-rbac-proxy 403) or the host is offline (UPSTREAM.md §10 item 15)")
+        Some("an image cannot be pulled: the registry refuses it (gcr.io kube-rbac-proxy 403) or the host is offline")
     } else if observed.contains("CrashLoopBackOff") {
         Some("a container is crash-looping: its log says why")
     } else if observed.contains("CreateContainerConfigError") {
@@ -18,7 +18,7 @@ pub fn container_trouble(observed: &str) -> Option<&'static str> {
 }
 
 /// The likely cause of an InferenceService not being Ready, from its conditions
-/// (kserve inference_service_status.go; UPSTREAM.md §10 items 5, 6, 15).
+/// (kserve inference_service_status.go).
 pub fn isvc_likely_cause(isvc: &InferenceService) -> String {
     let conditions = views::isvc_conditions(isvc);
     if conditions.is_empty() {
@@ -39,7 +39,7 @@ pub fn isvc_likely_cause(isvc: &InferenceService) -> String {
     let text = failing.join(" ");
     if text.contains("VirtualService") || text.contains("virtual service") || text.contains("istio")
     {
-        "KServe assumes Istio: disableIstioVirtualHost is not set (seeds/08 failure 1, UPSTREAM.md §10 item 6)".into()
+        "KServe assumes Istio: disableIstioVirtualHost is not set".into()
     } else if text.contains("Insufficient")
         || text.contains("Unschedulable")
         || text.contains("exceeded quota")
@@ -49,7 +49,8 @@ pub fn isvc_likely_cause(isvc: &InferenceService) -> String {
         || text.contains("gs://")
         || text.contains("download")
     {
-        "the storage-initializer cannot download the model (needs egress to the model bucket, UPSTREAM.md §10 item 15)".into()
+        "the storage-initializer cannot download the model (needs egress to the model bucket)"
+            .into()
     } else if text.contains("ImagePull") || text.contains("pull") {
         "the runtime image cannot be pulled (registry unreachable or offline host)".into()
     } else if text.starts_with("IngressReady") || text.contains(" IngressReady") {

@@ -36,7 +36,7 @@ pub fn no_route() -> Outcome {
 }
 
 /// The host of an InferenceService's `status.url`: the Host header Kourier routes on (with
-/// `disableIstioVirtualHost` it is the predictor ksvc URL, UPSTREAM.md §5).
+/// `disableIstioVirtualHost` it is the predictor ksvc URL).
 pub fn host_of(isvc: &InferenceService) -> Option<String> {
     probe::host_of_url(views::isvc_url(isvc)?)
 }
@@ -198,7 +198,7 @@ pub fn evaluate_answers(answers: &[ModelAnswer], ingress_url: &str) -> Outcome {
                 if predictions.len() != sent {
                     failures.push((
                         format!("{who} answered {} predictions for {sent} input rows: {predictions:?}", predictions.len()),
-                        "the answer does not belong to this request: the body was not parsed as sent (Content-Type must be exactly application/json, UPSTREAM.md §11) or another model serves this route".into(),
+                        "the answer does not belong to this request: the body was not parsed as sent (Content-Type must be exactly application/json) or another model serves this route".into(),
                         curl,
                     ));
                     continue;
@@ -224,8 +224,8 @@ pub fn evaluate_answers(answers: &[ModelAnswer], ingress_url: &str) -> Outcome {
             }
             ProbeAnswer::Status { status, body } => {
                 let cause = match status {
-                    404 => "Kourier has no route for this Host: wrong Host header or the cluster-local domain (UPSTREAM.md §10 item 5), or the model name is unknown to the server",
-                    503 | 502 => "no ready revision behind the route (predictor pods not ready or scaled to zero, UPSTREAM.md §10 item 5)",
+                    404 => "Kourier has no route for this Host: wrong Host header or the cluster-local domain, or the model name is unknown to the server",
+                    503 | 502 => "no ready revision behind the route (predictor pods not ready or scaled to zero)",
                     500 => "the model server failed on the request (wrong feature count, or the body was not parsed as JSON)",
                     _ => "the gateway or the model server refused the request",
                 };
@@ -233,7 +233,7 @@ pub fn evaluate_answers(answers: &[ModelAnswer], ingress_url: &str) -> Outcome {
             }
             ProbeAnswer::Count { sent, got } => failures.push((
                 format!("{who} answered {got} predictions for {sent} input rows"),
-                "the answer does not belong to this request: the body was not parsed as sent (Content-Type must be exactly application/json, UPSTREAM.md §11) or another model serves this route".into(),
+                "the answer does not belong to this request: the body was not parsed as sent (Content-Type must be exactly application/json) or another model serves this route".into(),
                 curl,
             )),
             ProbeAnswer::Unreachable(reason) => failures.push((

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use crate::checks::env::CheckRun;
 use crate::checks::outcome::Outcome;
 
-/// How often a check re-observes while it waits (DESIGN: at most 1 s inside checks).
+/// How often a check re-observes while it waits (at most 1 s inside checks).
 pub const POLL_INTERVAL: Duration = Duration::from_millis(1000);
 
 /// What the evaluation of one observation decided.

@@ -157,7 +157,7 @@ mod tests {
 
     #[test]
     fn b3_fails_on_an_isvc_stuck_on_istio_and_names_it() {
-        // seeds/08 failure 1 / UPSTREAM.md §10 item 6: IngressReady False, no URL.
+        // IngressReady False, no URL.
         let stuck = isvc(fixtures::set_condition(
             fixtures::inference_service("models", "sklearn-iris-v2", false),
             "IngressReady",

@@ -101,7 +101,7 @@ pub fn knative_domains(config_domain: Option<&ConfigMap>) -> Vec<String> {
 }
 
 /// Problems with KServe's `ingress` config for a cluster without Istio, or None when fine
-/// (kserve config/configmap/inferenceservice.yaml; UPSTREAM.md §5).
+/// (kserve config/configmap/inferenceservice.yaml).
 pub fn kserve_ingress_problem(kserve_config: Option<&ConfigMap>) -> Option<String> {
     let Some(cm) = kserve_config else {
         return Some(format!(
@@ -172,7 +172,7 @@ pub fn evaluate_kourier_ingress(observation: &KourierObservation) -> Outcome {
     if let Some(problem) = kserve_ingress_problem(observation.kserve_config.as_ref()) {
         problems.push((
             problem,
-            "KServe assumes Istio (seeds/08 failure 1): InferenceServices stay IngressReady=False with VirtualServiceCRDNotFound; set disableIstioVirtualHost: true",
+            "KServe assumes Istio: InferenceServices stay IngressReady=False with VirtualServiceCRDNotFound; set disableIstioVirtualHost: true",
             format!("kubectl -n {KSERVE_NAMESPACE} get configmap {KSERVE_CONFIG} -o jsonpath='{{.data.ingress}}'"),
         ));
     }
@@ -184,7 +184,7 @@ pub fn evaluate_kourier_ingress(observation: &KourierObservation) -> Outcome {
     if observation.config_network.is_some() && published.is_empty() {
         problems.push((
             format!("config-domain publishes no domain (only the default {CLUSTER_LOCAL_DOMAIN})"),
-            "with the cluster-local default domain Kourier has no external route and every request answers 404 (UPSTREAM.md §10 item 5)",
+            "with the cluster-local default domain Kourier has no external route and every request answers 404",
             format!("kubectl -n {KNATIVE_NAMESPACE} get configmap config-domain -o jsonpath='{{.data}}'"),
         ));
     } else if let Some(placeholder) = published
@@ -193,7 +193,7 @@ pub fn evaluate_kourier_ingress(observation: &KourierObservation) -> Outcome {
     {
         problems.push((
             format!("config-domain publishes the placeholder domain {placeholder}"),
-            "a placeholder domain resolves on the public internet, so requests leave the cluster (seeds/08 failure 4)",
+            "a placeholder domain resolves on the public internet, so requests leave the cluster",
             format!("kubectl -n {KNATIVE_NAMESPACE} get configmap config-domain -o jsonpath='{{.data}}'"),
         ));
     }
@@ -267,7 +267,7 @@ mod tests {
     use crate::checks::outcome::Verdict;
 
     // inferenceservice-config `ingress` as the gitops manifests set it for Kourier
-    // (kserve config/configmap/inferenceservice.yaml keys; UPSTREAM.md §5).
+    // (kserve config/configmap/inferenceservice.yaml keys).
     const KSERVE_INGRESS_KOURIER: &str = r#"{"enableGatewayApi": false, "ingressGateway": "knative-serving/knative-ingress-gateway", "localGateway": "knative-serving/knative-local-gateway", "localGatewayService": "knative-local-gateway.istio-system.svc.cluster.local", "ingressDomain": "neuroscale.localhost", "ingressClassName": "istio", "urlScheme": "http", "disableIstioVirtualHost": true, "disableIngressCreation": false}"#;
 
     fn healthy_kourier() -> KourierObservation {

@@ -1,5 +1,5 @@
 //! B1 kserve-control-plane: `kserve-controller-manager` Available with every pod at all
-//! containers ready (a 1/2 pod fails: the false green of seeds/08 failure 3), ready endpoints
+//! containers ready (a 1/2 pod fails: a ready manager beside a failing sidecar is not a ready controller), ready endpoints
 //! behind `kserve-webhook-server-service`, and the InferenceService, ServingRuntime and
 //! ClusterServingRuntime CRDs Established. Re-observed until the deadline.
 
@@ -109,7 +109,7 @@ pub fn evaluate_kserve_control_plane(observation: &KserveObservation) -> Outcome
             "KServe is not installed (the kserve Application has not synced)".to_string()
         } else if partly_ready {
             format!(
-                "a controller pod is not fully ready (e.g. 1/2: the kube-rbac-proxy sidecar failing, seeds/08 failure 3, seeds/11 failure 1); {}; without it the webhook serves nothing and every InferenceService admission fails",
+                "a controller pod is not fully ready (e.g. 1/2: the kube-rbac-proxy sidecar failing); {}; without it the webhook serves nothing and every InferenceService admission fails",
                 diagnose::container_trouble(&controller.observed).unwrap_or("its events say why")
             )
         } else {
@@ -123,7 +123,7 @@ pub fn evaluate_kserve_control_plane(observation: &KserveObservation) -> Outcome
         )
     } else if !webhook.ready {
         (
-            format!("the webhook Service {KSERVE_WEBHOOK_SERVICE} has no ready endpoint: every InferenceService create fails with `no endpoints available` (seeds/11 failure 1)"),
+            format!("the webhook Service {KSERVE_WEBHOOK_SERVICE} has no ready endpoint: every InferenceService create fails with `no endpoints available`"),
             format!("kubectl -n {KSERVE_NAMESPACE} get endpointslices -l kubernetes.io/service-name={KSERVE_WEBHOOK_SERVICE} -o wide"),
         )
     } else {
@@ -135,7 +135,7 @@ pub fn evaluate_kserve_control_plane(observation: &KserveObservation) -> Outcome
             .map(|((name, _), _)| name.clone())
             .unwrap_or_default();
         (
-            "a KServe CRD is missing or not Established: it was deleted (seeds/11 failure 2) or the install has not applied it yet".to_string(),
+            "a KServe CRD is missing or not Established: it was deleted or the install has not applied it yet".to_string(),
             format!("kubectl get crd {first} -o jsonpath='{{.status.conditions}}'"),
         )
     };
@@ -189,7 +189,7 @@ mod tests {
 
     #[test]
     fn b1_fails_on_a_controller_pod_at_one_of_two_containers() {
-        // seeds/08 failure 3: the manager ready, kube-rbac-proxy in ImagePullBackOff, the
+        // the manager ready, kube-rbac-proxy in ImagePullBackOff, the
         // Deployment still reporting an available replica.
         let mut observation = healthy_kserve();
         observation.controller.pods = vec![fixtures::pod(

@@ -89,7 +89,7 @@ pub fn evaluate_apps_synced_healthy(apps: &[Application], expected: &[String]) -
             .iter()
             .any(|c| c.starts_with("ComparisonError"))
     }) {
-        "ArgoCD cannot render the source: the GitOps repository is unreachable from repo-server or a path is wrong (UPSTREAM.md §10 item 8)".to_string()
+        "ArgoCD cannot render the source: the GitOps repository is unreachable from repo-server or a path is wrong".to_string()
     } else if stuck.iter().any(|s| {
         s.operation
             .as_deref()
@@ -102,7 +102,7 @@ pub fn evaluate_apps_synced_healthy(apps: &[Application], expected: &[String]) -
             .unwrap_or_default();
         match admission::classify(op) {
             AdmissionOutcome::WebhookUnavailable { webhook, service, .. } => format!(
-                "sync fails at admission: webhook {webhook} has no working backend ({}); fix that component first (seeds/11 failures 1 and 5)",
+                "sync fails at admission: webhook {webhook} has no working backend ({}); fix that component first",
                 service.unwrap_or_else(|| "unknown service".into())
             ),
             AdmissionOutcome::KyvernoDenial { policies, .. } => format!(
@@ -114,7 +114,7 @@ pub fn evaluate_apps_synced_healthy(apps: &[Application], expected: &[String]) -
     } else if stuck.iter().any(|s| s.health == "Progressing") {
         "resources are still rolling out or stuck (images pulling, pods Pending on CPU/memory, a webhook without endpoints); Progressing is not Healthy".to_string()
     } else if stuck.iter().any(|s| s.sync == "OutOfSync") {
-        "live state differs from git and automated sync has not fixed it (syncPolicy.automated off, or a mutated field such as a webhook caBundle without ignoreDifferences, UPSTREAM.md §10 item 11)".to_string()
+        "live state differs from git and automated sync has not fixed it (syncPolicy.automated off, or a mutated field such as a webhook caBundle without ignoreDifferences)".to_string()
     } else if stuck.iter().any(|s| s.health == "Degraded") {
         "a managed resource is Degraded (crash-looping pods, failed Job, InferenceService not Ready)"
             .to_string()

@@ -81,7 +81,7 @@ pub fn evaluate_argocd_ready(workloads: &[ObservedWorkload], required: &[&str]) 
     } else if let Some(trouble) = container_trouble(&observed) {
         trouble.to_string()
     } else if observed.contains(argocd::REPO_SERVER) {
-        "argocd-repo-server is down: every Application turns Unknown until it is back (seeds/03, seeds/11 failure 4)".to_string()
+        "argocd-repo-server is down: every Application turns Unknown until it is back".to_string()
     } else {
         "pods still starting or failing their readiness probes; `kubectl describe` shows events"
             .to_string()

@@ -115,7 +115,7 @@ pub fn evaluate_drift(observation: &DriftObservation) -> Decision {
             s.error_conditions.join("; ")
         ),
         (Some(true), Some(s)) if s.sync == "OutOfSync" => format!(
-            "selfHeal is on and application {app_name} is OutOfSync, but its sync does not complete (failing operation or self-heal backoff up to 300 s after repeated drift, UPSTREAM.md §10 item 8)"
+            "selfHeal is on and application {app_name} is OutOfSync, but its sync does not complete (failing operation or self-heal backoff up to 300 s after repeated drift)"
         ),
         (Some(true), _) => format!(
             "application {app_name} has not noticed the deletion: the application controller is not watching (restarting, or the canary lost its tracking annotation)"

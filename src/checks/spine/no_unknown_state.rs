@@ -72,7 +72,7 @@ pub fn evaluate_no_unknown_state(apps: &[Application]) -> Outcome {
     let all_unknown = bad.len() == states.len() && bad.iter().all(|s| s.sync == "Unknown");
     let likely = if let Some((webhook, service)) = webhook {
         format!(
-            "applies fail at admission: webhook {webhook} cannot be called (service {}); stale or not-yet-ready webhooks block ArgoCD (seeds/11 failures 4 and 5)",
+            "applies fail at admission: webhook {webhook} cannot be called (service {}); stale or not-yet-ready webhooks block ArgoCD",
             service.unwrap_or_else(|| "unknown".into())
         )
     } else if all_unknown
@@ -80,9 +80,10 @@ pub fn evaluate_no_unknown_state(apps: &[Application]) -> Outcome {
             .iter()
             .any(|c| c.contains("connection refused") || c.contains("Unavailable"))
     {
-        "ArgoCD cannot reach argocd-repo-server (crash-looping, or disrupted by Kyverno's webhooks during its install: seeds/11 failure 4)".to_string()
+        "ArgoCD cannot reach argocd-repo-server (crash-looping, or disrupted by Kyverno's webhooks during its install)".to_string()
     } else if conditions.iter().any(|c| c.starts_with("ComparisonError")) {
-        "a source error: the GitOps repository is unreachable or a path/revision is wrong (UPSTREAM.md §10 item 8)".to_string()
+        "a source error: the GitOps repository is unreachable or a path/revision is wrong"
+            .to_string()
     } else if conditions.iter().any(|c| c.starts_with("SyncError")) {
         "a sync error: ArgoCD could not apply a manifest; the condition names the object"
             .to_string()
@@ -128,7 +129,7 @@ mod tests {
 
     #[test]
     fn a3_fails_on_unknown_applications_and_blames_repo_server() {
-        // seeds/11 failure 4: every Application Unknown with "connection refused".
+        // every Application Unknown with "connection refused".
         let apps = fixtures::apps(&[
             with_condition(
                 application("kserve", "Unknown", "Unknown"),
@@ -154,7 +155,7 @@ mod tests {
 
     #[test]
     fn a3_fails_on_a_sync_error_behind_a_healthy_status() {
-        // seeds/11 failure 5: Synced/Healthy shown while a stale webhook fails every apply.
+        // Synced/Healthy shown while a stale webhook fails every apply.
         let apps = fixtures::apps(&[with_condition(
             application("test-app", "Synced", "Healthy"),
             "SyncError",

@@ -46,7 +46,7 @@ fn the_host_header_is_the_isvc_url_host() {
 
 #[test]
 fn b4_passes_on_the_expected_predictions() {
-    // KServe V1 answer for these rows: {"predictions": [1, 1]} (UPSTREAM.md §5, §11).
+    // KServe V1 answer for these rows: {"predictions": [1, 1]}.
     let outcome = evaluate_answers(
         &[answer(ProbeAnswer::Predictions {
             predictions: vec![json!(1), json!(1)],
