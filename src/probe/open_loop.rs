@@ -4,6 +4,10 @@
 //! second (down to nothing) for every request users would have sent during the stall, not just
 //! for the few a closed-loop client happened to have in flight ("coordinated omission").
 //!
+//! One allowance: tokio's timer fires on whole milliseconds, so a request can leave up to 1 ms
+//! after its intended time with nothing late but the clock's tick. That part of the send lag
+//! (`TIMER_RESOLUTION`) is not charged; any lag beyond it (a busy client, a wait for a slot) is.
+//!
 //! The run is INVALID when it did not offer the load it was asked to: the in-flight cap was hit
 //! (requests waited for a slot) or fewer than 99% of the offered requests per second went out.
 //! Time comes from tokio's clock, so the tests drive the scheduler on a paused clock.
@@ -102,6 +106,16 @@ pub(crate) fn achieved_rate(requests: u32, from_start_to_last_send: Duration, ra
     f64::from(requests) / window
 }
 
+/// The timer's tick: send lag up to this much is the clock's granularity, not the client being
+/// late, and is not charged to the request.
+pub(crate) const TIMER_RESOLUTION: Duration = Duration::from_millis(1);
+
+/// Where request latency is measured from: the intended time, or the actual send when it left
+/// within the timer's tick of it.
+fn measured_from(intended: Instant, sent: Instant) -> Instant {
+    sent.min(intended + TIMER_RESOLUTION)
+}
+
 /// The intended send time of request `index`, computed from the start (not by adding periods,
 /// which would accumulate rounding).
 fn intended_time(start: Instant, index: u32, rate: f64) -> Instant {
@@ -136,6 +150,7 @@ async fn phase<E: Exchange>(exchange: &Arc<E>, spec: &OpenLoop, requests: u32) -
         };
         last_send = Instant::now();
         max_send_lag = max_send_lag.max(last_send.saturating_duration_since(intended));
+        let from = measured_from(intended, last_send);
         max_in_flight_seen = max_in_flight_seen.max(in_flight.fetch_add(1, Ordering::Relaxed) + 1);
         let (exchange, tally, in_flight, timeout) = (
             exchange.clone(),
@@ -151,7 +166,7 @@ async fn phase<E: Exchange>(exchange: &Arc<E>, spec: &OpenLoop, requests: u32) -
                     message: format!("no answer within {timeout:?}"),
                 }),
             };
-            let latency = Instant::now().saturating_duration_since(intended);
+            let latency = Instant::now().saturating_duration_since(from);
             in_flight.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
             tally
