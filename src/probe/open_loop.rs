@@ -4,9 +4,10 @@
 //! second (down to nothing) for every request users would have sent during the stall, not just
 //! for the few a closed-loop client happened to have in flight ("coordinated omission").
 //!
-//! One allowance: tokio's timer fires on whole milliseconds, so a request can leave up to 1 ms
-//! after its intended time with nothing late but the clock's tick. That part of the send lag
-//! (`TIMER_RESOLUTION`) is not charged; any lag beyond it (a busy client, a wait for a slot) is.
+//! One allowance: tokio's timer rounds a deadline up to the next whole millisecond and the
+//! runtime then parks for whole milliseconds, so a request can leave up to 2 ms after its
+//! intended time with nothing late but the clock's granularity. That much of the send lag
+//! (`TIMER_SLACK`) is not charged; any lag beyond it (a busy client, a wait for a slot) is.
 //!
 //! The run is INVALID when it did not offer the load it was asked to: the in-flight cap was hit
 //! (requests waited for a slot) or fewer than 99% of the offered requests per second went out.
@@ -106,14 +107,15 @@ pub(crate) fn achieved_rate(requests: u32, from_start_to_last_send: Duration, ra
     f64::from(requests) / window
 }
 
-/// The timer's tick: send lag up to this much is the clock's granularity, not the client being
-/// late, and is not charged to the request.
-pub(crate) const TIMER_RESOLUTION: Duration = Duration::from_millis(1);
+/// The timer's granularity (deadline rounded up to a millisecond, then a park of whole
+/// milliseconds): send lag up to this much is the clock, not the client being late, and is not
+/// charged to the request.
+pub(crate) const TIMER_SLACK: Duration = Duration::from_millis(2);
 
 /// Where request latency is measured from: the intended time, or the actual send when it left
-/// within the timer's tick of it.
+/// within the timer's slack of it.
 fn measured_from(intended: Instant, sent: Instant) -> Instant {
-    sent.min(intended + TIMER_RESOLUTION)
+    sent.min(intended + TIMER_SLACK)
 }
 
 /// The intended send time of request `index`, computed from the start (not by adding periods,

@@ -329,11 +329,11 @@ async fn the_warm_up_is_reported_apart_with_its_cold_start() {
 }
 
 #[test]
-fn only_the_timers_tick_of_send_lag_is_forgiven() {
+fn only_the_timers_slack_of_send_lag_is_forgiven() {
     let intended = Instant::now();
-    let on_tick = intended + Duration::from_micros(700);
+    let on_tick = intended + Duration::from_micros(1700);
     assert_eq!(measured_from(intended, on_tick), on_tick);
-    // 5 ms late: measured from 1 ms after the intended time, so 4 ms of the lag is charged.
+    // 5 ms late: measured from 2 ms after the intended time, so 3 ms of the lag is charged.
     let late = intended + Duration::from_millis(5);
-    assert_eq!(measured_from(intended, late), intended + TIMER_RESOLUTION);
+    assert_eq!(measured_from(intended, late), intended + TIMER_SLACK);
 }
