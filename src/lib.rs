@@ -21,6 +21,7 @@ pub mod components;
 pub mod connect;
 pub mod doctor;
 pub mod exit;
+pub mod failures;
 pub mod gitops;
 pub mod gpu;
 pub mod install;

@@ -176,10 +176,15 @@ pub fn pod_containers(pod: &Pod) -> Readiness {
 
 /// Pods of a workload: ready only if there is at least one and all are fully ready.
 pub fn pods(pods: &[Pod]) -> Readiness {
-    if pods.is_empty() {
-        return Readiness::not_ready("no pods");
+    all_ready(pods.iter().map(pod_containers).collect(), "no pods")
+}
+
+/// Several readinesses as one: ready only if there is at least one and all are ready (`none`
+/// says what an empty list means).
+pub fn all_ready(results: Vec<Readiness>, none: &str) -> Readiness {
+    if results.is_empty() {
+        return Readiness::not_ready(none);
     }
-    let results: Vec<Readiness> = pods.iter().map(pod_containers).collect();
     let ready = results.iter().all(|r| r.ready);
     let observed = results
         .iter()

@@ -1,7 +1,9 @@
 //! Lints ci/nightly.yml without GitHub: it parses, it is scheduled and dispatchable, every
 //! `uses:` action is pinned to a release tag or a commit, every `neuroscale` subcommand and flag
 //! it calls exists in the clap definition (`Cli::command()`), every script it runs exists, the
-//! reports are uploaded even when a step failed, and the check step produces JUnit and JSON.
+//! reports are uploaded even when a step failed, the check step produces JUnit, JSON and the
+//! HTML report with the bootstrap timeline, and both report steps append the Markdown report to
+//! the job summary.
 
 use std::path::Path;
 
@@ -50,7 +52,7 @@ fn neuroscale_calls(workflow: &Value) -> Vec<Vec<String>> {
             };
             let call: Vec<String> = words[at + 1..]
                 .iter()
-                .take_while(|w| !matches!(**w, ">" | "|" | "||" | "&&" | ";"))
+                .take_while(|w| !matches!(**w, ">" | ">>" | "|" | "||" | "&&" | ";"))
                 .map(|w| w.trim_matches('"').to_string())
                 .collect();
             calls.push(call);
@@ -153,7 +155,7 @@ fn every_neuroscale_subcommand_and_flag_exists() {
 }
 
 #[test]
-fn the_check_step_writes_junit_and_json_and_a_bundle() {
+fn the_check_step_writes_junit_json_html_and_a_bundle() {
     let workflow = workflow();
     let check = neuroscale_calls(&workflow)
         .into_iter()
@@ -166,10 +168,62 @@ fn the_check_step_writes_junit_and_json_and_a_bundle() {
             .and_then(|i| check.get(i + 1))
             .cloned()
     };
-    assert_eq!(value_of("--format").as_deref(), Some("junit"));
-    for flag in ["--out", "--json", "--bundle"] {
+    for flag in ["--junit", "--json", "--html", "--bundle"] {
         assert!(value_of(flag).is_some(), "check is called without {flag}");
     }
+    assert_eq!(
+        value_of("--up-report").as_deref(),
+        Some("$RESULTS/up.json"),
+        "the HTML report draws the bootstrap up saved"
+    );
+}
+
+/// The steps that call `neuroscale check`, as their shell text.
+fn check_scripts(workflow: &Value) -> Vec<String> {
+    run_scripts(workflow)
+        .into_iter()
+        .filter(|s| s.contains("neuroscale check"))
+        .collect()
+}
+
+#[test]
+fn both_report_steps_append_the_markdown_report_to_the_job_summary() {
+    let workflow = workflow();
+    let scripts = check_scripts(&workflow);
+    assert_eq!(
+        scripts.len(),
+        2,
+        "the check step and the not-run step: {scripts:?}"
+    );
+    for script in scripts {
+        let words: Vec<&str> = script.split_whitespace().collect();
+        let format = words
+            .iter()
+            .position(|w| *w == "--format")
+            .map(|i| words[i + 1]);
+        assert_eq!(format, Some("markdown"), "{script}");
+        assert!(
+            script.contains(">> \"$GITHUB_STEP_SUMMARY\""),
+            "stdout is appended to the summary, not written over it: {script}"
+        );
+        assert!(
+            words.contains(&"--junit"),
+            "JUnit still goes to its file: {script}"
+        );
+    }
+}
+
+#[test]
+fn the_not_run_step_passes_the_up_report_only_when_up_wrote_one() {
+    let workflow = workflow();
+    let not_run = check_scripts(&workflow)
+        .into_iter()
+        .find(|s| s.contains("--not-run"))
+        .expect("the not-run step");
+    assert!(
+        not_run.contains("[ -s \"$RESULTS/up.json\" ]"),
+        "an empty up.json (up stopped early) would make check refuse it: {not_run}"
+    );
 }
 
 #[test]
@@ -185,8 +239,14 @@ fn reports_are_uploaded_even_when_a_step_failed() {
         })
         .collect();
     assert!(
-        uploads.len() >= 3,
-        "JUnit, JSON and bundle uploads expected"
+        uploads.len() >= 4,
+        "JUnit, JSON, HTML and bundle uploads expected"
+    );
+    assert!(
+        uploads
+            .iter()
+            .any(|u| u["with"]["path"].as_str() == Some("results/report.html")),
+        "the HTML report is uploaded"
     );
     for upload in uploads {
         let condition = upload["if"].as_str().unwrap_or_default();

@@ -112,11 +112,15 @@ async fn run_checks(
                     .to_string()
             };
             let observed = text("/diagnosis/observed");
-            let detail = if observed.is_empty() {
+            let mut detail = if observed.is_empty() {
                 text("/summary")
             } else {
                 format!("{} [observed: {observed}]", text("/summary"))
             };
+            let code = text("/diagnosis/code");
+            if !code.is_empty() {
+                detail.push_str(&format!(" [code: {code}]"));
+            }
             (text("/id"), text("/verdict"), detail)
         })
         .collect();
@@ -169,6 +173,22 @@ async fn healthy_platform_passes_every_check() {
     );
 }
 
+/// The failure code a fault's target check must report: the catalogued failure the fault
+/// plants (docs/failures.md). Faults whose diagnosis names no catalogued failure are absent.
+fn expected_code(fault: Fault) -> Option<&'static str> {
+    match fault {
+        Fault::ApplicationStuckProgressing => Some("NS105"),
+        Fault::DriftNotHealed => Some("NS108"),
+        Fault::KserveControllerHalfReady => Some("NS102"),
+        Fault::KnativeIngressIstio => Some("NS103"),
+        Fault::KyvernoWebhooksNotRegistered => Some("NS110"),
+        Fault::PolicyInAuditMode => Some("NS111"),
+        Fault::KserveWebhookNoEndpoints => Some("NS101"),
+        Fault::StaleWebhookConfiguration => Some("NS109"),
+        _ => None,
+    }
+}
+
 async fn planted(fault: Fault) {
     let target = target(fault).as_str();
     if let Some(why) = known_defect(target) {
@@ -201,6 +221,18 @@ async fn planted(fault: Fault) {
         "exit code 1 when a check failed:\n{}",
         report(&results)
     );
+    if let Some(expected) = expected_code(fault) {
+        let detail = results
+            .iter()
+            .find(|(i, _, _)| i == target)
+            .map(|(_, _, d)| d.as_str())
+            .unwrap_or_default();
+        assert!(
+            detail.ends_with(&format!("[code: {expected}]")),
+            "{fault} must be diagnosed as {expected}:\n{}",
+            report(&results)
+        );
+    }
     for (id, v, _) in &results {
         if id == target || known_defect(id).is_some() {
             continue;

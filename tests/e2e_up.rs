@@ -176,8 +176,8 @@ impl Harness {
         }
     }
 
-    /// Starts `up` and stops it the moment its progress shows `boundary` (a line starting
-    /// with it): SIGKILL, or SIGINT as Ctrl-C sends it. Returns whether the boundary was
+    /// Starts `up` and stops it the moment its progress shows `boundary` (a line that reads
+    /// `[elapsed] boundary...`): SIGKILL, or SIGINT as Ctrl-C sends it. Returns whether the boundary was
     /// reached, the exit code and everything `up` wrote to stderr.
     async fn up_stopped_at(&self, scenario: &Path, boundary: &str, stop: Stop) -> Stopped {
         use tokio::io::{AsyncBufReadExt, BufReader};
@@ -196,7 +196,10 @@ impl Harness {
             while let Some(line) = lines.next_line().await.expect("stderr is text") {
                 stderr.push_str(&line);
                 stderr.push('\n');
-                if line.starts_with(boundary) {
+                let event = line
+                    .split_once("] ")
+                    .map_or(line.as_str(), |(_, event)| event);
+                if event.starts_with(boundary) {
                     reached = true;
                     match stop {
                         Stop::Kill => child.start_kill().expect("SIGKILL is sent"),

@@ -23,10 +23,16 @@ fn stderr(output: &Output) -> String {
 }
 
 #[test]
-fn junit_is_not_an_up_format() {
-    let (output, _cache) = up(&["--format", "junit"]);
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    assert!(stderr(&output).contains("not junit"), "{}", stderr(&output));
+fn junit_and_markdown_are_not_up_formats() {
+    for format in ["junit", "markdown"] {
+        let (output, _cache) = up(&["--format", format]);
+        assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+        assert!(
+            stderr(&output).contains("not junit or markdown"),
+            "{}",
+            stderr(&output)
+        );
+    }
 }
 
 #[test]

@@ -84,14 +84,24 @@ async fn preflight_passes_on_free_ports_and_reads_docker_resources() {
     let mut expected = vec![api, ingress];
     expected.sort();
     assert_eq!(free, expected);
-    assert_eq!(report.warnings.len(), 2, "{:?}", report.warnings);
+    // This machine's inotify limits may warn too (NS307); those are asserted elsewhere.
+    let (inotify, docker_warnings): (Vec<&String>, Vec<&String>) = report
+        .warnings
+        .iter()
+        .partition(|w| w.contains("fs.inotify."));
     assert!(
-        report.warnings[0].contains(&format!("Docker has {} CPUs", report.cpus))
-            && report.warnings[0].contains("100000"),
+        inotify.iter().all(|w| w.contains("(code NS307")),
+        "{inotify:?}"
+    );
+    assert_eq!(docker_warnings.len(), 2, "{:?}", report.warnings);
+    assert!(
+        docker_warnings[0].contains(&format!("Docker has {} CPUs", report.cpus))
+            && docker_warnings[0].contains("100000")
+            && docker_warnings[0].contains("(code NS302"),
         "{:?}",
         report.warnings
     );
-    assert!(report.warnings[1].contains("GiB of memory"));
+    assert!(docker_warnings[1].contains("GiB of memory"));
 }
 
 #[tokio::test]
@@ -560,4 +570,127 @@ async fn down_without_k3d_and_without_a_cluster_has_nothing_to_do() {
         stdout.contains(&format!("no cluster `{unique}` and no image cache")),
         "{stdout}"
     );
+}
+
+/// `doctor --pre` through the binary against the real Docker Engine: a held host port and an
+/// existing cluster of another k3s image (kept by the stand-in k3d) are each a FAIL with their
+/// code; the machine-dependent findings (inotify, image architecture) are present with a verdict
+/// that says what was seen or that it was not checked.
+#[tokio::test]
+async fn doctor_pre_names_a_held_port_and_a_cluster_of_another_version() {
+    let Some(_docker) = docker_or_skip("doctor_pre_names_a_held_port").await else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let standin = install_standin(work.path());
+    let unique = format!("nsdoctorpre{}", std::process::id());
+    // The stand-in's state: a running cluster of this name on an older k3s, two agents.
+    std::fs::write(
+        standin
+            .parent()
+            .unwrap()
+            .join(format!("state/cluster-{unique}")),
+        "running\nrancher/k3s:v1.31.4-k3s1\n2\n",
+    )
+    .unwrap();
+    let held = TcpListener::bind("127.0.0.1:0").unwrap();
+    let held_port = held.local_addr().unwrap().port();
+    let config = work.path().join("cluster.yaml");
+    let shipped =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("k3d/cluster.yaml"))
+            .unwrap();
+    std::fs::write(
+        &config,
+        shipped
+            .replace("name: neuroscale", &format!("name: {unique}"))
+            .replace("neuroscale-cache", &format!("{unique}-cache"))
+            .replace(
+                "hostPort: \"6550\"",
+                &format!("hostPort: \"{}\"", free_port()),
+            )
+            .replace("127.0.0.1:8081:80", &format!("127.0.0.1:{held_port}:80")),
+    )
+    .unwrap();
+    let cache = work.path().join("cache");
+    let config_arg = config.to_str().unwrap();
+
+    let output = neuroscale(
+        work.path(),
+        &cache,
+        &[
+            "doctor", "--pre", "--config", config_arg, "--format", "json",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let value: serde_json::Value =
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    assert_eq!(value["schemaVersion"], "neuroscale.doctor/v1");
+    assert_eq!(value["machine"], true);
+    let finding = |number: u64| {
+        value["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["number"] == number)
+            .unwrap_or_else(|| panic!("finding {number} in {value}"))
+            .clone()
+    };
+    assert_eq!(finding(1)["verdict"], "OK", "{value}");
+    let ports = finding(4);
+    assert_eq!(ports["verdict"], "FAIL", "{ports}");
+    assert_eq!(ports["code"], "NS303", "{ports}");
+    assert!(
+        ports["observed"][0]
+            .as_str()
+            .unwrap()
+            .contains(&format!("port {held_port}/tcp")),
+        "{ports}"
+    );
+    let cluster = finding(6);
+    assert_eq!(cluster["verdict"], "FAIL", "{cluster}");
+    assert_eq!(cluster["code"], "NS308", "{cluster}");
+    assert!(
+        cluster["observed"][0]
+            .as_str()
+            .unwrap()
+            .contains("rancher/k3s:v1.31.4-k3s1"),
+        "{cluster}"
+    );
+    assert_eq!(cluster["nextCommand"], "neuroscale down");
+    let inotify = finding(5);
+    match inotify["verdict"].as_str().unwrap() {
+        "WARN" => assert_eq!(inotify["code"], "NS307", "{inotify}"),
+        "OK" | "SKIP" => assert!(inotify.get("code").is_none(), "{inotify}"),
+        other => panic!("inotify finding {other}: {inotify}"),
+    }
+    let architecture = finding(7);
+    match architecture["verdict"].as_str().unwrap() {
+        "SKIP" => assert!(
+            architecture["observed"][0]
+                .as_str()
+                .unwrap()
+                .contains("not checked"),
+            "{architecture}"
+        ),
+        "OK" => {}
+        "FAIL" => assert_eq!(architecture["code"], "NS309", "{architecture}"),
+        other => panic!("architecture finding {other}: {architecture}"),
+    }
+
+    let output = neuroscale(
+        work.path(),
+        &cache,
+        &["doctor", "--pre", "--config", config_arg],
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("code: NS303 (docs/failures.md#ns303)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("fix these before running `neuroscale up`"),
+        "{text}"
+    );
+    drop(held);
 }

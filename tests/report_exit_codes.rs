@@ -184,14 +184,11 @@ fn empty_cluster(context: &str) -> (tokio::runtime::Runtime, neuroscale_testkit:
     (runtime, sim)
 }
 
-#[test]
-fn a_failing_check_exits_1_and_writes_a_bundle() {
-    let home = tempfile::tempdir().unwrap();
-    let (_runtime, sim) = empty_cluster("k3d-neuroscale");
-    // a webhook left behind by an uninstalled controller, calling a Service
-    // that does not exist (admissionregistration.k8s.io/v1 ValidatingWebhookConfiguration,
-    // Kubernetes API reference; names from ingress-nginx's admission webhook).
-    sim.put(serde_json::json!({
+/// A webhook left behind by an uninstalled controller, calling a Service that does not exist
+/// (admissionregistration.k8s.io/v1 ValidatingWebhookConfiguration, Kubernetes API reference;
+/// names from ingress-nginx's admission webhook).
+fn stale_ingress_webhook() -> serde_json::Value {
+    serde_json::json!({
         "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
         "metadata": {"name": "ingress-nginx-admission"},
         "webhooks": [{"name": "validate.nginx.ingress.kubernetes.io",
@@ -200,8 +197,15 @@ fn a_failing_check_exits_1_and_writes_a_bundle() {
             "rules": [{"apiGroups": ["networking.k8s.io"], "apiVersions": ["v1"],
                 "operations": ["CREATE", "UPDATE"], "resources": ["ingresses"]}],
             "failurePolicy": "Fail", "sideEffects": "None", "admissionReviewVersions": ["v1"]}]
-    }))
-    .expect("the stale webhook is stored");
+    })
+}
+
+#[test]
+fn a_failing_check_exits_1_and_writes_a_bundle() {
+    let home = tempfile::tempdir().unwrap();
+    let (_runtime, sim) = empty_cluster("k3d-neuroscale");
+    sim.put(stale_ingress_webhook())
+        .expect("the stale webhook is stored");
     let config = sim.kubeconfig_path();
     let json = home.path().join("report.json");
     let bundle = home.path().join("bundle");
@@ -224,11 +228,22 @@ fn a_failing_check_exits_1_and_writes_a_bundle() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("FAIL  F2"), "{stdout}");
     assert!(stdout.contains("FAIL  C1"), "{stdout}");
+    assert!(
+        stdout.contains("code:         NS109 (docs/failures.md#ns109)"),
+        "the stale webhook's diagnosis names its code: {stdout}"
+    );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["verdict"], "FAIL");
     assert_eq!(report["environment"]["kubernetesVersion"], "v1.34.8+k3s1");
     assert_eq!(report["environment"]["harnessContext"], true);
+    let f2 = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "F2")
+        .expect("F2 in the report");
+    assert_eq!(f2["diagnosis"]["code"], "NS109", "{f2}");
     assert!(
         bundle.join("report.json").is_file(),
         "the bundle has the report"
@@ -237,6 +252,96 @@ fn a_failing_check_exits_1_and_writes_a_bundle() {
         bundle.join("errors.txt").is_file(),
         "what could not be read is listed"
     );
+}
+
+#[test]
+fn doctor_triages_a_bundle_offline_with_the_same_codes() {
+    let home = tempfile::tempdir().unwrap();
+    let bundle = home.path().join("bundle");
+    {
+        let (_runtime, sim) = empty_cluster("k3d-neuroscale");
+        sim.put(stale_ingress_webhook())
+            .expect("the stale webhook is stored");
+        // A Ready node (core/v1 Node, Kubernetes API reference), so the triage goes past step 1.
+        sim.put(serde_json::json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": "k3d-neuroscale-server-0"},
+            "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                "message": "kubelet is posting ready status"}]}
+        }))
+        .expect("the node is stored");
+        let output = neuroscale(
+            &[
+                "check",
+                "--only",
+                "F2",
+                "--bundle",
+                bundle.to_str().unwrap(),
+            ],
+            Some(sim.kubeconfig_path()),
+            home.path(),
+        );
+        assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+        // The simulated cluster stops here: the triage below reads only the bundle.
+    }
+    let output = neuroscale(
+        &["doctor", "--bundle", bundle.to_str().unwrap()],
+        None,
+        home.path(),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{}", stderr(&output));
+    assert!(stdout.contains("neuroscale doctor: bundle"), "{stdout}");
+    assert!(
+        stdout.contains("FAIL 6. no stale admission webhooks"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ingress-nginx/ingress-nginx-controller-admission does not exist"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("code: NS109 (docs/failures.md#ns109)"),
+        "{stdout}"
+    );
+
+    let output = neuroscale(
+        &[
+            "doctor",
+            "--bundle",
+            bundle.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        None,
+        home.path(),
+    );
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", stderr(&output)));
+    assert_eq!(value["schemaVersion"], "neuroscale.doctor/v1");
+    assert_eq!(value["verdict"], "FAIL");
+    let steps = value["steps"].as_array().unwrap();
+    let stale = steps.iter().find(|s| s["number"] == 6).unwrap();
+    assert_eq!(stale["verdict"], "FAIL", "{stale}");
+    assert_eq!(stale["code"], "NS109", "{stale}");
+    let run = steps.iter().find(|s| s["number"] == 7).unwrap();
+    assert!(
+        run["observed"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("F2 no-stale-webhooks"),
+        "{run}"
+    );
+    assert_eq!(run["code"], "NS109", "{run}");
+
+    let empty = tempfile::tempdir().unwrap();
+    let output = neuroscale(
+        &["doctor", "--bundle", empty.path().to_str().unwrap()],
+        None,
+        home.path(),
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("not a neuroscale diagnostics bundle"));
 }
 
 #[test]

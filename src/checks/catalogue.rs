@@ -279,7 +279,7 @@ catalogue! {
         "ResourceQuota and LimitRange exist in the model namespace with the declared limits",
         ReadOnly, hardening::namespace_governance::check),
     F2 => row("no-stale-webhooks", F, "no stale webhooks",
-        "every Validating/MutatingWebhookConfiguration points at a Service that exists and has ready endpoints",
+        "every failurePolicy Fail webhook reaches a Service with ready endpoints or a URL that accepts a connection (Ignore webhooks that reach nothing are warnings)",
         ReadOnly, hardening::no_stale_webhooks::check),
     F3 => row("gpu-node-inference", F, "GPU-node inference",
         "an InferenceService requesting nvidia.com/gpu: 1 is scheduled on the GPU node and answers predictions",

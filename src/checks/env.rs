@@ -15,6 +15,7 @@ use serde::Serialize;
 use super::catalogue::{CheckId, CheckSpec};
 use super::events::{EventSink, RunEvent};
 use super::outcome::Outcome;
+use crate::failures::FailureCode;
 use crate::scenario::Scenario;
 
 /// Shared by every check of one run.
@@ -72,6 +73,9 @@ pub struct CheckRun<'a> {
     pub deadline: Duration,
     pub started: Instant,
     last_seen: Mutex<String>,
+    /// The catalogued failure the latest verdict identified, so a run stopped by the hard
+    /// deadline still names it.
+    last_code: Mutex<Option<FailureCode>>,
     created: Mutex<Vec<CreatedObject>>,
     events: Option<&'a dyn EventSink>,
 }
@@ -84,6 +88,7 @@ impl<'a> CheckRun<'a> {
             deadline,
             started: Instant::now(),
             last_seen: Mutex::new(String::from("nothing observed yet")),
+            last_code: Mutex::new(None),
             created: Mutex::new(Vec::new()),
             events: None,
         }
@@ -118,6 +123,18 @@ impl<'a> CheckRun<'a> {
 
     pub fn last_seen(&self) -> String {
         self.last_seen.lock().expect("not poisoned").clone()
+    }
+
+    /// Records a verdict on the latest observation: what it observed, and its failure code.
+    pub fn saw_outcome(&self, outcome: &Outcome) {
+        *self.last_code.lock().expect("not poisoned") =
+            outcome.diagnosis.as_ref().and_then(|d| d.code);
+        self.saw(outcome.observed());
+    }
+
+    /// The failure code of the latest verdict recorded with [`Self::saw_outcome`].
+    pub fn last_code(&self) -> Option<FailureCode> {
+        *self.last_code.lock().expect("not poisoned")
     }
 
     /// Registers an object this check created, for cleanup (once, however often it is tracked).

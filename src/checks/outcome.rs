@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::catalogue::{CheckId, Milestone};
 use super::env::CreatedObject;
+use crate::failures::FailureCode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -139,6 +140,10 @@ pub struct Diagnosis {
     pub likely_cause: String,
     /// The next command a human would run.
     pub next_command: String,
+    /// The catalogued failure this is, when the observation identifies one
+    /// (`docs/failures.md`); none for a failure neuroscale does not recognise by name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<FailureCode>,
 }
 
 impl Diagnosis {
@@ -151,7 +156,20 @@ impl Diagnosis {
             observed: observed.into(),
             likely_cause: likely_cause.into(),
             next_command: next_command.into(),
+            code: None,
         }
+    }
+
+    /// Names the catalogued failure this diagnosis identifies.
+    pub fn with_code(mut self, code: FailureCode) -> Self {
+        self.code = Some(code);
+        self
+    }
+
+    /// Names the catalogued failure, if any.
+    pub fn with_code_opt(mut self, code: Option<FailureCode>) -> Self {
+        self.code = code;
+        self
     }
 }
 
@@ -196,11 +214,14 @@ impl Outcome {
                 message: message.clone(),
             },
             format!("could not read {what}"),
-            Some(Diagnosis::new(
-                format!("reading {what} failed: {message}"),
-                "the API server is unreachable or this identity may not read it (RBAC)",
-                "kubectl auth can-i --list && neuroscale doctor",
-            )),
+            Some(
+                Diagnosis::new(
+                    format!("reading {what} failed: {message}"),
+                    "the API server is unreachable or this identity may not read it (RBAC)",
+                    "kubectl auth can-i --list && neuroscale doctor",
+                )
+                .with_code(FailureCode::ApiUnreadable),
+            ),
         )
     }
 
@@ -362,6 +383,30 @@ mod tests {
         }
         assert_eq!(outcome.summary, "3/4 Applications Synced+Healthy");
         assert_eq!(outcome.verdict(), Verdict::Fail);
+    }
+
+    #[test]
+    fn an_unreadable_api_is_an_error_with_its_code() {
+        let forbidden = kube::Error::Api(Box::new(kube::core::Status {
+            code: 403,
+            message: "applications.argoproj.io is forbidden".into(),
+            reason: "Forbidden".into(),
+            ..kube::core::Status::default()
+        }));
+        let outcome = Outcome::api_error("applications", &forbidden);
+        assert!(matches!(
+            outcome.kind,
+            OutcomeKind::Error {
+                cause: ErrorCause::Api,
+                ..
+            }
+        ));
+        let diagnosis = outcome.diagnosis.expect("a diagnosis");
+        assert_eq!(diagnosis.code, Some(FailureCode::ApiUnreadable));
+        let json = serde_json::to_value(&diagnosis).unwrap();
+        assert_eq!(json["code"], "NS119");
+        let uncoded = serde_json::to_value(Diagnosis::new("o", "c", "n")).unwrap();
+        assert!(uncoded.get("code").is_none(), "{uncoded}");
     }
 
     #[test]

@@ -24,6 +24,7 @@ use super::outcome::{
     CheckResult, Diagnosis, ErrorCause, LeftObject, Outcome, OutcomeKind, Verdict,
 };
 use super::selection::{Selected, Selection};
+use crate::failures::FailureCode;
 
 /// How many read-only checks run at once; each mostly waits on the API server.
 pub const DEFAULT_CONCURRENCY: usize = 6;
@@ -179,7 +180,14 @@ fn refused(spec: &CheckSpec, context: &str) -> Outcome {
     }
 }
 
-fn timed_out(spec: &CheckSpec, deadline: Duration, last_seen: &str) -> Outcome {
+/// The hard deadline's verdict: what was seen last, and the failure code of the check's last
+/// verdict when it identified one (a B1 stuck at 1/2 containers is still NS102).
+fn timed_out(
+    spec: &CheckSpec,
+    deadline: Duration,
+    last_seen: &str,
+    last_code: Option<FailureCode>,
+) -> Outcome {
     Outcome {
         kind: OutcomeKind::TimedOut {
             waited_for: spec.passes_when.to_string(),
@@ -201,7 +209,8 @@ fn timed_out(spec: &CheckSpec, deadline: Duration, last_seen: &str) -> Outcome {
                 "neuroscale doctor (or raise spec.deadlines.checks.{} in the scenario)",
                 spec.id
             ),
-        )),
+        )
+        .with_code_opt(last_code)),
     }
 }
 
@@ -463,7 +472,7 @@ async fn execute(env: &CheckEnv, run: &CheckRun<'_>, check: CheckFn) -> Outcome 
     let guarded = AssertUnwindSafe(tokio::time::timeout(run.deadline, check(run))).catch_unwind();
     match guarded.await {
         Ok(Ok(outcome)) => outcome,
-        Ok(Err(_elapsed)) => timed_out(spec, run.deadline, &run.last_seen()),
+        Ok(Err(_elapsed)) => timed_out(spec, run.deadline, &run.last_seen(), run.last_code()),
         Err(payload) => panicked(spec, payload),
     }
 }

@@ -1,6 +1,7 @@
 //! `neuroscale check`: parses its flags, resolves the selection, runs it through the check
-//! session, and renders what the run's event stream recorded (human, JSON, JUnit, and the
-//! diagnostics bundle on failure). The exit code is the verdict: 0 nothing failed, 1 a check
+//! session, and renders what the run's event stream recorded (human, JSON, JUnit, Markdown,
+//! HTML with the bootstrap timeline of a saved `up` report, and the diagnostics bundle on
+//! failure). The exit code is the verdict: 0 nothing failed, 1 a check
 //! failed, 2 bad input, 3 cluster unreachable, 130 interrupted.
 
 use std::path::{Path, PathBuf};
@@ -14,7 +15,10 @@ use crate::checks::runner;
 use crate::checks::session::{self, CheckSession};
 use crate::checks::Selection;
 use crate::connect::{self, Connection, Endpoints, Target};
-use crate::report::{self, bundle, human, json, junit, Environment, Recorder, Report};
+use crate::report::bootstrap::Bootstrap;
+use crate::report::{
+    self, bundle, html, human, json, junit, markdown, Environment, Recorder, Report,
+};
 use crate::scenario::Scenario;
 
 /// How long collecting the diagnostics bundle may take.
@@ -40,6 +44,13 @@ pub struct CheckArgs {
     /// Also write the JUnit XML report to this file.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Also write the HTML report (one self-contained page) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Show this bootstrap in the HTML report: the JSON report `neuroscale up --format json`
+    /// printed (phases and components as a timeline).
+    #[arg(long, value_name = "FILE", requires = "html")]
+    pub up_report: Option<PathBuf>,
     /// Write a diagnostics bundle here when any check fails (default: <cache>/bundles/check-<time>).
     #[arg(long, value_name = "DIR")]
     pub bundle: Option<PathBuf>,
@@ -137,6 +148,7 @@ fn render(report: &Report, format: Format, colour: bool) -> Result<String, CliEr
         Format::Human => human::render(report, colour),
         Format::Json => json::render(report),
         Format::Junit => junit::render(report).map_err(CliError::failed)?,
+        Format::Markdown => markdown::render(report),
     })
 }
 
@@ -151,8 +163,12 @@ fn write_file(path: &Path, text: &str) -> Result<(), CliError> {
     std::fs::write(path, text).map_err(write_error(path))
 }
 
-/// Writes every report file asked for.
-fn write_files(report: &Report, args: &CheckArgs) -> Result<(), CliError> {
+/// Writes every report file asked for; the HTML report shows `bootstrap` when given.
+fn write_files(
+    report: &Report,
+    bootstrap: Option<&Bootstrap>,
+    args: &CheckArgs,
+) -> Result<(), CliError> {
     if let Some(path) = &args.out {
         write_file(path, &render(report, args.format, false)?)?;
     }
@@ -162,16 +178,19 @@ fn write_files(report: &Report, args: &CheckArgs) -> Result<(), CliError> {
     if let Some(path) = &args.junit {
         write_file(path, &render(report, Format::Junit, false)?)?;
     }
+    if let Some(path) = &args.html {
+        write_file(path, &html::render(report, bootstrap))?;
+    }
     Ok(())
 }
 
 /// Prints the report and writes every requested file.
-fn emit(report: &Report, args: &CheckArgs) -> Result<(), CliError> {
+fn emit(report: &Report, bootstrap: Option<&Bootstrap>, args: &CheckArgs) -> Result<(), CliError> {
     print!(
         "{}",
         render(report, args.format, report::colour_enabled_for_stdout())?
     );
-    write_files(report, args)
+    write_files(report, bootstrap, args)
 }
 
 /// The context a run was meant for, without reaching it: `--context`, else the kubeconfig's
@@ -227,6 +246,9 @@ pub async fn run(global: &GlobalArgs, args: CheckArgs) -> Result<u8, CliError> {
     }
     let scenario = Scenario::resolve(global.scenario.as_deref())?;
     let selection = Selection::resolve(&scenario, &args.only, &args.skip)?;
+    // Read before anything runs: a wrong path fails at once, not after the checks.
+    let bootstrap = args.up_report.as_deref().map(Bootstrap::load).transpose()?;
+    let bootstrap = bootstrap.as_ref();
     if let Some(reason) = &args.not_run {
         let recorder = Recorder::new(environment(&scenario, None, &intended_context(global)));
         session::report_not_run(
@@ -236,7 +258,7 @@ pub async fn run(global: &GlobalArgs, args: CheckArgs) -> Result<u8, CliError> {
             &recorder,
         );
         let report = recorder.report();
-        emit(&report, &args)?;
+        emit(&report, bootstrap, &args)?;
         return Ok(report.exit_code());
     }
     let target = Target {
@@ -274,7 +296,7 @@ pub async fn run(global: &GlobalArgs, args: CheckArgs) -> Result<u8, CliError> {
                 &err.to_string(),
                 &recorder,
             );
-            write_files(&recorder.report(), &args)?;
+            write_files(&recorder.report(), bootstrap, &args)?;
             return Err(err.into());
         }
     };
@@ -323,6 +345,6 @@ pub async fn run(global: &GlobalArgs, args: CheckArgs) -> Result<u8, CliError> {
         }
     }
     session.close().await;
-    emit(&report, &args)?;
+    emit(&report, bootstrap, &args)?;
     Ok(report.exit_code())
 }

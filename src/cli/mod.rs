@@ -18,12 +18,14 @@ mod probe;
 mod up;
 mod vendor;
 
-/// Output formats (`human` by default; `json` and `junit` for machines and CI).
+/// Output formats (`human` by default; `json` and `junit` for machines and CI; `markdown` for a
+/// CI job summary).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Human,
     Json,
     Junit,
+    Markdown,
 }
 
 /// Output formats of the commands that report but run no checks (`up`, `plan`, `doctor`,
@@ -124,6 +126,9 @@ pub enum CliError {
     /// No cluster answers, or its kubeconfig or context cannot be used (exit 3).
     #[error(transparent)]
     Cluster(crate::connect::ConnectError),
+    /// The `up` report given to `check --up-report` cannot be read or is not one (exit 2).
+    #[error(transparent)]
+    UpReport(#[from] crate::report::bootstrap::BootstrapError),
     /// A report, a bundle or another output file could not be written (exit 3).
     #[error("cannot write {}", path.display())]
     Write {
@@ -148,6 +153,7 @@ impl CliError {
             CliError::Usage(_)
             | CliError::Config(_)
             | CliError::Selection(_)
+            | CliError::UpReport(_)
             | CliError::ContextMismatch(_) => exit::USAGE,
             CliError::Cluster(_) | CliError::Write { .. } | CliError::Environment(_) => {
                 exit::ENVIRONMENT

@@ -45,16 +45,17 @@ pub struct UpArgs {
     /// to install your own edit of it (default: the tree built into the binary).
     #[arg(long, value_name = "DIR")]
     pub manifests: Option<PathBuf>,
-    /// Output format: human, or json (per-phase and per-component timings). JUnit is for
-    /// `check`, so it is refused here and not listed.
+    /// Output format: human, or json (per-phase and per-component timings; give the saved file
+    /// to `check --html FILE --up-report up.json` for the bootstrap timeline). JUnit and Markdown
+    /// are for `check`, so they are refused here and not listed.
     #[arg(long, value_enum, default_value = "human", hide_possible_values = true)]
     pub format: Format,
 }
 
 pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<u8, CliError> {
-    if args.format == Format::Junit {
+    if matches!(args.format, Format::Junit | Format::Markdown) {
         return Err(CliError::Usage(
-            "`up` prints human or json, not junit".into(),
+            "`up` prints human or json, not junit or markdown (reports of `check`)".into(),
         ));
     }
     let scenario = Scenario::resolve(global.scenario.as_deref())?;

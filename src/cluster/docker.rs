@@ -7,7 +7,10 @@ use bollard::Docker;
 
 /// Docker could not be reached; the message says where it looked and how to fix it.
 #[derive(Debug, thiserror::Error)]
-#[error("Docker is not reachable at {endpoint}: start Docker (or point DOCKER_HOST at it) and run again")]
+#[error(
+    "Docker is not reachable at {endpoint}: start Docker (or point DOCKER_HOST at it) and run again (code {})",
+    crate::failures::FailureCode::DockerUnreachable.reference()
+)]
 pub struct DockerUnreachable {
     pub endpoint: String,
     #[source]

@@ -288,6 +288,14 @@ impl K3d {
         Self::fetch_release(RELEASES_URL, K3D_VERSION, cache).await
     }
 
+    /// `k3d` from PATH, else the pinned release when it is already cached; never downloads
+    /// (`doctor --pre` must not change the machine it inspects).
+    pub fn locate(cache: &Path) -> Option<K3d> {
+        release::find_on_path("k3d")
+            .or_else(|| Some(Self::cached_binary(cache, K3D_VERSION)).filter(|p| p.is_file()))
+            .map(K3d::at)
+    }
+
     /// Where the pinned release is cached, and the digest recorded beside it.
     pub fn cached_binary(cache: &Path, version: &str) -> PathBuf {
         cache
@@ -623,7 +631,9 @@ impl K3d {
 
 /// Refuses to reuse a cluster built from a different config: a wrong k3s version breaks Knative
 /// and a missing agent breaks the GPU node checks, long after `up` said it was fine.
-fn check_matches(config: &K3dConfig, existing: &ClusterInfo) -> Result<()> {
+/// Whether `existing` is the cluster `config` describes (node image, agent count); the error
+/// says what differs. `up` refuses a cluster that does not match rather than use it.
+pub fn check_matches(config: &K3dConfig, existing: &ClusterInfo) -> Result<()> {
     let mismatch = |difference: String| K3dError::Mismatch {
         name: existing.name.clone(),
         difference,

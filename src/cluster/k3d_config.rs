@@ -179,7 +179,10 @@ impl K3dConfig {
         if !traefik_disabled {
             return Err(field(
                 "options.k3s.extraArgs",
-                "traefik must be disabled (`--disable=traefik` on server:*): it intercepts Kourier's traffic".into(),
+                format!(
+                    "traefik must be disabled (`--disable=traefik` on server:*): it intercepts Kourier's traffic (code {})",
+                    crate::failures::FailureCode::TraefikEnabled.reference()
+                ),
             ));
         }
         let ingress_host_port = raw
@@ -409,7 +412,9 @@ mod tests {
         let (_, text) = shipped("cluster.yaml");
         let err = reject(&text.replace("--disable=traefik", "--disable=metrics-server"));
         assert!(
-            err.contains("options.k3s.extraArgs") && err.contains("traefik"),
+            err.contains("options.k3s.extraArgs")
+                && err.contains("traefik")
+                && err.contains("(code NS304 (docs/failures.md#ns304))"),
             "{err}"
         );
     }

@@ -22,6 +22,7 @@ use bollard::Docker;
 use super::docker::{self, DockerUnreachable};
 use super::k3d_config::{HostPort, K3dConfig, Protocol};
 use super::ErrorClass;
+use crate::failures::FailureCode;
 use crate::scenario::GpuMode;
 
 /// What the platform wants from Docker (README "Quick start": about 8 GiB and 4 CPUs).
@@ -124,6 +125,17 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// The catalogued failure (`docs/failures.md`).
+    pub fn code(&self) -> FailureCode {
+        match self {
+            Failure::NvidiaRuntimeMissing => FailureCode::NvidiaRuntimeMissing,
+            Failure::GpuNotRequested { .. } => FailureCode::GpuNotRequested,
+            Failure::PortPublished { .. }
+            | Failure::PortInUse { .. }
+            | Failure::PortUnavailable { .. } => FailureCode::PortNotFree,
+        }
+    }
+
     fn class(&self) -> ErrorClass {
         match self {
             Failure::GpuNotRequested { .. } => ErrorClass::BadInput,
@@ -148,11 +160,14 @@ pub enum PreflightError {
 
 fn render_failures(failures: &[Failure]) -> String {
     match failures {
-        [one] => format!("preflight: {one}"),
+        [one] => format!("preflight: {one} (code {})", one.code().reference()),
         many => {
             let mut text = format!("preflight found {} problems:", many.len());
             for failure in many {
-                text.push_str(&format!("\n  - {failure}"));
+                text.push_str(&format!(
+                    "\n  - {failure} (code {})",
+                    failure.code().reference()
+                ));
             }
             text
         }
@@ -196,6 +211,29 @@ pub async fn run_with(
     docker: &Docker,
     input: &PreflightInput<'_>,
 ) -> Result<Report, PreflightError> {
+    let assessment = assess(docker, input).await?;
+    if !assessment.failures.is_empty() {
+        return Err(PreflightError::Failed(assessment.failures));
+    }
+    Ok(assessment.report)
+}
+
+/// Every preflight finding, failures included, for `doctor --pre` (which reports each one
+/// rather than stopping at the first); `run_with` turns failures into an error.
+#[derive(Debug, Clone)]
+pub struct Assessment {
+    pub report: Report,
+    pub failures: Vec<Failure>,
+    /// How many host ports the k3d config publishes (each was checked).
+    pub ports_checked: usize,
+}
+
+/// Runs every preflight check and keeps the failures beside what was found. Errs only when
+/// Docker itself does not answer.
+pub async fn assess(
+    docker: &Docker,
+    input: &PreflightInput<'_>,
+) -> Result<Assessment, PreflightError> {
     let info = docker
         .info()
         .await
@@ -211,15 +249,17 @@ pub async fn run_with(
     // An engine that does not report a figure (0) gets no warning rather than a wrong one.
     if cpus > 0 && cpus < input.cpus {
         warnings.push(format!(
-            "Docker has {cpus} CPUs and the platform wants at least {}: installs will be slow and deadlines may pass; give Docker more CPUs",
-            input.cpus
+            "Docker has {cpus} CPUs and the platform wants at least {}: installs will be slow and deadlines may pass; give Docker more CPUs (code {})",
+            input.cpus,
+            FailureCode::MachineTooSmall.reference()
         ));
     }
     if memory_bytes > 0 && memory_bytes < input.memory_bytes {
         warnings.push(format!(
-            "Docker has {} of memory and the platform wants at least {}: pods may be evicted or stay Pending; give Docker more memory",
+            "Docker has {} of memory and the platform wants at least {}: pods may be evicted or stay Pending; give Docker more memory (code {})",
             gib(memory_bytes),
-            gib(input.memory_bytes)
+            gib(input.memory_bytes),
+            FailureCode::MachineTooSmall.reference()
         ));
     }
     let config_name = input.config.path.display().to_string();
@@ -254,10 +294,10 @@ pub async fn run_with(
         &config_name,
     );
     failures.extend(ports.failures);
-    if !failures.is_empty() {
-        return Err(PreflightError::Failed(failures));
+    if let Some(limits) = InotifyLimits::read() {
+        warnings.extend(limits.shortfall());
     }
-    Ok(Report {
+    let report = Report {
         docker_endpoint: docker::endpoint(),
         docker_version: info.server_version.unwrap_or_default(),
         memory_bytes,
@@ -267,7 +307,67 @@ pub async fn run_with(
         ports_held_by_cluster: ports.held_by_cluster,
         ports_free: ports.free,
         warnings,
+    };
+    Ok(Assessment {
+        report,
+        failures,
+        ports_checked: input.config.host_ports.len(),
     })
+}
+
+/// The host's per-user inotify limits. Every container of every k3d node shares them, and the
+/// kernel defaults (128 instances) run out with the platform's pod count: k3s reports it as
+/// "too many open files" / "failed to create fsnotify watcher" (k3s-io/k3s#10020). The wanted
+/// values are those the kind project documents for Kubernetes nodes in containers (kind "Known
+/// Issues": Pod errors due to "too many open files"): 512 instances, 524288 watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InotifyLimits {
+    pub max_user_instances: u64,
+    pub max_user_watches: u64,
+}
+
+impl InotifyLimits {
+    pub const WANTED_INSTANCES: u64 = 512;
+    pub const WANTED_WATCHES: u64 = 524_288;
+
+    /// `/proc/sys/fs/inotify/max_user_{instances,watches}`; `None` where there is no such file
+    /// (not Linux: Docker Desktop's VM has its own limits, which this machine cannot read).
+    pub fn read() -> Option<InotifyLimits> {
+        let read = |name: &str| {
+            std::fs::read_to_string(format!("/proc/sys/fs/inotify/{name}"))
+                .ok()
+                .and_then(|t| t.trim().parse::<u64>().ok())
+        };
+        Some(InotifyLimits {
+            max_user_instances: read("max_user_instances")?,
+            max_user_watches: read("max_user_watches")?,
+        })
+    }
+
+    /// One warning per limit below what the platform wants, with the fix.
+    pub fn shortfall(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for (name, have, want) in [
+            (
+                "max_user_instances",
+                self.max_user_instances,
+                Self::WANTED_INSTANCES,
+            ),
+            (
+                "max_user_watches",
+                self.max_user_watches,
+                Self::WANTED_WATCHES,
+            ),
+        ] {
+            if have < want {
+                warnings.push(format!(
+                    "fs.inotify.{name} is {have} and the platform wants at least {want}: pods may fail with `too many open files`; run `sudo sysctl fs.inotify.{name}={want}` (code {})",
+                    FailureCode::InotifyLimitsLow.reference()
+                ));
+            }
+        }
+        warnings
+    }
 }
 
 fn gib(bytes: u64) -> String {
@@ -499,6 +599,24 @@ mod tests {
     }
 
     #[test]
+    fn inotify_limits_below_the_wanted_values_warn_with_the_fix() {
+        let low = InotifyLimits {
+            max_user_instances: 128,
+            max_user_watches: 8192,
+        };
+        let warnings = low.shortfall();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("fs.inotify.max_user_instances is 128"));
+        assert!(warnings[0].contains("sysctl fs.inotify.max_user_instances=512"));
+        assert!(warnings[1].contains("(code NS307 (docs/failures.md#ns307))"));
+        let enough = InotifyLimits {
+            max_user_instances: 512,
+            max_user_watches: 524_288,
+        };
+        assert!(enough.shortfall().is_empty());
+    }
+
+    #[test]
     fn several_failures_are_listed_one_per_line() {
         let text = PreflightError::Failed(vec![
             Failure::NvidiaRuntimeMissing,
@@ -509,5 +627,10 @@ mod tests {
         .to_string();
         assert!(text.starts_with("preflight found 2 problems:"), "{text}");
         assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(
+            text.contains("(code NS305 (docs/failures.md#ns305))")
+                && text.contains("(code NS306 (docs/failures.md#ns306))"),
+            "{text}"
+        );
     }
 }

@@ -14,8 +14,8 @@ use kube::api::{Api, ListParams, LogParams};
 use kube::Client;
 
 use super::{
-    Observations, WebhookTarget, KSERVE_CONTROLLER, KSERVE_CRDS, KSERVE_NAMESPACE,
-    KSERVE_WEBHOOK_SERVICE, LOG_TAIL_LINES,
+    CrdState, Observations, PodReadiness, Reading, Unread, WebhookTarget, KSERVE_CONTROLLER,
+    KSERVE_CRDS, KSERVE_NAMESPACE, KSERVE_WEBHOOK_SERVICE, LOG_TAIL_LINES,
 };
 use crate::observe;
 use crate::platform::{argocd, views::Application};
@@ -164,47 +164,62 @@ async fn webhooks(client: &Client) -> Result<Vec<WebhookTarget>, String> {
 
 /// Reads everything the triage looks at.
 pub async fn gather(client: &Client) -> Observations {
+    let failed = |e: kube::Error| Unread::Failed(text(e));
     let nodes = Api::<Node>::all(client.clone())
         .list(&ListParams::default())
         .await
         .map(|l| l.items)
-        .map_err(text);
+        .map_err(failed);
     let applications = observe::list_views::<Application>(client, Some(argocd::NAMESPACE))
         .await
-        .map_err(text);
+        .map_err(failed);
     let kserve_controller = Api::<Deployment>::namespaced(client.clone(), KSERVE_NAMESPACE)
         .get_opt(KSERVE_CONTROLLER)
         .await
         .map_err(text);
-    let kserve_pods = match &kserve_controller {
+    let pods = match &kserve_controller {
         Ok(deploy) => controller_pods(client, deploy).await,
         Err(why) => Err(why.clone()),
     };
     let crd_api = Api::<CustomResourceDefinition>::all(client.clone());
-    let mut crds = Ok(Vec::new());
+    let mut crds: Reading<Vec<CrdState>> = Ok(Vec::new());
     for name in KSERVE_CRDS {
         match crd_api.get_opt(name).await {
-            Ok(Some(crd)) => {
+            Ok(crd) => {
                 if let Ok(list) = &mut crds {
-                    list.push(crd);
+                    list.push(CrdState {
+                        name: name.to_string(),
+                        established: crd.as_ref().map(readiness::crd_established),
+                    });
                 }
             }
-            Ok(None) => {}
             Err(e) => {
-                crds = Err(text(e));
+                crds = Err(failed(e));
                 break;
             }
         }
     }
-    let controller_log = controller_log(client, &kserve_pods).await;
+    let controller_log = controller_log(client, &pods).await.map_err(Unread::Failed);
     let kserve_webhook_endpoints =
-        endpoint_slices(client, KSERVE_NAMESPACE, KSERVE_WEBHOOK_SERVICE).await;
-    let webhooks = webhooks(client).await;
+        endpoint_slices(client, KSERVE_NAMESPACE, KSERVE_WEBHOOK_SERVICE)
+            .await
+            .map(|slices| {
+                readiness::service_endpoints(
+                    &format!("{KSERVE_NAMESPACE}/{KSERVE_WEBHOOK_SERVICE}"),
+                    &slices,
+                )
+            })
+            .map_err(Unread::Failed);
+    let webhooks = webhooks(client).await.map_err(Unread::Failed);
     Observations {
         nodes,
         applications,
-        kserve_controller,
-        kserve_pods,
+        kserve_controller: kserve_controller
+            .map(|d| d.as_ref().map(readiness::deployment))
+            .map_err(Unread::Failed),
+        kserve_pods: pods
+            .map(|pods| pods.iter().map(PodReadiness::of).collect())
+            .map_err(Unread::Failed),
         crds,
         controller_log,
         kserve_webhook_endpoints,

@@ -1,20 +1,25 @@
 //! `neuroscale doctor`: a platform engineer's triage sequence, automated. Each step is a verdict over
 //! observed state plus the command a human would run next: (1) nodes, (2) Applications and their
 //! conditions, (3) the KServe control plane and CRDs, (4) the controller's log tail, (5) the KServe
-//! webhook's endpoints, (6) stale webhooks. Observing (`gather`) is separate from deciding
-//! (`triage`, pure), so every verdict is tested on realistic objects without a cluster.
+//! webhook's endpoints, (6) stale webhooks. Observing is separate from deciding (`triage`, pure):
+//! the observations come from the cluster (`gather`) or, offline, from a diagnostics bundle
+//! (`bundle`), and every verdict is tested on realistic objects without a cluster. A step whose
+//! verdict identifies a catalogued failure carries its code (`docs/failures.md`). `pre` is the
+//! other end: what would stop `up` on this machine, before there is a cluster.
 
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Node, Pod};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use std::fmt;
+
+use k8s_openapi::api::core::v1::Node;
 use serde::Serialize;
 
+use crate::failures::FailureCode;
 use crate::platform::views::Application;
 use crate::platform::{self, kserve};
-use crate::readiness;
+use crate::readiness::{self, Readiness};
 
+pub mod bundle;
 pub mod gather;
+pub mod pre;
 
 pub use gather::gather;
 
@@ -49,6 +54,78 @@ pub struct Step {
     pub observed: Vec<String>,
     /// The command a human would run next.
     pub next_command: String,
+    /// The catalogued failure the verdict identifies, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<FailureCode>,
+}
+
+/// Why a part of the observations is not there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unread {
+    /// Reading it failed (forbidden, unreachable, unparsable): the step fails.
+    Failed(String),
+    /// The source never held it (a bundle keeps logs only of containers that are not ready):
+    /// the step concludes nothing and is skipped.
+    NotCollected(String),
+}
+
+impl fmt::Display for Unread {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unread::Failed(why) => write!(f, "could not read: {why}"),
+            Unread::NotCollected(why) => write!(f, "not collected: {why}"),
+        }
+    }
+}
+
+impl From<String> for Unread {
+    fn from(why: String) -> Self {
+        Unread::Failed(why)
+    }
+}
+
+impl From<&str> for Unread {
+    fn from(why: &str) -> Self {
+        Unread::Failed(why.to_string())
+    }
+}
+
+/// One part of the observations: what was read, or why it is not there.
+pub type Reading<T> = Result<T, Unread>;
+
+/// A controller pod as the triage needs it: its readiness and how many of its containers are
+/// ready (a pod at 1/2 is the kube-rbac-proxy failure, not a pod that is starting).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodReadiness {
+    pub readiness: Readiness,
+    pub containers: usize,
+    pub containers_ready: usize,
+}
+
+impl PodReadiness {
+    pub fn of(pod: &k8s_openapi::api::core::v1::Pod) -> Self {
+        let statuses = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref());
+        PodReadiness {
+            readiness: readiness::pod_containers(pod),
+            containers: pod.spec.as_ref().map_or(0, |s| s.containers.len()),
+            containers_ready: statuses.map_or(0, |s| s.iter().filter(|c| c.ready).count()),
+        }
+    }
+
+    /// Some containers ready and some not.
+    fn partly_ready(&self) -> bool {
+        self.containers_ready > 0 && self.containers_ready < self.containers
+    }
+}
+
+/// A KServe CRD: `None` when it does not exist, else whether it is Established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrdState {
+    pub name: String,
+    pub established: Option<Readiness>,
 }
 
 /// A webhook and where it sends requests, as observed.
@@ -64,17 +141,20 @@ pub struct WebhookTarget {
     pub ready_endpoints: usize,
 }
 
-/// What `gather` read; each part is the objects or why they could not be read.
+/// What the triage looks at, from the cluster or a bundle; each part is what was read or why
+/// it is not there. Workloads are kept as their readiness, which is what a bundle records.
 #[derive(Debug, Clone)]
 pub struct Observations {
-    pub nodes: Result<Vec<Node>, String>,
-    pub applications: Result<Vec<Application>, String>,
-    pub kserve_controller: Result<Option<Deployment>, String>,
-    pub kserve_pods: Result<Vec<Pod>, String>,
-    pub crds: Result<Vec<CustomResourceDefinition>, String>,
-    pub controller_log: Result<String, String>,
-    pub kserve_webhook_endpoints: Result<Vec<EndpointSlice>, String>,
-    pub webhooks: Result<Vec<WebhookTarget>, String>,
+    pub nodes: Reading<Vec<Node>>,
+    pub applications: Reading<Vec<Application>>,
+    /// The controller Deployment's readiness; `None` when it does not exist.
+    pub kserve_controller: Reading<Option<Readiness>>,
+    pub kserve_pods: Reading<Vec<PodReadiness>>,
+    /// One entry per name in `KSERVE_CRDS`.
+    pub crds: Reading<Vec<CrdState>>,
+    pub controller_log: Reading<String>,
+    pub kserve_webhook_endpoints: Reading<Readiness>,
+    pub webhooks: Reading<Vec<WebhookTarget>>,
 }
 
 fn step(
@@ -90,20 +170,28 @@ fn step(
         verdict,
         observed,
         next_command: next.into(),
+        code: None,
     }
 }
 
-fn unreadable(number: u8, title: &'static str, why: &str, next: &str) -> Step {
-    step(
-        number,
-        title,
-        StepVerdict::Fail,
-        vec![format!("could not read: {why}")],
-        next,
-    )
+impl Step {
+    fn with_code(mut self, code: Option<FailureCode>) -> Self {
+        self.code = code;
+        self
+    }
 }
 
-fn nodes_step(nodes: &Result<Vec<Node>, String>) -> Step {
+/// A step over a part that is not there: a failed read fails it, a part the source never held
+/// skips it.
+fn unreadable(number: u8, title: &'static str, why: &Unread, next: &str) -> Step {
+    let verdict = match why {
+        Unread::Failed(_) => StepVerdict::Fail,
+        Unread::NotCollected(_) => StepVerdict::Skip,
+    };
+    step(number, title, verdict, vec![why.to_string()], next)
+}
+
+fn nodes_step(nodes: &Reading<Vec<Node>>) -> Step {
     const TITLE: &str = "nodes are Ready";
     let nodes = match nodes {
         Ok(nodes) => nodes,
@@ -152,7 +240,25 @@ fn nodes_step(nodes: &Result<Vec<Node>, String>) -> Step {
     }
 }
 
-fn applications_step(apps: &Result<Vec<Application>, String>) -> Step {
+/// The catalogued failure an Application that is not Synced and Healthy shows, in the order the
+/// A2 check reads them.
+fn application_code(state: &readiness::ApplicationState) -> Option<FailureCode> {
+    if state
+        .error_conditions
+        .iter()
+        .any(|c| c.starts_with("ComparisonError"))
+    {
+        Some(FailureCode::ApplicationComparisonError)
+    } else if state.health == "Progressing" {
+        Some(FailureCode::ApplicationProgressing)
+    } else if state.sync == "Unknown" || state.health == "Unknown" {
+        Some(FailureCode::ApplicationUnknown)
+    } else {
+        None
+    }
+}
+
+fn applications_step(apps: &Reading<Vec<Application>>) -> Step {
     const TITLE: &str = "Applications are Synced and Healthy";
     let apps = match apps {
         Ok(apps) => apps,
@@ -165,7 +271,8 @@ fn applications_step(apps: &Result<Vec<Application>, String>) -> Step {
             StepVerdict::Fail,
             vec!["no Applications in namespace argocd".into()],
             "kubectl -n argocd get applications",
-        );
+        )
+        .with_code(Some(FailureCode::ApplicationMissing));
     }
     let mut observed = Vec::new();
     let mut first_bad = None;
@@ -178,7 +285,7 @@ fn applications_step(apps: &Result<Vec<Application>, String>) -> Step {
         }
         observed.push(line);
         if !ready.ready && first_bad.is_none() {
-            first_bad = Some(state.name);
+            first_bad = Some((state.name.clone(), application_code(&state)));
         }
     }
     match first_bad {
@@ -189,13 +296,14 @@ fn applications_step(apps: &Result<Vec<Application>, String>) -> Step {
             observed,
             "kubectl -n argocd get applications",
         ),
-        Some(name) => step(
+        Some((name, code)) => step(
             2,
             TITLE,
             StepVerdict::Fail,
             observed,
             format!("kubectl -n argocd get application {name} -o yaml | grep -A 20 conditions"),
-        ),
+        )
+        .with_code(code),
     }
 }
 
@@ -204,9 +312,10 @@ fn control_plane_step(obs: &Observations) -> Step {
     const NEXT: &str = "kubectl -n kserve get deploy,pods,svc,endpoints";
     let mut observed = Vec::new();
     let mut ok = true;
+    let mut not_collected = false;
+    let mut code = None;
     match &obs.kserve_controller {
-        Ok(Some(deploy)) => {
-            let r = readiness::deployment(deploy);
+        Ok(Some(r)) => {
             ok &= r.ready;
             observed.push(format!("deployment {KSERVE_CONTROLLER}: {}", r.observed));
         }
@@ -217,65 +326,68 @@ fn control_plane_step(obs: &Observations) -> Step {
             ));
         }
         Err(why) => {
-            ok = false;
-            observed.push(format!("could not read the controller: {why}"));
+            ok &= matches!(why, Unread::NotCollected(_));
+            not_collected |= matches!(why, Unread::NotCollected(_));
+            observed.push(format!("the controller: {why}"));
         }
     }
     match &obs.kserve_pods {
         Ok(pods) => {
             // A pod at 1/2 containers (a failing kube-rbac-proxy sidecar) is not ready.
-            let r = readiness::pods(pods);
+            let r = readiness::all_ready(
+                pods.iter().map(|p| p.readiness.clone()).collect(),
+                "no pods",
+            );
             ok &= r.ready;
+            if !r.ready && pods.iter().any(PodReadiness::partly_ready) {
+                code = Some(FailureCode::KserveControllerHalfReady);
+            }
             observed.push(r.observed);
         }
         Err(why) => {
-            ok = false;
-            observed.push(format!("could not read the controller pods: {why}"));
+            ok &= matches!(why, Unread::NotCollected(_));
+            not_collected |= matches!(why, Unread::NotCollected(_));
+            observed.push(format!("the controller pods: {why}"));
         }
     }
     let mut crd_missing = false;
     match &obs.crds {
         Ok(crds) => {
-            for name in KSERVE_CRDS {
-                match crds
-                    .iter()
-                    .find(|c| c.metadata.name.as_deref() == Some(name))
-                {
-                    Some(crd) => {
-                        let r = readiness::crd_established(crd);
+            for crd in crds {
+                match &crd.established {
+                    Some(r) => {
                         ok &= r.ready;
                         crd_missing |= !r.ready;
-                        observed.push(r.observed);
+                        observed.push(r.observed.clone());
                     }
                     None => {
                         ok = false;
                         crd_missing = true;
-                        observed.push(format!("crd {name} is missing"));
+                        observed.push(format!("crd {} is missing", crd.name));
                     }
                 }
             }
         }
         Err(why) => {
-            ok = false;
-            observed.push(format!("could not read CRDs: {why}"));
+            ok &= matches!(why, Unread::NotCollected(_));
+            not_collected |= matches!(why, Unread::NotCollected(_));
+            observed.push(format!("CRDs: {why}"));
         }
+    }
+    if crd_missing && code.is_none() {
+        code = Some(FailureCode::CrdNotEstablished);
     }
     let next = if crd_missing {
         "kubectl get crd | grep serving.kserve.io"
     } else {
         NEXT
     };
-    step(
-        3,
-        TITLE,
-        if ok {
-            StepVerdict::Ok
-        } else {
-            StepVerdict::Fail
-        },
-        observed,
-        next,
-    )
+    let verdict = match (ok, not_collected) {
+        (false, _) => StepVerdict::Fail,
+        (true, true) => StepVerdict::Skip,
+        (true, false) => StepVerdict::Ok,
+    };
+    step(3, TITLE, verdict, observed, next).with_code(if ok { None } else { code })
 }
 
 /// Controller-runtime logs errors as JSON with `"level":"error"` or as `ERROR` in console format.
@@ -286,7 +398,7 @@ fn is_error_line(line: &str) -> bool {
         || line.contains(" ERROR ")
 }
 
-fn log_step(log: &Result<String, String>) -> Step {
+fn log_step(log: &Reading<String>) -> Step {
     const TITLE: &str = "KServe controller log tail";
     let next = format!(
         "kubectl -n {KSERVE_NAMESPACE} logs deploy/{KSERVE_CONTROLLER} --tail={LOG_TAIL_LINES}"
@@ -319,20 +431,21 @@ fn log_step(log: &Result<String, String>) -> Step {
             l.to_string()
         }
     }));
-    step(4, TITLE, StepVerdict::Warn, observed, next)
+    // KServe's controller looking for Istio's VirtualService kind is the Istio assumption.
+    let code = errors
+        .iter()
+        .any(|l| l.contains("VirtualService"))
+        .then_some(FailureCode::KserveAssumesIstio);
+    step(4, TITLE, StepVerdict::Warn, observed, next).with_code(code)
 }
 
-fn webhook_endpoints_step(slices: &Result<Vec<EndpointSlice>, String>) -> Step {
+fn webhook_endpoints_step(endpoints: &Reading<Readiness>) -> Step {
     const TITLE: &str = "KServe webhook has ready endpoints";
     let next = format!("kubectl -n {KSERVE_NAMESPACE} get endpoints {KSERVE_WEBHOOK_SERVICE}");
-    let slices = match slices {
-        Ok(s) => s,
+    let r = match endpoints {
+        Ok(r) => r.clone(),
         Err(why) => return unreadable(5, TITLE, why, &next),
     };
-    let r = readiness::service_endpoints(
-        &format!("{KSERVE_NAMESPACE}/{KSERVE_WEBHOOK_SERVICE}"),
-        slices,
-    );
     if r.ready {
         step(5, TITLE, StepVerdict::Ok, vec![r.observed], next)
     } else {
@@ -346,10 +459,11 @@ fn webhook_endpoints_step(slices: &Result<Vec<EndpointSlice>, String>) -> Step {
             ],
             format!("kubectl -n {KSERVE_NAMESPACE} describe pods -l control-plane={KSERVE_CONTROLLER}"),
         )
+        .with_code(Some(FailureCode::KserveWebhookNoEndpoints))
     }
 }
 
-fn stale_webhooks_step(webhooks: &Result<Vec<WebhookTarget>, String>) -> Step {
+fn stale_webhooks_step(webhooks: &Reading<Vec<WebhookTarget>>) -> Step {
     const TITLE: &str = "no stale admission webhooks";
     let webhooks = match webhooks {
         Ok(w) => w,
@@ -405,7 +519,14 @@ fn stale_webhooks_step(webhooks: &Result<Vec<WebhookTarget>, String>) -> Step {
                 // A webhook whose Service is gone is a leftover.
                 format!("kubectl delete {kind} {}", hook.configuration)
             };
-            step(6, TITLE, StepVerdict::Fail, observed, next)
+            let code = if hook.service.as_deref()
+                == Some(&format!("{KSERVE_NAMESPACE}/{KSERVE_WEBHOOK_SERVICE}"))
+            {
+                FailureCode::KserveWebhookNoEndpoints
+            } else {
+                FailureCode::StaleWebhook
+            };
+            step(6, TITLE, StepVerdict::Fail, observed, next).with_code(Some(code))
         }
     }
 }
@@ -453,9 +574,44 @@ pub fn exit_code(steps: &[Step]) -> u8 {
     }
 }
 
+/// What the steps were read from; it heads both renderings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A live cluster, by kubeconfig context.
+    Context(String),
+    /// A diagnostics bundle directory, read offline.
+    Bundle(String),
+    /// This machine, before `up` (`doctor --pre`).
+    Machine,
+}
+
+impl Source {
+    fn heading(&self) -> String {
+        match self {
+            Source::Context(context) => format!("context {context}"),
+            Source::Bundle(dir) => format!("bundle {dir} (offline)"),
+            Source::Machine => "before `neuroscale up`, on this machine".to_string(),
+        }
+    }
+
+    fn all_passed(&self) -> &'static str {
+        match self {
+            Source::Machine => "nothing found that would stop `neuroscale up`",
+            _ => "all triage steps passed: only now edit app manifests",
+        }
+    }
+
+    fn some_failed(&self) -> &'static str {
+        match self {
+            Source::Machine => "fix these before running `neuroscale up`",
+            _ => "fix the first failing step before touching app manifests",
+        }
+    }
+}
+
 /// Human rendering: one block per step.
-pub fn render_human(context: &str, steps: &[Step], colour: bool) -> String {
-    let mut out = format!("neuroscale doctor: context {context}\n");
+pub fn render_human(source: &Source, steps: &[Step], colour: bool) -> String {
+    let mut out = format!("neuroscale doctor: {}\n", source.heading());
     for s in steps {
         let label = match s.verdict {
             StepVerdict::Ok => "OK  ",
@@ -478,29 +634,36 @@ pub fn render_human(context: &str, steps: &[Step], colour: bool) -> String {
             out.push_str(&format!("       {line}\n"));
         }
         out.push_str(&format!("       next: {}\n", s.next_command));
+        if let Some(code) = s.code {
+            out.push_str(&format!("       code: {}\n", code.reference()));
+        }
     }
     let failed = steps
         .iter()
         .filter(|s| s.verdict == StepVerdict::Fail)
         .count();
     out.push_str(&if failed == 0 {
-        "\nall triage steps passed: only now edit app manifests\n".to_string()
+        format!("\n{}\n", source.all_passed())
     } else {
-        format!(
-            "\n{failed} step(s) failed: fix the first failing step before touching app manifests\n"
-        )
+        format!("\n{failed} step(s) failed: {}\n", source.some_failed())
     });
     out
 }
 
-/// JSON rendering (schema `neuroscale.doctor/v1`).
-pub fn render_json(context: &str, steps: &[Step]) -> String {
-    let value = serde_json::json!({
+/// JSON rendering (schema `neuroscale.doctor/v1`): `context`, `bundle` or `machine` says
+/// what was read.
+pub fn render_json(source: &Source, steps: &[Step]) -> String {
+    let mut value = serde_json::json!({
         "schemaVersion": "neuroscale.doctor/v1",
-        "context": context,
         "verdict": if exit_code(steps) == 0 { "OK" } else { "FAIL" },
         "steps": steps,
     });
+    let (key, subject) = match source {
+        Source::Context(context) => ("context", serde_json::json!(context)),
+        Source::Bundle(dir) => ("bundle", serde_json::json!(dir)),
+        Source::Machine => ("machine", serde_json::json!(true)),
+    };
+    value[key] = subject;
     serde_json::to_string_pretty(&value).expect("serializable") + "\n"
 }
 

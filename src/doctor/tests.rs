@@ -4,6 +4,10 @@
 //! without endpoints, a stale ingress-nginx webhook).
 
 use super::*;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use serde_json::{json, Value};
 
 fn from<T: serde::de::DeserializeOwned>(value: Value) -> T {
@@ -72,6 +76,27 @@ fn slice(addresses: usize) -> EndpointSlice {
     }))
 }
 
+fn endpoints(addresses: usize) -> Readiness {
+    readiness::service_endpoints(
+        &format!("{KSERVE_NAMESPACE}/{KSERVE_WEBHOOK_SERVICE}"),
+        &[slice(addresses)],
+    )
+}
+
+fn crd_states(missing: Option<&str>) -> Vec<CrdState> {
+    KSERVE_CRDS
+        .iter()
+        .map(|name| CrdState {
+            name: name.to_string(),
+            established: (Some(*name) != missing).then(|| readiness::crd_established(&crd(name))),
+        })
+        .collect()
+}
+
+fn context() -> Source {
+    Source::Context("k3d-neuroscale".into())
+}
+
 fn hook(
     configuration: &str,
     webhook: &str,
@@ -99,11 +124,11 @@ fn healthy() -> Observations {
             app("kserve", "Synced", "Healthy", json!([])),
             app("kyverno", "Synced", "Healthy", json!([])),
         ]),
-        kserve_controller: Ok(Some(controller(1))),
-        kserve_pods: Ok(vec![controller_pod(true)]),
-        crds: Ok(KSERVE_CRDS.iter().map(|n| crd(n)).collect()),
+        kserve_controller: Ok(Some(readiness::deployment(&controller(1)))),
+        kserve_pods: Ok(vec![PodReadiness::of(&controller_pod(true))]),
+        crds: Ok(crd_states(None)),
         controller_log: Ok("{\"level\":\"info\",\"msg\":\"Starting workers\"}\n".into()),
-        kserve_webhook_endpoints: Ok(vec![slice(1)]),
+        kserve_webhook_endpoints: Ok(endpoints(1)),
         webhooks: Ok(vec![hook(
             "inferenceservice.serving.kserve.io",
             "inferenceservice.kserve-webhook-server.validator",
@@ -123,6 +148,7 @@ fn a_healthy_platform_passes_every_step() {
     let steps = triage(&healthy());
     assert_eq!(verdicts(&steps), vec![StepVerdict::Ok; 6]);
     assert_eq!(exit_code(&steps), 0);
+    assert!(steps.iter().all(|s| s.code.is_none()), "{steps:?}");
     assert_eq!(
         steps.iter().map(|s| s.number).collect::<Vec<_>>(),
         vec![1, 2, 3, 4, 5, 6]
@@ -171,9 +197,10 @@ fn a_sync_error_names_the_application_to_inspect() {
 #[test]
 fn a_controller_pod_at_one_of_two_containers_fails_the_control_plane() {
     let mut obs = healthy();
-    obs.kserve_pods = Ok(vec![controller_pod(false)]);
+    obs.kserve_pods = Ok(vec![PodReadiness::of(&controller_pod(false))]);
     let step = &triage(&obs)[2];
     assert_eq!(step.verdict, StepVerdict::Fail);
+    assert_eq!(step.code, Some(FailureCode::KserveControllerHalfReady));
     assert!(
         step.observed
             .iter()
@@ -186,9 +213,10 @@ fn a_controller_pod_at_one_of_two_containers_fails_the_control_plane() {
 #[test]
 fn a_missing_crd_points_at_the_crds() {
     let mut obs = healthy();
-    obs.crds = Ok(vec![crd(KSERVE_CRDS[1]), crd(KSERVE_CRDS[2])]);
+    obs.crds = Ok(crd_states(Some(KSERVE_CRDS[0])));
     let step = &triage(&obs)[2];
     assert_eq!(step.verdict, StepVerdict::Fail);
+    assert_eq!(step.code, Some(FailureCode::CrdNotEstablished));
     assert_eq!(
         step.next_command,
         "kubectl get crd | grep serving.kserve.io"
@@ -211,9 +239,10 @@ fn error_lines_in_the_controller_log_warn_without_failing() {
 #[test]
 fn a_webhook_without_endpoints_fails_step_5() {
     let mut obs = healthy();
-    obs.kserve_webhook_endpoints = Ok(vec![slice(0)]);
+    obs.kserve_webhook_endpoints = Ok(endpoints(0));
     let step = &triage(&obs)[4];
     assert_eq!(step.verdict, StepVerdict::Fail);
+    assert_eq!(step.code, Some(FailureCode::KserveWebhookNoEndpoints));
     assert!(step.observed[0].contains("no ready endpoints"));
 }
 
@@ -235,6 +264,7 @@ fn a_stale_webhook_is_found_and_its_deletion_suggested() {
         step.next_command,
         "kubectl delete validatingwebhookconfiguration ingress-nginx-admission"
     );
+    assert_eq!(step.code, Some(FailureCode::StaleWebhook));
     assert_eq!(
         step.observed.len(),
         1,
@@ -253,11 +283,38 @@ fn an_unreadable_part_fails_its_step_with_the_reason() {
 }
 
 #[test]
+fn a_part_the_source_never_held_skips_its_step() {
+    let mut obs = healthy();
+    obs.controller_log = Err(Unread::NotCollected(
+        "the bundle keeps logs only of containers that are not ready".into(),
+    ));
+    let steps = triage(&obs);
+    assert_eq!(steps[3].verdict, StepVerdict::Skip);
+    assert!(steps[3].observed[0].starts_with("not collected:"));
+    assert_eq!(exit_code(&steps), 0);
+}
+
+#[test]
+fn a_progressing_application_and_an_istio_log_carry_their_codes() {
+    let mut obs = healthy();
+    obs.applications = Ok(vec![app("prometheus", "Synced", "Progressing", json!([]))]);
+    obs.controller_log = Ok("{\"level\":\"error\",\"msg\":\"Reconciler error\",\"error\":\"no matches for kind VirtualService\"}\n".into());
+    let steps = triage(&obs);
+    assert_eq!(steps[1].code, Some(FailureCode::ApplicationProgressing));
+    assert_eq!(steps[3].code, Some(FailureCode::KserveAssumesIstio));
+    let text = render_human(&context(), &steps, false);
+    assert!(
+        text.contains("code: NS105 (docs/failures.md#ns105)"),
+        "{text}"
+    );
+}
+
+#[test]
 fn json_and_human_renderings() {
     let mut obs = healthy();
-    obs.kserve_webhook_endpoints = Ok(vec![slice(0)]);
+    obs.kserve_webhook_endpoints = Ok(endpoints(0));
     let steps = triage(&obs);
-    let value: Value = serde_json::from_str(&render_json("k3d-neuroscale", &steps)).unwrap();
+    let value: Value = serde_json::from_str(&render_json(&context(), &steps)).unwrap();
     assert_eq!(value["schemaVersion"], "neuroscale.doctor/v1");
     assert_eq!(value["verdict"], "FAIL");
     assert_eq!(value["steps"][4]["verdict"], "FAIL");
@@ -265,7 +322,7 @@ fn json_and_human_renderings() {
         .as_str()
         .unwrap()
         .starts_with("kubectl -n kserve"));
-    let text = render_human("k3d-neuroscale", &steps, false);
+    let text = render_human(&context(), &steps, false);
     assert!(
         text.contains("FAIL 5. KServe webhook has ready endpoints"),
         "{text}"
@@ -276,15 +333,12 @@ fn json_and_human_renderings() {
 #[test]
 fn the_renderings_match_their_snapshots() {
     let mut obs = healthy();
-    obs.kserve_webhook_endpoints = Ok(vec![slice(0)]);
+    obs.kserve_webhook_endpoints = Ok(endpoints(0));
     let steps = triage(&obs);
-    insta::assert_snapshot!(
-        "doctor_human",
-        render_human("k3d-neuroscale", &steps, false)
-    );
-    insta::assert_snapshot!("doctor_json", render_json("k3d-neuroscale", &steps));
+    insta::assert_snapshot!("doctor_human", render_human(&context(), &steps, false));
+    insta::assert_snapshot!("doctor_json", render_json(&context(), &steps));
     insta::assert_snapshot!(
         "doctor_healthy_human",
-        render_human("k3d-neuroscale", &triage(&healthy()), false)
+        render_human(&context(), &triage(&healthy()), false)
     );
 }

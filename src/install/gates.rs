@@ -21,6 +21,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::components::Gate;
+use crate::failures::FailureCode;
 use crate::platform::views::Application;
 use crate::readiness::{self, Readiness};
 
@@ -33,7 +34,11 @@ pub type Result<T, E = GateError> = std::result::Result<T, E>;
 
 /// A gate that did not hold in time.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("timed out after {}s waiting for {target}: {last_observed}{diagnosis}", waited.as_secs())]
+#[error(
+    "timed out after {}s waiting for {target}: {last_observed}{diagnosis}{}",
+    waited.as_secs(),
+    code_line(failure_code(.target, .last_observed, .diagnosis))
+)]
 pub struct GateError {
     /// The stuck object, e.g. `deploy/kserve/kserve-controller-manager`.
     pub target: String,
@@ -62,6 +67,65 @@ impl fmt::Display for Diagnosis {
             }
         }
         Ok(())
+    }
+}
+
+impl GateError {
+    /// The catalogued failure this timeout shows, when what was observed identifies one.
+    pub fn code(&self) -> Option<FailureCode> {
+        failure_code(&self.target, &self.last_observed, &self.diagnosis)
+    }
+}
+
+fn code_line(code: Option<FailureCode>) -> String {
+    code.map(|c| format!("\n  code: {}", c.reference()))
+        .unwrap_or_default()
+}
+
+/// Reads a gate's timeout like a person would: what the containers and events say first (an
+/// image that cannot be pulled explains any stuck workload), then what the stuck object is.
+/// `target` is [`target`]'s shorthand, so its kind prefix says which gate it was.
+fn failure_code(target: &str, last_observed: &str, diagnosis: &Diagnosis) -> Option<FailureCode> {
+    let seen = [
+        diagnosis.containers.join(" "),
+        diagnosis.events.join(" "),
+        last_observed.to_string(),
+    ]
+    .join(" ");
+    let conditions = diagnosis.conditions.join(" ");
+    if seen.contains("ImagePullBackOff") || seen.contains("ErrImagePull") {
+        return Some(FailureCode::ImagePullFailed);
+    }
+    if seen.contains("CrashLoopBackOff") {
+        return Some(FailureCode::CrashLoop);
+    }
+    let kind = target.split('/').next().unwrap_or_default();
+    match kind {
+        "crd" => Some(FailureCode::CrdNotEstablished),
+        "svc" => Some(FailureCode::LoadBalancerNoAddress),
+        "endpoints"
+            if target.ends_with(&format!(
+                "/{}",
+                crate::platform::kserve::WEBHOOK_SERVICE_NAME
+            )) =>
+        {
+            Some(FailureCode::KserveWebhookNoEndpoints)
+        }
+        "application" if conditions.contains("does not exist") => {
+            Some(FailureCode::ApplicationMissing)
+        }
+        "application" if conditions.contains("ComparisonError") => {
+            Some(FailureCode::ApplicationComparisonError)
+        }
+        "application" if conditions.contains("health Progressing") => {
+            Some(FailureCode::ApplicationProgressing)
+        }
+        "application"
+            if conditions.contains("sync Unknown") || conditions.contains("health Unknown") =>
+        {
+            Some(FailureCode::ApplicationUnknown)
+        }
+        _ => None,
     }
 }
 
@@ -550,6 +614,72 @@ mod tests {
             unhealthy_resources(&app),
             vec!["Deployment kserve/kserve-controller-manager Synced/Progressing (Waiting for rollout)"]
         );
+    }
+
+    fn timeout(target: &str, diagnosis: Diagnosis) -> GateError {
+        GateError {
+            target: target.into(),
+            waited: Duration::from_secs(300),
+            last_observed: "0/1 ready".into(),
+            diagnosis,
+        }
+    }
+
+    #[test]
+    fn a_timeout_names_its_catalogued_failure() {
+        let pulling = timeout(
+            "deploy/kserve/kserve-controller-manager",
+            Diagnosis {
+                containers: vec!["kube-rbac-proxy ImagePullBackOff".into()],
+                ..Diagnosis::default()
+            },
+        );
+        assert_eq!(pulling.code(), Some(FailureCode::ImagePullFailed));
+        assert!(
+            pulling
+                .to_string()
+                .ends_with("\n  code: NS203 (docs/failures.md#ns203)"),
+            "{pulling}"
+        );
+        let comparison = timeout(
+            "application/argocd/cert-manager",
+            Diagnosis {
+                conditions: vec![
+                    "sync Unknown health Healthy".into(),
+                    "ComparisonError: Failed to load target state".into(),
+                ],
+                ..Diagnosis::default()
+            },
+        );
+        assert_eq!(
+            comparison.code(),
+            Some(FailureCode::ApplicationComparisonError)
+        );
+        let missing = timeout(
+            "application/argocd/kserve",
+            Diagnosis {
+                conditions: vec![
+                    "application kserve does not exist (has the root Application synced?)".into(),
+                ],
+                ..Diagnosis::default()
+            },
+        );
+        assert_eq!(missing.code(), Some(FailureCode::ApplicationMissing));
+        assert_eq!(
+            timeout("svc/kourier-system/kourier", Diagnosis::default()).code(),
+            Some(FailureCode::LoadBalancerNoAddress)
+        );
+        assert_eq!(
+            timeout(
+                "crd/inferenceservices.serving.kserve.io",
+                Diagnosis::default()
+            )
+            .code(),
+            Some(FailureCode::CrdNotEstablished)
+        );
+        let unknown = timeout("deploy/argocd/argocd-server", Diagnosis::default());
+        assert_eq!(unknown.code(), None);
+        assert!(!unknown.to_string().contains("code:"), "{unknown}");
     }
 
     #[test]

@@ -12,8 +12,9 @@ use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use k8s_openapi::api::core::v1::{Event, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::ClusterResourceScope;
 use kube::api::{Api, ListParams, LogParams};
 use kube::{Client, Resource};
@@ -301,6 +302,7 @@ pub async fn collect(client: &Client, namespaces: &[String], report: Value) -> B
     }
 
     collect_webhooks(client, &mut bundle).await;
+    collect_crds(client, &mut bundle).await;
     for namespace in namespaces {
         collect_namespace(client, namespace, &mut bundle).await;
     }
@@ -313,14 +315,47 @@ pub async fn service_endpoints(
     namespace: &str,
     name: &str,
 ) -> Result<readiness::Readiness, kube::Error> {
-    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), namespace);
-    let list = slices
-        .list(&ListParams::default().labels(&format!("kubernetes.io/service-name={name}")))
-        .await?;
+    let slices = endpoint_slices(client, namespace, name).await?;
     Ok(readiness::service_endpoints(
         &format!("{namespace}/{name}"),
-        &list.items,
+        &slices,
     ))
+}
+
+async fn endpoint_slices(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Vec<EndpointSlice>, kube::Error> {
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), namespace);
+    Ok(slices
+        .list(&ListParams::default().labels(&format!("kubernetes.io/service-name={name}")))
+        .await?
+        .items)
+}
+
+/// The KServe CRDs `doctor` checks, each with whether it exists and is Established.
+async fn collect_crds(client: &Client, bundle: &mut Bundle) {
+    let api = Api::<CustomResourceDefinition>::all(client.clone());
+    let mut entries = Vec::new();
+    for name in crate::platform::kserve::CRDS {
+        match api.get_opt(name).await {
+            Ok(crd) => {
+                let established = crd.as_ref().map(readiness::crd_established);
+                entries.push(json!({
+                    "name": name,
+                    "exists": crd.is_some(),
+                    "ready": established.as_ref().map(|r| r.ready),
+                    "observed": established.map(|r| r.observed),
+                }));
+            }
+            Err(e) => {
+                bundle.add_error(format!("crd {name}: {}", observe::error_message(&e)));
+                return;
+            }
+        }
+    }
+    bundle.add_json("crds.json", Value::Array(entries));
 }
 
 async fn webhook_entry(
@@ -332,13 +367,27 @@ async fn webhook_entry(
     let Some(service) = service else {
         return json!({"name": name, "target": "url", "failurePolicy": failure_policy});
     };
-    let endpoints = match service_endpoints(client, &service.namespace, &service.name).await {
-        Ok(r) => json!({"ready": r.ready, "observed": r.observed}),
+    let endpoints = match endpoint_slices(client, &service.namespace, &service.name).await {
+        Ok(slices) => {
+            let r = readiness::service_endpoints(
+                &format!("{}/{}", service.namespace, service.name),
+                &slices,
+            );
+            json!({"ready": r.ready, "observed": r.observed, "readyEndpoints": readiness::ready_endpoint_count(&slices)})
+        }
         Err(e) => json!({"error": e.to_string()}),
     };
+    // `doctor --bundle` tells a webhook whose Service is gone (a leftover) from one whose
+    // Service has no endpoints, as it does on a live cluster.
+    let service_exists = Api::<Service>::namespaced(client.clone(), &service.namespace)
+        .get_opt(&service.name)
+        .await
+        .map(|s| s.is_some())
+        .ok();
     json!({
         "name": name,
         "service": format!("{}/{}", service.namespace, service.name),
+        "serviceExists": service_exists,
         "failurePolicy": failure_policy,
         "endpoints": endpoints,
     })
@@ -446,6 +495,7 @@ async fn collect_namespace(client: &Client, namespace: &str, bundle: &mut Bundle
                         let ready = readiness::deployment(d);
                         json!({
                             "name": d.metadata.name,
+                            "selector": d.spec.as_ref().and_then(|s| s.selector.match_labels.clone()),
                             "ready": ready.ready,
                             "observed": ready.observed,
                             "conditions": d.status.as_ref().and_then(|s| s.conditions.clone()),
@@ -469,6 +519,8 @@ async fn collect_namespace(client: &Client, namespace: &str, bundle: &mut Bundle
                 let status = pod.status.as_ref();
                 entries.push(json!({
                     "name": pod.metadata.name,
+                    "labels": pod.metadata.labels,
+                    "containers": pod.spec.as_ref().map(|s| s.containers.len()),
                     "phase": status.and_then(|s| s.phase.clone()),
                     "node": pod.spec.as_ref().and_then(|s| s.node_name.clone()),
                     "ready": ready.ready,

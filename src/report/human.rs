@@ -4,8 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::{short_duration, Report};
-use crate::checks::catalogue::Milestone;
+use super::{short_duration, trim_float, Report};
 use crate::checks::{CheckResult, OutcomeKind, Verdict};
 
 const GREEN: &str = "\x1b[32m";
@@ -59,45 +58,31 @@ pub fn check_line(result: &CheckResult, colour: bool) -> String {
     line
 }
 
-fn trim_float(value: f64) -> String {
-    if value.fract() == 0.0 && value.abs() < 1e15 {
-        format!("{value:.0}")
-    } else {
-        format!("{value:.2}")
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string()
-    }
-}
-
 /// The whole report as text.
 pub fn render(report: &Report, colour: bool) -> String {
     let paint = Paint(colour);
     let env = &report.environment;
     let mut out = String::new();
+    // A report written without a cluster (`--not-run`) has no context to name or refuse.
+    let on = if env.context.is_empty() {
+        "no cluster".to_string()
+    } else {
+        format!("context {}", env.context)
+    };
     let _ = writeln!(
         out,
-        "neuroscale check: context {}, scenario {} ({})",
-        env.context,
+        "neuroscale check: {on}, scenario {} ({})",
         env.scenario_name,
         env.scenario_source.display()
     );
-    if !env.mutations_allowed {
+    if !env.mutations_allowed && !env.context.is_empty() {
         let _ = writeln!(
             out,
             "note: `{}` is not the harness's k3d context; checks that create or delete objects are refused (--allow-context {} to allow)",
             env.context, env.context
         );
     }
-    for milestone in Milestone::ALL {
-        let checks: Vec<&CheckResult> = report
-            .checks
-            .iter()
-            .filter(|c| c.milestone() == milestone)
-            .collect();
-        if checks.is_empty() {
-            continue;
-        }
+    for (milestone, checks) in report.by_milestone() {
         let _ = writeln!(
             out,
             "\n{}",
@@ -122,6 +107,9 @@ pub fn render(report: &Report, colour: bool) -> String {
                 let _ = writeln!(out, "        observed:     {}", d.observed);
                 let _ = writeln!(out, "        likely cause: {}", d.likely_cause);
                 let _ = writeln!(out, "        next:         {}", d.next_command);
+                if let Some(code) = d.code {
+                    let _ = writeln!(out, "        code:         {}", code.reference());
+                }
             }
         }
     }

@@ -94,6 +94,8 @@ struct Diagnosis<'a> {
     observed: &'a str,
     likely_cause: &'a str,
     next_command: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'static str>,
 }
 
 fn check(result: &CheckResult) -> Check<'_> {
@@ -119,6 +121,7 @@ fn check(result: &CheckResult) -> Check<'_> {
             observed: &d.observed,
             likely_cause: &d.likely_cause,
             next_command: &d.next_command,
+            code: d.code.map(|c| c.as_str()),
         }),
         duration_ms: result.duration.as_millis() as u64,
     }

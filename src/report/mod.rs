@@ -1,6 +1,7 @@
 //! Reports: rendering check results for humans (grouped by milestone, colour only on a TTY and
-//! never with NO_COLOR), as versioned JSON (`docs/report-schema.md`) and as JUnit XML, and the
-//! diagnostics bundle written when a check fails. A `Recorder` listens to the run's event stream
+//! never with NO_COLOR), as versioned JSON (`docs/report-schema.md`), as JUnit XML, as Markdown
+//! (a CI job summary) and as a single-file HTML page (with the bootstrap timeline of `up` when
+//! its report is given), and the diagnostics bundle written when a check fails. A `Recorder` listens to the run's event stream
 //! and builds the one `Report` value every format is rendered from.
 
 use std::collections::BTreeMap;
@@ -10,12 +11,16 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use crate::checks::runner::RunResults;
-use crate::checks::{CancelReason, CheckResult, EventSink, RunEvent, Verdict};
+use crate::checks::{CancelReason, CheckResult, EventSink, Milestone, RunEvent, Verdict};
 
+pub mod bootstrap;
 pub mod bundle;
+mod charts;
+pub mod html;
 pub mod human;
 pub mod json;
 pub mod junit;
+pub mod markdown;
 
 /// Colour is used only on a terminal and never when NO_COLOR is set (no-color.org).
 pub fn colour_enabled(is_terminal: bool) -> bool {
@@ -93,6 +98,19 @@ pub struct Report {
 }
 
 impl Report {
+    /// The checks of each milestone that has any in this report, in catalogue order: how every
+    /// rendering groups them.
+    pub fn by_milestone(&self) -> impl Iterator<Item = (Milestone, Vec<&CheckResult>)> + '_ {
+        Milestone::ALL.into_iter().filter_map(|milestone| {
+            let checks: Vec<&CheckResult> = self
+                .checks
+                .iter()
+                .filter(|c| c.milestone() == milestone)
+                .collect();
+            (!checks.is_empty()).then_some((milestone, checks))
+        })
+    }
+
     /// A report of `results`, when they are at hand rather than recorded from the stream.
     pub fn new(started_at: SystemTime, environment: Environment, results: RunResults) -> Self {
         Report {
@@ -195,6 +213,25 @@ pub fn short_duration(d: Duration) -> String {
         format!("{:.1}s", d.as_secs_f64())
     } else {
         humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+    }
+}
+
+/// Why a run stopped early, as the HTML and Markdown reports say it.
+pub fn cancel_text(reason: CancelReason) -> &'static str {
+    match reason {
+        CancelReason::Interrupted => "interrupted (Ctrl-C) before every check concluded",
+    }
+}
+
+/// `7.25`, `6`, `0.5`: a figure with at most two decimals and no trailing zeros.
+pub fn trim_float(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.2}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
     }
 }
 

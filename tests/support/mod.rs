@@ -6,6 +6,7 @@
 
 pub mod gitops_tree;
 pub mod platform;
+pub mod reports;
 pub mod schemas;
 
 use std::path::PathBuf;

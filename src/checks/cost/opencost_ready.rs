@@ -13,6 +13,7 @@ use super::{
 };
 use crate::checks::env::{CheckFuture, CheckRun};
 use crate::checks::outcome::{Diagnosis, Outcome};
+use crate::failures::FailureCode;
 use crate::readiness;
 
 pub fn check<'a>(run: &'a CheckRun<'a>) -> CheckFuture<'a> {
@@ -138,7 +139,8 @@ pub fn evaluate_opencost_ready(obs: &OpenCostObservation) -> Outcome {
                     format!("GET {ALLOCATION_PATH}?window=10m: {e}"),
                     "OpenCost cannot query Prometheus (service prometheus-server.prometheus-system:80 missing or not ready, or PROMETHEUS_SERVER_ENDPOINT wrong)",
                     "kubectl -n prometheus-system get deploy,svc,endpointslices",
-                ),
+                )
+                .with_code(FailureCode::OpenCostWithoutPrometheus),
             )
         }
         None => return no_url(),
@@ -203,6 +205,10 @@ mod tests {
         let outcome = evaluate_opencost_ready(&obs);
         assert_eq!(outcome.verdict(), Verdict::Fail);
         let d = diagnosis(&outcome);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::OpenCostWithoutPrometheus)
+        );
         assert!(d.observed.contains("error querying prometheus"), "{d:?}");
         assert!(d.next_command.contains("prometheus-system"));
     }

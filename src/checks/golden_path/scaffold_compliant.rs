@@ -12,9 +12,11 @@ use kube::api::{Api, ListParams};
 
 use crate::checks::env::{CheckFuture, CheckRun};
 use crate::checks::kit::admission::{self, AdmissionOutcome};
+use crate::checks::kit::diagnose;
 use crate::checks::kit::probe::ProbeObject;
 use crate::checks::kit::wait::{Decision, Wait};
 use crate::checks::outcome::{Diagnosis, Outcome};
+use crate::failures::FailureCode;
 use crate::gitops::scaffold;
 use crate::observe;
 use crate::platform::views::{ValidatingPolicy, ValidatingPolicyExt, INFERENCE_SERVICE};
@@ -156,7 +158,8 @@ pub fn evaluate_scaffold_compliant(observation: &ScaffoldAdmission) -> Outcome {
                 "no validate.kyverno.svc / vpol.validate.kyverno.svc webhook with failurePolicy Fail and rules for inferenceservices is registered",
                 "Kyverno has not registered its resource webhooks (admission controller not ready, or its webhook configuration deleted), so the policies are never consulted whatever their status says",
                 "kubectl get validatingwebhookconfigurations kyverno-resource-validating-webhook-cfg -o yaml",
-            ),
+            )
+            .with_code(FailureCode::KyvernoWebhooksNotRegistered),
         ),
         Ok(()) => {
             if !has_label_policy || !not_ready.is_empty() {
@@ -222,7 +225,8 @@ pub fn evaluate_scaffold_compliant(observation: &ScaffoldAdmission) -> Outcome {
                         message.clone(),
                         format!("webhook {webhook} cannot be called ({cause}): service {service} has no ready endpoints or a bad certificate"),
                         format!("kubectl -n {ns} get endpointslices -l kubernetes.io/service-name={svc} -o wide"),
-                    ),
+                    )
+                    .with_code_opt(diagnose::webhook_unavailable_code(&webhook)),
                 )
             }
             AdmissionOutcome::OtherDenial { webhook, .. } => Outcome::fail(
@@ -338,6 +342,10 @@ mod tests {
         let mut observation = admission(Ok(()));
         observation.kyverno_webhooks.clear();
         let outcome = evaluate_scaffold_compliant(&observation);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::KyvernoWebhooksNotRegistered)
+        );
         assert_eq!(outcome.verdict(), Verdict::Fail);
         assert!(
             outcome.summary.contains("no Kyverno webhook"),
@@ -404,6 +412,10 @@ mod tests {
         );
         assert!(!outcome.summary.contains("denied"), "{}", outcome.summary);
         let d = diagnosis(&outcome);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::KserveWebhookNoEndpoints)
+        );
         assert!(
             d.next_command
                 .contains("kubernetes.io/service-name=kserve-webhook-server-service"),

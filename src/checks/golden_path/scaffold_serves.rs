@@ -55,7 +55,8 @@ pub fn evaluate_scaffold_serves(observation: &ServeObservation) -> Outcome {
                 readiness::inference_service(isvc).observed,
                 diagnose::isvc_likely_cause(isvc),
                 format!("kubectl -n {ns} describe inferenceservice {name} && kubectl -n {ns} get pods -l serving.kserve.io/inferenceservice={name}"),
-            ),
+            )
+            .with_code_opt(diagnose::isvc_failure_code(isvc)),
         );
     };
     let Some(answer) = &observation.answer else {

@@ -12,9 +12,11 @@ use serde_json::Value;
 
 use crate::checks::env::CheckRun;
 use crate::checks::kit::admission::{self, AdmissionOutcome};
+use crate::checks::kit::diagnose;
 use crate::checks::kit::probe::{self, ProbeObject};
 use crate::checks::kit::wait::Wait;
 use crate::checks::outcome::{Diagnosis, Outcome};
+use crate::failures::FailureCode;
 use crate::observe::{self, Kind};
 use crate::platform::kyverno::NAMESPACE as KYVERNO_NAMESPACE;
 
@@ -224,7 +226,8 @@ pub fn evaluate_denial(probe: &DenialProbe, obs: &DenialObservation) -> Outcome 
                         format!("after {} attempt(s): {message}", obs.attempts),
                         likely,
                         command,
-                    ),
+                    )
+                    .with_code_opt(diagnose::webhook_unavailable_code(&webhook)),
                 )
             }
             AdmissionOutcome::AdmissionPolicyDenial { policy: vap, .. } => Outcome::fail(
@@ -233,7 +236,8 @@ pub fn evaluate_denial(probe: &DenialProbe, obs: &DenialObservation) -> Outcome 
                     message.clone(),
                     "enforcement was handed to a Kubernetes ValidatingAdmissionPolicy (spec.autogen.validatingAdmissionPolicy.enabled); the platform expects Kyverno's own webhook to deny",
                     "kubectl get validatingadmissionpolicies,validatingadmissionpolicybindings",
-                ),
+                )
+                .with_code(FailureCode::EnforcementByAdmissionPolicy),
             ),
             AdmissionOutcome::OtherDenial { webhook, .. } => {
                 let (cause, command) = if webhook.contains("kyverno.svc") {
@@ -319,6 +323,10 @@ mod tests {
             outcome.summary
         );
         let d = diagnosis(&outcome);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::KserveWebhookNoEndpoints)
+        );
         assert!(d.likely_cause.contains("KServe"), "{d:?}");
         assert!(d.next_command.contains("-n kserve"), "{d:?}");
         assert!(
@@ -332,6 +340,10 @@ mod tests {
         let outcome = evaluate_denial(&d3_probe(), &rejected(fx::kyverno_no_endpoints()));
         assert_eq!(outcome.verdict(), Verdict::Fail);
         let d = diagnosis(&outcome);
+        assert_eq!(
+            d.code, None,
+            "Kyverno is a known component, not a stale webhook"
+        );
         assert!(d.likely_cause.contains("kyverno-svc"), "{d:?}");
         assert!(d.next_command.contains("-n kyverno"), "{d:?}");
     }
@@ -372,6 +384,16 @@ mod tests {
         let outcome = evaluate_denial(&d3_probe(), &obs);
         assert_eq!(outcome.verdict(), Verdict::Fail);
         assert!(diagnosis(&outcome).observed.contains("still exists"));
+    }
+
+    #[test]
+    fn d3_a_denial_by_a_validating_admission_policy_is_named_by_its_code() {
+        let outcome = evaluate_denial(&d3_probe(), &rejected(fx::vap_denial(LABELS_POLICY)));
+        assert_eq!(outcome.verdict(), Verdict::Fail);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::EnforcementByAdmissionPolicy)
+        );
     }
 
     #[test]

@@ -11,7 +11,9 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, ListParams};
 
 use crate::checks::env::{CheckFuture, CheckRun};
+use crate::checks::kit::diagnose;
 use crate::checks::outcome::{Diagnosis, Outcome};
+use crate::failures::FailureCode;
 use crate::observe;
 use crate::platform::kyverno::{
     CONTROLLERS, MUTATING_CONFIGS, NAMESPACE as KYVERNO_NAMESPACE, SERVICE as KYVERNO_SERVICE,
@@ -94,7 +96,7 @@ fn webhook_target(
 /// webhook configurations registered and pointing at kyverno-svc.
 pub fn evaluate_kyverno_ready(obs: &KyvernoObservation) -> Outcome {
     let kyverno_service = format!("{KYVERNO_NAMESPACE}/{KYVERNO_SERVICE}");
-    let mut problems: Vec<(String, &'static str, String)> = Vec::new();
+    let mut problems: Vec<(String, &'static str, String, Option<FailureCode>)> = Vec::new();
 
     let mut ready_controllers = 0;
     for (name, deployment) in &obs.deployments {
@@ -103,6 +105,7 @@ pub fn evaluate_kyverno_ready(obs: &KyvernoObservation) -> Outcome {
                 format!("deployment {KYVERNO_NAMESPACE}/{name} does not exist"),
                 "Kyverno is not installed, or its ArgoCD Application has not synced",
                 format!("kubectl -n {KYVERNO_NAMESPACE} get deploy,pods"),
+                None,
             )),
             Some(d) => {
                 let r = readiness::deployment(d);
@@ -112,8 +115,7 @@ pub fn evaluate_kyverno_ready(obs: &KyvernoObservation) -> Outcome {
                     problems.push((
                         format!("deployment {KYVERNO_NAMESPACE}/{name}: {}", r.observed),
                         "a Kyverno controller is not Available (image pull, crash loop, or still starting); while the admission controller is down its Fail webhooks block admission cluster-wide",
-                        format!("kubectl -n {KYVERNO_NAMESPACE} describe deployment {name}"),
-                    ));
+                        format!("kubectl -n {KYVERNO_NAMESPACE} describe deployment {name}"), diagnose::container_trouble_code(&r.observed),));
                 }
             }
         }
@@ -125,13 +127,13 @@ pub fn evaluate_kyverno_ready(obs: &KyvernoObservation) -> Outcome {
             format!("service {kyverno_service} does not exist"),
             "Kyverno's admission Service is missing, so every Kyverno webhook call fails",
             format!("kubectl -n {KYVERNO_NAMESPACE} get svc"),
+            None,
         ));
     } else if endpoints == 0 {
         problems.push((
             format!("service {kyverno_service} has no ready endpoints"),
             "the admission controller pods are not ready; creates that hit Kyverno's Fail webhooks are rejected with `no endpoints available for service \"kyverno-svc\"`",
-            format!("kubectl -n {KYVERNO_NAMESPACE} get endpointslices -l kubernetes.io/service-name={KYVERNO_SERVICE}"),
-        ));
+            format!("kubectl -n {KYVERNO_NAMESPACE} get endpointslices -l kubernetes.io/service-name={KYVERNO_SERVICE}"), None,));
     }
 
     let mut webhook_count = 0;
@@ -163,8 +165,7 @@ pub fn evaluate_kyverno_ready(obs: &KyvernoObservation) -> Outcome {
             problems.push((
                 format!("{kind} {name} is not registered"),
                 "the admission controller registers its webhooks at runtime once healthy; it has not (yet), so nothing is enforced",
-                registered_cmd.to_string(),
-            ));
+                registered_cmd.to_string(), Some(FailureCode::KyvernoWebhooksNotRegistered),));
             continue;
         };
         for (hook, target) in hooks {
@@ -174,6 +175,7 @@ pub fn evaluate_kyverno_ready(obs: &KyvernoObservation) -> Outcome {
                     format!("webhook {hook} in {name} calls {target}, not {kyverno_service}"),
                     "a webhook configuration left from another Kyverno install (stale webhook)",
                     format!("kubectl get {kind} {name} -o yaml"),
+                    Some(FailureCode::StaleWebhook),
                 ));
             }
         }
@@ -185,8 +187,7 @@ pub fn evaluate_kyverno_ready(obs: &KyvernoObservation) -> Outcome {
         problems.push((
             "Kyverno's webhook configurations exist but hold no webhooks".to_string(),
             "the admission controller has not (re)registered its webhooks, so no request reaches Kyverno and nothing is enforced",
-            registered_cmd.to_string(),
-        ));
+            registered_cmd.to_string(), Some(FailureCode::KyvernoWebhooksNotRegistered),));
     }
 
     let total = obs.deployments.len();
@@ -199,14 +200,14 @@ pub fn evaluate_kyverno_ready(obs: &KyvernoObservation) -> Outcome {
         .with_figure("kyverno-svc ready endpoints", endpoints as f64, "count")
         .with_figure("kyverno webhooks", webhook_count as f64, "count");
     }
-    let observed: Vec<String> = problems.iter().map(|(o, _, _)| o.clone()).collect();
-    let (_, cause, command) = &problems[0];
+    let observed: Vec<String> = problems.iter().map(|(o, _, _, _)| o.clone()).collect();
+    let (_, cause, command, code) = &problems[0];
     Outcome::fail(
         format!(
             "Kyverno not ready: {} problem(s); {ready_controllers}/{total} controllers Available",
             problems.len()
         ),
-        Diagnosis::new(observed.join("; "), *cause, command.clone()),
+        Diagnosis::new(observed.join("; "), *cause, command.clone()).with_code_opt(*code),
     )
 }
 
@@ -313,6 +314,10 @@ mod tests {
         let mut obs = healthy_kyverno();
         obs.validating.remove(0);
         let outcome = evaluate_kyverno_ready(&obs);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::KyvernoWebhooksNotRegistered)
+        );
         assert_eq!(outcome.verdict(), Verdict::Fail);
         assert!(diagnosis(&outcome)
             .observed
@@ -324,6 +329,7 @@ mod tests {
             &[("mutate.kyverno.svc-fail", "kyverno-old", "kyverno-svc")],
         )];
         let outcome = evaluate_kyverno_ready(&obs);
+        assert_eq!(diagnosis(&outcome).code, Some(FailureCode::StaleWebhook));
         assert_eq!(outcome.verdict(), Verdict::Fail);
         assert!(diagnosis(&outcome)
             .observed

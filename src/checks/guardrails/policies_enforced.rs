@@ -6,6 +6,7 @@
 
 use crate::checks::env::{CheckFuture, CheckRun};
 use crate::checks::outcome::{Diagnosis, Outcome};
+use crate::failures::FailureCode;
 use crate::observe;
 use crate::platform::views::{self, ValidatingPolicy, ValidatingPolicyExt};
 use crate::readiness;
@@ -38,7 +39,7 @@ pub fn check<'a>(run: &'a CheckRun<'a>) -> CheckFuture<'a> {
 /// webhook configured (`status.conditionStatus`, not the deprecated `status.ready`), evaluates at
 /// admission, and its `validationActions` include Deny (Audit or Warn alone enforce nothing).
 pub fn evaluate_policies(policies: &[ValidatingPolicy], expected: &[&str]) -> Outcome {
-    let mut problems: Vec<(String, &'static str, String)> = Vec::new();
+    let mut problems: Vec<(String, &'static str, String, Option<FailureCode>)> = Vec::new();
     let mut enforcing = 0;
     for name in expected {
         let Some(policy) = policies
@@ -48,8 +49,7 @@ pub fn evaluate_policies(policies: &[ValidatingPolicy], expected: &[&str]) -> Ou
             problems.push((
                 format!("policy {name} does not exist"),
                 "the guardrails Application has not synced this policy (or it is written as a deprecated ClusterPolicy)",
-                "kubectl get validatingpolicies".to_string(),
-            ));
+                "kubectl get validatingpolicies".to_string(), None,));
             continue;
         };
         let describe = format!("kubectl get validatingpolicy {name} -o yaml");
@@ -77,8 +77,7 @@ pub fn evaluate_policies(policies: &[ValidatingPolicy], expected: &[&str]) -> Ou
             problems.push((
                 format!("policy {name} validationActions {shown}: reports but does not deny"),
                 "the policy is in Audit/Warn mode; violations are recorded and admitted (guardrails that exist are not guardrails that enforce)",
-                describe.clone(),
-            ));
+                describe.clone(), Some(FailureCode::PolicyInAuditMode),));
         }
         // ValidatingPolicySpec.failurePolicy (kyverno api/policies.kyverno.io/v1, Fail by
         // default): Ignore admits every request while Kyverno cannot be reached.
@@ -86,22 +85,21 @@ pub fn evaluate_policies(policies: &[ValidatingPolicy], expected: &[&str]) -> Ou
             problems.push((
                 format!("policy {name} has failurePolicy Ignore: it fails open"),
                 "while Kyverno's admission controller is down or slow, the API server admits what this policy would deny",
-                describe.clone(),
-            ));
+                describe.clone(), Some(FailureCode::PolicyFailOpen),));
         }
         if !admission_enabled {
             problems.push((
                 format!("policy {name} has spec.evaluation.admission.enabled=false"),
                 "the policy only runs in background scans, never at admission",
                 describe.clone(),
+                None,
             ));
         }
         if !ready.ready {
             problems.push((
                 ready.observed.clone(),
                 "Kyverno has not configured this policy in its webhook (admission controller not healthy, or the policy failed to compile)",
-                describe.clone(),
-            ));
+                describe.clone(), ready.observed.contains("RBACPermissionsGranted").then_some(FailureCode::KyvernoPolicyRbac),));
         } else {
             match &webhook_configured {
                 Some((status, _)) if status == "True" => {}
@@ -109,11 +107,13 @@ pub fn evaluate_policies(policies: &[ValidatingPolicy], expected: &[&str]) -> Ou
                     format!("policy {name} WebhookConfigured={status}: {message}"),
                     "Kyverno has not configured this policy in its webhook",
                     describe.clone(),
+                    None,
                 )),
                 None if admission_enabled => problems.push((
                     format!("policy {name} reports ready without a WebhookConfigured condition"),
                     "the policy is not wired into Kyverno's admission webhook",
                     describe.clone(),
+                    None,
                 )),
                 None => {}
             }
@@ -129,11 +129,11 @@ pub fn evaluate_policies(policies: &[ValidatingPolicy], expected: &[&str]) -> Ou
         ))
         .with_figure("policies enforcing", enforcing as f64, "count");
     }
-    let observed: Vec<String> = problems.iter().map(|(o, _, _)| o.clone()).collect();
-    let (_, cause, command) = &problems[0];
+    let observed: Vec<String> = problems.iter().map(|(o, _, _, _)| o.clone()).collect();
+    let (_, cause, command, code) = &problems[0];
     Outcome::fail(
         format!("{enforcing}/{total} policies enforcing"),
-        Diagnosis::new(observed.join("; "), *cause, command.clone()),
+        Diagnosis::new(observed.join("; "), *cause, command.clone()).with_code_opt(*code),
     )
 }
 
@@ -171,6 +171,10 @@ mod tests {
         assert_eq!(outcome.verdict(), Verdict::Fail);
         assert!(outcome.summary.starts_with("4/5"));
         let d = diagnosis(&outcome);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::PolicyInAuditMode)
+        );
         assert!(
             d.observed
                 .contains("disallow-root-containers validationActions [Audit]"),
@@ -184,6 +188,7 @@ mod tests {
         let mut policies = five_policies();
         policies[4]["spec"]["failurePolicy"] = serde_json::json!("Ignore");
         let outcome = evaluate_policies(&fx_views(&policies), &POLICY_NAMES);
+        assert_eq!(diagnosis(&outcome).code, Some(FailureCode::PolicyFailOpen));
         assert_eq!(outcome.verdict(), Verdict::Fail);
         assert!(outcome.summary.starts_with("4/5"), "{}", outcome.summary);
         assert!(diagnosis(&outcome)
@@ -193,6 +198,31 @@ mod tests {
         assert_eq!(
             evaluate_policies(&fx_views(&policies), &POLICY_NAMES).verdict(),
             Verdict::Pass
+        );
+    }
+
+    #[test]
+    fn d2_names_kyverno_rbac_when_a_policy_lacks_permissions() {
+        // Kyverno sets RBACPermissionsGranted=False when its controllers may not read a kind
+        // the policy matches (kyverno pkg/controllers/policystatus).
+        let mut policies = five_policies();
+        policies[0] = fx::validating_policy(LABELS_POLICY, &["Deny"], false);
+        policies[0]["status"]["conditionStatus"]["conditions"][0]["status"] = json!("True");
+        policies[0]["status"]["conditionStatus"]["conditions"][1]["status"] = json!("False");
+        policies[0]["status"]["conditionStatus"]["conditions"][1]["message"] =
+            json!("Policy is not ready for reporting, missing permissions: get,list,watch serving.kserve.io/inferenceservices");
+        let outcome = evaluate_policies(&fx_views(&policies), &POLICY_NAMES);
+        assert_eq!(outcome.verdict(), Verdict::Fail);
+        assert!(
+            diagnosis(&outcome)
+                .observed
+                .contains("RBACPermissionsGranted"),
+            "{:?}",
+            diagnosis(&outcome)
+        );
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::KyvernoPolicyRbac)
         );
     }
 

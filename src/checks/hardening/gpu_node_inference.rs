@@ -17,6 +17,7 @@ use crate::checks::kit::gateway::{self, Gateway};
 use crate::checks::kit::probe::{self, ProbeObject};
 use crate::checks::kit::wait::Wait;
 use crate::checks::outcome::{Diagnosis, Outcome};
+use crate::failures::FailureCode;
 use crate::observe;
 use crate::platform::kserve;
 use crate::platform::views::{InferenceService, INFERENCE_SERVICE};
@@ -322,7 +323,8 @@ async fn gpu_node(
                 ),
                 "the NVIDIA device plugin is not running or not advertising (missing runtimeClassName nvidia or the CUDA k3s image, or the node lacks nvidia.com/gpu.present=true)",
                 "kubectl -n kube-system get pods -l name=nvidia-device-plugin-ds -o wide",
-            ),
+            )
+            .with_code(FailureCode::NoGpuNode),
         )),
         _ => {
             // gpu::simulate_on_agent picks the agent already labelled as a GPU node; mark the

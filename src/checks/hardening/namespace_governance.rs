@@ -8,6 +8,7 @@ use kube::api::{Api, ListParams};
 use crate::checks::env::{CheckFuture, CheckRun};
 use crate::checks::kit::quantity;
 use crate::checks::outcome::{Diagnosis, Outcome};
+use crate::failures::FailureCode;
 use crate::observe;
 use crate::platform::models;
 
@@ -159,7 +160,8 @@ pub fn evaluate_governance(
             problems.join("; "),
             cause,
             format!("kubectl -n {namespace} describe resourcequota,limitrange"),
-        ),
+        )
+        .with_code_opt(missing.then_some(FailureCode::ModelQuotaMissing)),
     )
 }
 
@@ -285,6 +287,10 @@ mod tests {
         let outcome = evaluate_governance("models", &declared(), &quotas, &[]);
         assert_eq!(outcome.verdict(), Verdict::Fail);
         let d = diagnosis(&outcome);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::ModelQuotaMissing)
+        );
         assert!(
             d.observed
                 .contains("LimitRange models/models-limits does not exist"),

@@ -1,10 +1,12 @@
-//! F2 no-stale-webhooks: every admission webhook (validating and mutating) that calls a
-//! Service calls one that exists and has ready endpoints (a webhook left
-//! behind by a removed component fails every matching request). Webhooks that call a URL have
-//! no Service to follow; they are counted and named. No Service-backed webhook at all is a
-//! FAIL, not a vacuous pass.
+//! F2 no-stale-webhooks: every admission webhook (validating and mutating) with
+//! `failurePolicy: Fail` reaches something that answers: a Service that exists and has ready
+//! endpoints, or a URL that accepts a connection (a webhook left behind by a removed component
+//! fails every matching request). A webhook with `failurePolicy: Ignore` that reaches nothing
+//! only slows requests down: it is a warning in the result, not a FAIL. No Service-backed
+//! webhook at all is a FAIL, not a vacuous pass.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration, WebhookClientConfig,
@@ -14,6 +16,7 @@ use kube::api::{Api, ListParams};
 
 use crate::checks::env::{CheckFuture, CheckRun};
 use crate::checks::outcome::{Diagnosis, Outcome};
+use crate::failures::FailureCode;
 use crate::observe;
 use crate::platform::kserve;
 use crate::readiness;
@@ -80,6 +83,32 @@ pub fn webhook_refs(
     refs
 }
 
+/// How long a URL webhook's address gets to accept a connection.
+const URL_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Whether a URL webhook's address accepted a TCP connection from this machine, or why not.
+pub type UrlReach = Result<(), String>;
+
+/// Connects to the host and port of a webhook URL (the scheme's port when none is given).
+async fn reach(url: &str) -> UrlReach {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("not a URL ({e})"))?;
+    let host = parsed.host_str().ok_or("no host")?.to_string();
+    let port = parsed.port_or_known_default().ok_or("no port")?;
+    match tokio::time::timeout(
+        URL_CONNECT_TIMEOUT,
+        tokio::net::TcpStream::connect((host.as_str(), port)),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("{host}:{port} refused the connection ({e})")),
+        Err(_) => Err(format!(
+            "{host}:{port} did not accept a connection within {}s",
+            URL_CONNECT_TIMEOUT.as_secs()
+        )),
+    }
+}
+
 /// A webhook Service as observed: whether it exists and how many ready endpoints it has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServiceState {
@@ -136,26 +165,56 @@ async fn no_stale_webhooks(run: &CheckRun<'_>) -> Outcome {
                 },
             );
         }
-        evaluate_webhooks(&refs, &services)
+        let mut urls: BTreeMap<String, UrlReach> = BTreeMap::new();
+        for url in refs.iter().filter_map(|r| r.url.clone()) {
+            if !urls.contains_key(&url) {
+                run.saw(format!("connecting to webhook URL {url}"));
+                let reached = reach(&url).await;
+                urls.insert(url, reached);
+            }
+        }
+        evaluate_webhooks(&refs, &services, &urls)
     }
 }
 
-/// F2's verdict: every webhook that calls a Service calls one that exists and has ready
-/// endpoints. Webhooks that call a URL have no Service to follow; they are counted and named.
+/// One webhook that reaches nothing: where it is, what it calls, the likely cause and the next
+/// command.
+struct Unanswered {
+    observed: String,
+    cause: String,
+    next: String,
+    failure_policy_ignore: bool,
+    code: Option<FailureCode>,
+}
+
+/// F2's verdict: every Fail-policy webhook reaches a Service with ready endpoints or a URL that
+/// accepts a connection; Ignore-policy webhooks that reach nothing are warnings.
 pub fn evaluate_webhooks(
     refs: &[WebhookRef],
     services: &BTreeMap<(String, String), ServiceState>,
+    urls: &BTreeMap<String, UrlReach>,
 ) -> Outcome {
-    let mut problems: Vec<(String, String, String)> = Vec::new();
+    let mut unanswered: Vec<Unanswered> = Vec::new();
     let mut healthy = 0;
     let mut by_url = Vec::new();
     for hook in refs {
+        let ignore = hook.failure_policy == "Ignore";
         let Some((namespace, name)) = &hook.service else {
-            by_url.push(format!(
-                "{} ({})",
-                hook.webhook,
-                hook.url.as_deref().unwrap_or("no target")
-            ));
+            let url = hook.url.as_deref().unwrap_or("no target");
+            by_url.push(format!("{} ({url})", hook.webhook));
+            match urls.get(url) {
+                Some(Err(why)) => unanswered.push(Unanswered {
+                    observed: format!(
+                        "{} {}: webhook {} (failurePolicy {}) calls {url}, which does not answer from this machine: {why}",
+                        hook.config_kind, hook.config, hook.webhook, hook.failure_policy
+                    ),
+                    cause: "the webhook's server is gone or unreachable: with failurePolicy Fail every matching request fails".to_string(),
+                    next: format!("kubectl get {} {} -o yaml", hook.config_kind, hook.config),
+                    failure_policy_ignore: ignore,
+                    code: None,
+                }),
+                _ => healthy += 1,
+            }
             continue;
         };
         let state = services
@@ -170,28 +229,36 @@ pub fn evaluate_webhooks(
             hook.config_kind, hook.config, hook.webhook, hook.failure_policy
         );
         if !state.exists {
-            problems.push((
-                format!("{place}, which does not exist"),
-                "a webhook left behind by a removed component: it intercepts every matching request and fails it".to_string(),
-                format!("kubectl get {} {} -o yaml", hook.config_kind, hook.config),
-            ));
+            unanswered.push(Unanswered {
+                observed: format!("{place}, which does not exist"),
+                cause: "a webhook left behind by a removed component: it intercepts every matching request and fails it".to_string(),
+                next: format!("kubectl get {} {} -o yaml", hook.config_kind, hook.config),
+                failure_policy_ignore: ignore,
+                code: Some(FailureCode::StaleWebhook),
+            });
         } else if state.ready_endpoints == 0 {
-            let cause = if hook
+            let (cause, code) = if hook
                 .webhook
                 .starts_with("inferenceservice.kserve-webhook-server")
                 || name == kserve::WEBHOOK_SERVICE_NAME
             {
-                "the KServe controller is not fully ready (e.g. 1/2 containers with kube-rbac-proxy in ImagePullBackOff), so its webhook has no endpoints".to_string()
+                ("the KServe controller is not fully ready (e.g. 1/2 containers with kube-rbac-proxy in ImagePullBackOff), so its webhook has no endpoints".to_string(), Some(FailureCode::KserveWebhookNoEndpoints))
             } else if crate::platform::service_for_webhook(&hook.webhook).is_some() {
-                format!("the component serving {name} is not ready, so every request through this webhook fails")
+                (format!("the component serving {name} is not ready, so every request through this webhook fails"), None)
             } else {
-                "the workload behind this webhook is gone or not ready (stale webhook)".to_string()
+                (
+                    "the workload behind this webhook is gone or not ready (stale webhook)"
+                        .to_string(),
+                    Some(FailureCode::StaleWebhook),
+                )
             };
-            problems.push((
-                format!("{place}, which has no ready endpoints"),
+            unanswered.push(Unanswered {
+                observed: format!("{place}, which has no ready endpoints"),
                 cause,
-                format!("kubectl -n {namespace} get endpointslices -l kubernetes.io/service-name={name}"),
-            ));
+                next: format!("kubectl -n {namespace} get endpointslices -l kubernetes.io/service-name={name}"),
+                failure_policy_ignore: ignore,
+                code,
+            });
         } else {
             healthy += 1;
         }
@@ -218,31 +285,49 @@ pub fn evaluate_webhooks(
             ),
         );
     }
+    let (warnings, failing): (Vec<Unanswered>, Vec<Unanswered>) = unanswered
+        .into_iter()
+        .partition(|u| u.failure_policy_ignore);
     let url_note = if by_url.is_empty() {
         String::new()
     } else {
+        format!("; {} call a URL: {}", by_url.len(), by_url.join(", "))
+    };
+    let warning_note = if warnings.is_empty() {
+        String::new()
+    } else {
         format!(
-            "; {} call a URL and have no Service to check: {}",
-            by_url.len(),
-            by_url.join(", ")
+            "; warning: {} (failurePolicy Ignore: requests skip it after its timeout)",
+            warnings
+                .iter()
+                .map(|w| w.observed.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
         )
     };
-    if problems.is_empty() {
+    if failing.is_empty() {
         return Outcome::pass(format!(
-            "{healthy}/{service_backed} webhooks call a Service with ready endpoints ({} services){url_note}",
+            "{healthy}/{} webhooks reach a Service with ready endpoints or an answering URL ({} services){url_note}{warning_note}",
+            refs.len(),
             services.len()
         ))
-        .with_figure("webhooks checked", service_backed as f64, "count")
-        .with_figure("webhook services", services.len() as f64, "count");
+        .with_figure("webhooks checked", refs.len() as f64, "count")
+        .with_figure("webhook services", services.len() as f64, "count")
+        .with_figure("webhook warnings", warnings.len() as f64, "count");
     }
-    let observed: Vec<String> = problems.iter().map(|(o, _, _)| o.clone()).collect();
-    let (_, cause, command) = problems[0].clone();
+    let observed: Vec<&str> = failing.iter().map(|u| u.observed.as_str()).collect();
     Outcome::fail(
         format!(
-            "{} of {service_backed} webhooks point at a missing or unready Service",
-            problems.len()
+            "{} of {} failurePolicy Fail webhooks reach nothing that answers",
+            failing.len(),
+            refs.len() - warnings.len()
         ),
-        Diagnosis::new(observed.join("; "), cause, command),
+        Diagnosis::new(
+            format!("{}{warning_note}", observed.join("; ")),
+            failing[0].cause.clone(),
+            failing[0].next.clone(),
+        )
+        .with_code_opt(failing[0].code),
     )
 }
 
@@ -296,7 +381,7 @@ mod tests {
 
     #[test]
     fn f2_passes_when_every_webhook_service_has_endpoints() {
-        let outcome = evaluate_webhooks(&webhooks(), &all_ready());
+        let outcome = evaluate_webhooks(&webhooks(), &all_ready(), &BTreeMap::new());
         assert_eq!(outcome.verdict(), Verdict::Pass, "{outcome:?}");
         assert!(
             outcome.summary.starts_with("3/3 webhooks"),
@@ -320,9 +405,10 @@ mod tests {
             )],
             &[],
         ));
-        let outcome = evaluate_webhooks(&refs, &all_ready());
+        let outcome = evaluate_webhooks(&refs, &all_ready(), &BTreeMap::new());
         assert_eq!(outcome.verdict(), Verdict::Fail);
         let d = diagnosis(&outcome);
+        assert_eq!(diagnosis(&outcome).code, Some(FailureCode::StaleWebhook));
         assert!(
             d.observed
                 .contains("ingress-nginx/ingress-nginx-controller-admission, which does not exist"),
@@ -342,9 +428,13 @@ mod tests {
                 ready_endpoints: 0,
             },
         );
-        let outcome = evaluate_webhooks(&webhooks(), &services);
+        let outcome = evaluate_webhooks(&webhooks(), &services, &BTreeMap::new());
         assert_eq!(outcome.verdict(), Verdict::Fail);
         let d = diagnosis(&outcome);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::KserveWebhookNoEndpoints)
+        );
         assert!(d.observed.contains("no ready endpoints"));
         assert!(d.likely_cause.contains("kube-rbac-proxy"));
         assert!(d.next_command.contains("-n kserve"));
@@ -352,7 +442,7 @@ mod tests {
 
     #[test]
     fn f2_fails_when_no_webhook_calls_a_service() {
-        let outcome = evaluate_webhooks(&[], &all_ready());
+        let outcome = evaluate_webhooks(&[], &all_ready(), &BTreeMap::new());
         assert_eq!(outcome.verdict(), Verdict::Fail);
         let only_urls = webhook_refs(
             &[fx::validating_config_with_url(
@@ -361,7 +451,7 @@ mod tests {
             )],
             &[],
         );
-        let outcome = evaluate_webhooks(&only_urls, &all_ready());
+        let outcome = evaluate_webhooks(&only_urls, &all_ready(), &BTreeMap::new());
         assert_eq!(outcome.verdict(), Verdict::Fail);
         assert!(
             outcome.diagnosis.unwrap().observed.contains("external"),
@@ -369,22 +459,105 @@ mod tests {
         );
     }
 
-    #[test]
-    fn f2_names_url_webhooks_without_failing_them() {
+    fn with_url(policy: &str) -> Vec<WebhookRef> {
         let mut refs = webhooks();
-        refs.extend(webhook_refs(
+        let mut external = webhook_refs(
             &[fx::validating_config_with_url(
                 "external",
                 "https://policy.example.dev/validate",
             )],
             &[],
-        ));
-        let outcome = evaluate_webhooks(&refs, &all_ready());
-        assert_eq!(outcome.verdict(), Verdict::Pass);
+        );
+        external[0].failure_policy = policy.to_string();
+        refs.extend(external);
+        refs
+    }
+
+    fn url_reach(reach: UrlReach) -> BTreeMap<String, UrlReach> {
+        [("https://policy.example.dev/validate".to_string(), reach)].into()
+    }
+
+    #[test]
+    fn f2_passes_a_url_webhook_that_answers_and_names_it() {
+        let outcome = evaluate_webhooks(&with_url("Fail"), &all_ready(), &url_reach(Ok(())));
+        assert_eq!(outcome.verdict(), Verdict::Pass, "{outcome:?}");
         assert!(
-            outcome.summary.contains("1 call a URL"),
+            outcome.summary.contains("4/4 webhooks") && outcome.summary.contains("1 call a URL"),
             "{}",
             outcome.summary
         );
+    }
+
+    #[test]
+    fn f2_fails_a_fail_policy_url_webhook_that_does_not_answer() {
+        let unreachable = url_reach(Err(
+            "policy.example.dev:443 refused the connection (connection refused)".into(),
+        ));
+        let outcome = evaluate_webhooks(&with_url("Fail"), &all_ready(), &unreachable);
+        assert_eq!(outcome.verdict(), Verdict::Fail, "{outcome:?}");
+        let d = diagnosis(&outcome);
+        assert!(
+            d.observed
+                .contains("calls https://policy.example.dev/validate, which does not answer")
+                && d.observed.contains("refused the connection"),
+            "{d:?}"
+        );
+        assert!(
+            d.likely_cause.contains("every matching request fails"),
+            "{d:?}"
+        );
+        assert!(d.next_command.contains("external"), "{d:?}");
+    }
+
+    #[test]
+    fn f2_warns_about_ignore_policy_webhooks_that_reach_nothing_without_failing() {
+        let unreachable = url_reach(Err(
+            "policy.example.dev:443 did not accept a connection within 3s".into(),
+        ));
+        let outcome = evaluate_webhooks(&with_url("Ignore"), &all_ready(), &unreachable);
+        assert_eq!(outcome.verdict(), Verdict::Pass, "{outcome:?}");
+        assert!(
+            outcome.summary.contains("warning:")
+                && outcome.summary.contains("external.example.dev"),
+            "{}",
+            outcome.summary
+        );
+
+        let mut refs = webhooks();
+        refs[1].failure_policy = "Ignore".into();
+        let mut services = all_ready();
+        services.insert(
+            ("kyverno".into(), "kyverno-svc".into()),
+            ServiceState {
+                exists: true,
+                ready_endpoints: 0,
+            },
+        );
+        let outcome = evaluate_webhooks(&refs, &services, &BTreeMap::new());
+        assert_eq!(outcome.verdict(), Verdict::Pass, "{outcome:?}");
+        assert!(
+            outcome.summary.contains("warning:") && outcome.summary.contains("kyverno-svc"),
+            "{}",
+            outcome.summary
+        );
+    }
+
+    #[tokio::test]
+    async fn a_url_is_reached_by_connecting_to_its_host_and_port() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert_eq!(
+            reach(&format!("https://127.0.0.1:{port}/validate")).await,
+            Ok(())
+        );
+        drop(listener);
+        let refused = reach(&format!("https://127.0.0.1:{port}/validate"))
+            .await
+            .unwrap_err();
+        assert!(
+            refused.contains(&format!("127.0.0.1:{port} refused")),
+            "{refused}"
+        );
+        assert!(reach("not a url").await.unwrap_err().contains("not a URL"));
     }
 }

@@ -303,7 +303,8 @@ pub fn not_servable(namespace: &str, name: &str, isvc: Option<&InferenceService>
                 ready_host(isvc).err().unwrap_or_default(),
                 diagnose::isvc_likely_cause(isvc),
                 format!("kubectl -n {namespace} describe inferenceservice {name}"),
-            ),
+            )
+            .with_code_opt(diagnose::isvc_failure_code(isvc)),
         ),
     }
 }

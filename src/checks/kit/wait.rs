@@ -182,7 +182,7 @@ impl Wait {
                     continue;
                 }
             };
-            run.saw(decision.outcome().observed());
+            run.saw_outcome(decision.outcome());
             match decision {
                 Decision::Pass(outcome) => {
                     passes += 1;

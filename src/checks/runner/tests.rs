@@ -59,6 +59,20 @@ fn hangs<'a>(run: &'a CheckRun<'a>) -> CheckFuture<'a> {
     .boxed()
 }
 
+/// B1 stuck at 1/2 containers until the hard deadline: its last verdict named NS102.
+fn hangs_half_ready<'a>(run: &'a CheckRun<'a>) -> CheckFuture<'a> {
+    async move {
+        run.saw_outcome(&Outcome::fail(
+            "KServe control plane not ready",
+            Diagnosis::new("1/2 containers ready", "kube-rbac-proxy failing", "kubectl")
+                .with_code(crate::failures::FailureCode::KserveControllerHalfReady),
+        ));
+        futures::future::pending::<()>().await;
+        unreachable!()
+    }
+    .boxed()
+}
+
 fn creates_and_passes<'a>(run: &'a CheckRun<'a>) -> CheckFuture<'a> {
     async move {
         run.track(probe_object(&format!(
@@ -236,6 +250,23 @@ async fn a_deadline_times_out_naming_what_was_awaited_and_last_seen_and_cleans_u
     assert_eq!(
         *cleanup.deleted.lock().unwrap(),
         vec![probe_object("probe")]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deadline_keeps_the_failure_code_of_the_last_verdict() {
+    let env = env(true);
+    let cleanup = RecordingCleanup::default();
+    let results = run_fakes(&env, &[B1], |_| hangs_half_ready as CheckFn, &cleanup).await;
+    let result = &results.results[0];
+    assert!(matches!(result.kind(), OutcomeKind::TimedOut { .. }));
+    assert_eq!(
+        result.diagnosis().and_then(|d| d.code),
+        Some(crate::failures::FailureCode::KserveControllerHalfReady)
+    );
+    assert_eq!(
+        result.outcome.summary,
+        "timed out after 5m (last seen: 1/2 containers ready)"
     );
 }
 

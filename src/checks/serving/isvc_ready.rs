@@ -7,6 +7,7 @@ use crate::checks::env::{CheckFuture, CheckRun};
 use crate::checks::kit::diagnose;
 use crate::checks::kit::wait::{self, Decision};
 use crate::checks::outcome::{Diagnosis, Outcome};
+use crate::failures::FailureCode;
 use crate::observe;
 use crate::platform::views::InferenceService;
 use crate::platform::{argocd, models};
@@ -107,17 +108,19 @@ pub fn evaluate_isvcs_ready(isvcs: &[InferenceService], expected: &[(String, Str
     if !missing.is_empty() {
         observed.push(format!("missing: {}", missing.join(", ")));
     }
-    let (likely, next) = match not_ready.first() {
+    let (likely, next, code) = match not_ready.first() {
         Some((isvc, _)) => {
             let (ns, name) = namespace_and_name(isvc);
             (
                 diagnose::isvc_likely_cause(isvc),
                 format!("kubectl -n {ns} describe inferenceservice {name} && kubectl -n {ns} get pods -l serving.kserve.io/inferenceservice={name}"),
+                diagnose::isvc_failure_code(isvc),
             )
         }
         None => (
             "the model's Application has not created it: its folder is missing from the GitOps source, or the ApplicationSet has not generated the Application".to_string(),
             "kubectl -n argocd get applicationset,applications".to_string(),
+            Some(FailureCode::ApplicationMissing),
         ),
     };
     Outcome::fail(
@@ -125,7 +128,7 @@ pub fn evaluate_isvcs_ready(isvcs: &[InferenceService], expected: &[(String, Str
             "{ready}/{} InferenceServices Ready",
             (platform.len() + missing.len()).max(1)
         ),
-        Diagnosis::new(observed.join("; "), likely, next),
+        Diagnosis::new(observed.join("; "), likely, next).with_code_opt(code),
     )
 }
 
@@ -169,6 +172,10 @@ mod tests {
         let outcome = evaluate_isvcs_ready(&isvcs, &expected());
         assert_eq!(outcome.verdict(), Verdict::Fail);
         let d = diagnosis(&outcome);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::KserveAssumesIstio)
+        );
         assert!(
             d.observed.contains("sklearn-iris-v2 Ready=False"),
             "{}",
@@ -183,6 +190,10 @@ mod tests {
     #[test]
     fn b3_fails_when_a_scenario_model_is_missing() {
         let outcome = evaluate_isvcs_ready(&[ready("sklearn-iris")], &expected());
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::ApplicationMissing)
+        );
         assert_eq!(outcome.verdict(), Verdict::Fail);
         assert!(diagnosis(&outcome)
             .observed

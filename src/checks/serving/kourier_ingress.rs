@@ -12,6 +12,7 @@ use crate::checks::env::{CheckFuture, CheckRun};
 use crate::checks::kit::diagnose;
 use crate::checks::kit::wait::{self, Decision};
 use crate::checks::outcome::{Diagnosis, Outcome};
+use crate::failures::FailureCode;
 use crate::observe::{self, ObservedWorkload};
 use crate::platform::knative::{
     CLUSTER_LOCAL_DOMAIN, CONFIG_DOMAIN, CONFIG_NETWORK, NAMESPACE as KNATIVE_NAMESPACE,
@@ -154,27 +155,26 @@ pub fn kserve_ingress_problem(kserve_config: Option<&ConfigMap>) -> Option<Strin
 /// domain Kourier publishes is configured (not the cluster-local default), and the Kourier
 /// gateway and controller are ready with the gateway's LoadBalancer Service addressed.
 pub fn evaluate_kourier_ingress(observation: &KourierObservation) -> Outcome {
-    let mut problems: Vec<(String, &'static str, String)> = Vec::new();
+    let mut problems: Vec<(String, &'static str, String, Option<FailureCode>)> = Vec::new();
     let class = knative_ingress_class(observation.config_network.as_ref());
     if observation.config_network.is_none() {
         problems.push((
             format!("configmap {KNATIVE_NAMESPACE}/config-network does not exist"),
             "Knative Serving is not installed (the knative-serving Application has not synced)",
             "kubectl -n argocd describe application knative-serving".to_string(),
+            None,
         ));
     } else if class != KOURIER_INGRESS_CLASS {
         problems.push((
             format!("config-network ingress-class is `{class}`, not `{KOURIER_INGRESS_CLASS}`"),
             "Knative still uses its default (Istio) ingress: routes are never programmed into Kourier",
-            format!("kubectl -n {KNATIVE_NAMESPACE} get configmap config-network -o jsonpath='{{.data}}'"),
-        ));
+            format!("kubectl -n {KNATIVE_NAMESPACE} get configmap config-network -o jsonpath='{{.data}}'"), Some(FailureCode::KnativeIngressNotKourier),));
     }
     if let Some(problem) = kserve_ingress_problem(observation.kserve_config.as_ref()) {
         problems.push((
             problem,
             "KServe assumes Istio: InferenceServices stay IngressReady=False with VirtualServiceCRDNotFound; set disableIstioVirtualHost: true",
-            format!("kubectl -n {KSERVE_NAMESPACE} get configmap {KSERVE_CONFIG} -o jsonpath='{{.data.ingress}}'"),
-        ));
+            format!("kubectl -n {KSERVE_NAMESPACE} get configmap {KSERVE_CONFIG} -o jsonpath='{{.data.ingress}}'"), Some(FailureCode::KserveAssumesIstio),));
     }
     let domains = knative_domains(observation.config_domain.as_ref());
     let published: Vec<&String> = domains
@@ -185,8 +185,7 @@ pub fn evaluate_kourier_ingress(observation: &KourierObservation) -> Outcome {
         problems.push((
             format!("config-domain publishes no domain (only the default {CLUSTER_LOCAL_DOMAIN})"),
             "with the cluster-local default domain Kourier has no external route and every request answers 404",
-            format!("kubectl -n {KNATIVE_NAMESPACE} get configmap config-domain -o jsonpath='{{.data}}'"),
-        ));
+            format!("kubectl -n {KNATIVE_NAMESPACE} get configmap config-domain -o jsonpath='{{.data}}'"), Some(FailureCode::ClusterLocalDomainOnly),));
     } else if let Some(placeholder) = published
         .iter()
         .find(|d| matches!(d.as_str(), "example.com" | "example.org" | "example.net"))
@@ -194,8 +193,7 @@ pub fn evaluate_kourier_ingress(observation: &KourierObservation) -> Outcome {
         problems.push((
             format!("config-domain publishes the placeholder domain {placeholder}"),
             "a placeholder domain resolves on the public internet, so requests leave the cluster",
-            format!("kubectl -n {KNATIVE_NAMESPACE} get configmap config-domain -o jsonpath='{{.data}}'"),
-        ));
+            format!("kubectl -n {KNATIVE_NAMESPACE} get configmap config-domain -o jsonpath='{{.data}}'"), None,));
     }
     for workload in [&observation.gateway, &observation.controller] {
         let r = workload.readiness();
@@ -205,6 +203,11 @@ pub fn evaluate_kourier_ingress(observation: &KourierObservation) -> Outcome {
             } else {
                 diagnose::container_trouble(&r.observed).unwrap_or("the Kourier pods are not ready")
             };
+            let code = if workload.deployment.is_none() {
+                None
+            } else {
+                diagnose::container_trouble_code(&r.observed)
+            };
             problems.push((
                 r.observed,
                 cause,
@@ -212,6 +215,7 @@ pub fn evaluate_kourier_ingress(observation: &KourierObservation) -> Outcome {
                     "kubectl -n {} describe deployment {}",
                     workload.namespace, workload.name
                 ),
+                code,
             ));
         }
     }
@@ -225,8 +229,7 @@ pub fn evaluate_kourier_ingress(observation: &KourierObservation) -> Outcome {
         problems.push((
             address.observed.clone(),
             "the kourier LoadBalancer Service has no address: k3s servicelb is disabled or its svclb pods cannot bind ports 80/443",
-            format!("kubectl -n {KOURIER_NAMESPACE} get service {KOURIER_SERVICE} -o wide && kubectl -n kube-system get pods -l svccontroller.k3s.cattle.io/svcname={KOURIER_SERVICE}"),
-        ));
+            format!("kubectl -n {KOURIER_NAMESPACE} get service {KOURIER_SERVICE} -o wide && kubectl -n kube-system get pods -l svccontroller.k3s.cattle.io/svcname={KOURIER_SERVICE}"), Some(FailureCode::LoadBalancerNoAddress),));
     }
     if problems.is_empty() {
         return Outcome::pass(format!(
@@ -245,18 +248,19 @@ pub fn evaluate_kourier_ingress(observation: &KourierObservation) -> Outcome {
         );
     }
     let count = problems.len();
-    let (_, likely, next) = problems[0].clone();
+    let (_, likely, next, code) = problems[0].clone();
     Outcome::fail(
         format!("Kourier ingress: {count} problem(s)"),
         Diagnosis::new(
             problems
                 .iter()
-                .map(|(o, _, _)| o.as_str())
+                .map(|(o, _, _, _)| o.as_str())
                 .collect::<Vec<_>>()
                 .join("; "),
             likely,
             next,
-        ),
+        )
+        .with_code_opt(code),
     )
 }
 
@@ -342,6 +346,10 @@ mod tests {
         let outcome = evaluate_kourier_ingress(&observation);
         assert_eq!(outcome.verdict(), Verdict::Fail);
         let d = diagnosis(&outcome);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::KserveAssumesIstio)
+        );
         assert!(
             d.observed.contains("disableIstioVirtualHost"),
             "{}",
@@ -359,6 +367,10 @@ mod tests {
         let mut observation = healthy_kourier();
         observation.config_network = Some(config_map(KNATIVE_NAMESPACE, "config-network", &[]));
         let outcome = evaluate_kourier_ingress(&observation);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::KnativeIngressNotKourier)
+        );
         assert_eq!(outcome.verdict(), Verdict::Fail);
         assert!(diagnosis(&outcome)
             .observed
@@ -393,6 +405,10 @@ mod tests {
             &[("_example", "#")],
         ));
         let outcome = evaluate_kourier_ingress(&observation);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::ClusterLocalDomainOnly)
+        );
         assert_eq!(outcome.verdict(), Verdict::Fail);
         assert!(diagnosis(&outcome).likely_cause.contains("404"));
         observation.config_domain = Some(config_map(
@@ -420,6 +436,8 @@ mod tests {
         let outcome = evaluate_kourier_ingress(&observation);
         assert_eq!(outcome.verdict(), Verdict::Fail);
         let d = diagnosis(&outcome);
+        // The first problem (the crash-looping gateway) names the diagnosis and its code.
+        assert_eq!(diagnosis(&outcome).code, Some(FailureCode::CrashLoop));
         assert!(
             d.observed.contains("kourier-gateway CrashLoopBackOff"),
             "{}",
@@ -429,6 +447,22 @@ mod tests {
             d.observed.contains("has no external address"),
             "{}",
             d.observed
+        );
+    }
+
+    #[test]
+    fn b2_a_gateway_service_without_an_address_alone_is_the_load_balancer_failure() {
+        let mut observation = healthy_kourier();
+        observation.service = Some(fixtures::load_balancer_service(
+            KOURIER_NAMESPACE,
+            KOURIER_SERVICE,
+            &[],
+        ));
+        let outcome = evaluate_kourier_ingress(&observation);
+        assert_eq!(outcome.verdict(), Verdict::Fail);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::LoadBalancerNoAddress)
         );
     }
 }

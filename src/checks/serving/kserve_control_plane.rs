@@ -11,6 +11,7 @@ use crate::checks::env::{CheckFuture, CheckRun};
 use crate::checks::kit::diagnose;
 use crate::checks::kit::wait::{self, Decision};
 use crate::checks::outcome::{Diagnosis, Outcome};
+use crate::failures::FailureCode;
 use crate::observe::{self, ObservedWorkload};
 use crate::platform::kserve::{
     CONTROLLER as KSERVE_CONTROLLER, CRDS as KSERVE_CRDS, NAMESPACE as KSERVE_NAMESPACE,
@@ -99,32 +100,43 @@ pub fn evaluate_kserve_control_plane(observation: &KserveObservation) -> Outcome
         observed.push(webhook.observed.clone());
     }
     observed.extend(crds.iter().filter(|r| !r.ready).map(|r| r.observed.clone()));
-    let (likely, next) = if !controller.ready {
+    let (likely, next, code) = if !controller.ready {
         let partly_ready = observation
             .controller
             .pods
             .iter()
             .any(|p| !readiness::pod_containers(p).ready);
-        let cause = if observation.controller.deployment.is_none() {
-            "KServe is not installed (the kserve Application has not synced)".to_string()
+        let (cause, code) = if observation.controller.deployment.is_none() {
+            (
+                "KServe is not installed (the kserve Application has not synced)".to_string(),
+                None,
+            )
         } else if partly_ready {
-            format!(
-                "a controller pod is not fully ready (e.g. 1/2: the kube-rbac-proxy sidecar failing); {}; without it the webhook serves nothing and every InferenceService admission fails",
-                diagnose::container_trouble(&controller.observed).unwrap_or("its events say why")
+            (
+                format!(
+                    "a controller pod is not fully ready (e.g. 1/2: the kube-rbac-proxy sidecar failing); {}; without it the webhook serves nothing and every InferenceService admission fails",
+                    diagnose::container_trouble(&controller.observed).unwrap_or("its events say why")
+                ),
+                Some(FailureCode::KserveControllerHalfReady),
             )
         } else {
-            "the controller has no ready replica yet (pods Pending or starting)".to_string()
+            (
+                "the controller has no ready replica yet (pods Pending or starting)".to_string(),
+                None,
+            )
         };
         (
             cause,
             format!(
                 "kubectl -n {KSERVE_NAMESPACE} describe pod -l control-plane={KSERVE_CONTROLLER}"
             ),
+            code,
         )
     } else if !webhook.ready {
         (
             format!("the webhook Service {KSERVE_WEBHOOK_SERVICE} has no ready endpoint: every InferenceService create fails with `no endpoints available`"),
             format!("kubectl -n {KSERVE_NAMESPACE} get endpointslices -l kubernetes.io/service-name={KSERVE_WEBHOOK_SERVICE} -o wide"),
+            Some(FailureCode::KserveWebhookNoEndpoints),
         )
     } else {
         let first = observation
@@ -137,6 +149,7 @@ pub fn evaluate_kserve_control_plane(observation: &KserveObservation) -> Outcome
         (
             "a KServe CRD is missing or not Established: it was deleted or the install has not applied it yet".to_string(),
             format!("kubectl get crd {first} -o jsonpath='{{.status.conditions}}'"),
+            Some(FailureCode::CrdNotEstablished),
         )
     };
     Outcome::fail(
@@ -146,7 +159,7 @@ pub fn evaluate_kserve_control_plane(observation: &KserveObservation) -> Outcome
             if webhook.ready { "has endpoints" } else { "has NO endpoints" },
             crds.len()
         ),
-        Diagnosis::new(observed.join("; "), likely, next),
+        Diagnosis::new(observed.join("; "), likely, next).with_code_opt(code),
     )
 }
 
@@ -203,6 +216,10 @@ mod tests {
         let outcome = evaluate_kserve_control_plane(&observation);
         assert_eq!(outcome.verdict(), Verdict::Fail);
         let d = diagnosis(&outcome);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::KserveControllerHalfReady)
+        );
         assert!(
             d.observed.contains("1/2 containers ready"),
             "{}",
@@ -244,6 +261,10 @@ mod tests {
             &[("10.42.0.23", false)],
         )];
         let outcome = evaluate_kserve_control_plane(&observation);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::KserveWebhookNoEndpoints)
+        );
         assert_eq!(outcome.verdict(), Verdict::Fail);
         assert!(diagnosis(&outcome)
             .observed
@@ -259,6 +280,10 @@ mod tests {
         let outcome = evaluate_kserve_control_plane(&observation);
         assert_eq!(outcome.verdict(), Verdict::Fail);
         let d = diagnosis(&outcome);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::CrdNotEstablished)
+        );
         assert!(
             d.observed
                 .contains("inferenceservices.serving.kserve.io does not exist"),

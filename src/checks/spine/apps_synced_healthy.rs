@@ -8,9 +8,10 @@ use crate::checks::kit::admission::{self, AdmissionOutcome};
 use crate::checks::kit::wait::{self, Decision};
 use crate::checks::outcome::{Diagnosis, Outcome};
 use crate::components::{self, Gate};
+use crate::failures::FailureCode;
 use crate::gitops::model_application_name;
-use crate::platform::argocd;
 use crate::platform::views::Application;
+use crate::platform::{argocd, kserve};
 use crate::readiness::{self, ApplicationState};
 use crate::scenario::{GpuMode, Scenario};
 
@@ -81,15 +82,21 @@ pub fn evaluate_apps_synced_healthy(apps: &[Application], expected: &[String]) -
         ));
     }
     let first = stuck.first().map(|s| s.name.clone());
-    let likely = if states.is_empty() {
-        "no Application exists: the root Application was never applied (run `neuroscale up`)"
-            .to_string()
+    let (likely, code) = if states.is_empty() {
+        (
+            "no Application exists: the root Application was never applied (run `neuroscale up`)"
+                .to_string(),
+            Some(FailureCode::ApplicationMissing),
+        )
     } else if stuck.iter().any(|s| {
         s.error_conditions
             .iter()
             .any(|c| c.starts_with("ComparisonError"))
     }) {
-        "ArgoCD cannot render the source: the GitOps repository is unreachable from repo-server or a path is wrong".to_string()
+        (
+            "ArgoCD cannot render the source: the GitOps repository is unreachable from repo-server or a path is wrong".to_string(),
+            Some(FailureCode::ApplicationComparisonError),
+        )
     } else if stuck.iter().any(|s| {
         s.operation
             .as_deref()
@@ -101,27 +108,60 @@ pub fn evaluate_apps_synced_healthy(apps: &[Application], expected: &[String]) -
             .find(|o| o.starts_with("Failed") || o.starts_with("Error"))
             .unwrap_or_default();
         match admission::classify(op) {
-            AdmissionOutcome::WebhookUnavailable { webhook, service, .. } => format!(
-                "sync fails at admission: webhook {webhook} has no working backend ({}); fix that component first",
-                service.unwrap_or_else(|| "unknown service".into())
+            AdmissionOutcome::WebhookUnavailable {
+                webhook, service, ..
+            } => {
+                let code = (service
+                    .as_deref()
+                    .is_some_and(|s| s.contains(kserve::WEBHOOK_SERVICE_NAME)))
+                .then_some(FailureCode::KserveWebhookNoEndpoints);
+                (
+                    format!(
+                        "sync fails at admission: webhook {webhook} has no working backend ({}); fix that component first",
+                        service.unwrap_or_else(|| "unknown service".into())
+                    ),
+                    code,
+                )
+            }
+            AdmissionOutcome::KyvernoDenial { policies, .. } => (
+                format!(
+                    "a platform manifest is denied by Kyverno policy {}: the manifest violates it",
+                    policies.join(", ")
+                ),
+                None,
             ),
-            AdmissionOutcome::KyvernoDenial { policies, .. } => format!(
-                "a platform manifest is denied by Kyverno policy {}: the manifest violates it",
-                policies.join(", ")
+            _ => (
+                "the last sync failed applying manifests; the operation message says which object"
+                    .to_string(),
+                None,
             ),
-            _ => "the last sync failed applying manifests; the operation message says which object".to_string(),
         }
     } else if stuck.iter().any(|s| s.health == "Progressing") {
-        "resources are still rolling out or stuck (images pulling, pods Pending on CPU/memory, a webhook without endpoints); Progressing is not Healthy".to_string()
+        (
+            "resources are still rolling out or stuck (images pulling, pods Pending on CPU/memory, a webhook without endpoints); Progressing is not Healthy".to_string(),
+            Some(FailureCode::ApplicationProgressing),
+        )
     } else if stuck.iter().any(|s| s.sync == "OutOfSync") {
-        "live state differs from git and automated sync has not fixed it (syncPolicy.automated off, or a mutated field such as a webhook caBundle without ignoreDifferences)".to_string()
+        (
+            "live state differs from git and automated sync has not fixed it (syncPolicy.automated off, or a mutated field such as a webhook caBundle without ignoreDifferences)".to_string(),
+            None,
+        )
     } else if stuck.iter().any(|s| s.health == "Degraded") {
-        "a managed resource is Degraded (crash-looping pods, failed Job, InferenceService not Ready)"
-            .to_string()
+        (
+            "a managed resource is Degraded (crash-looping pods, failed Job, InferenceService not Ready)"
+                .to_string(),
+            None,
+        )
     } else if !missing.is_empty() {
-        "an expected Application was never generated: the root app or the model-endpoints ApplicationSet has not synced it".to_string()
+        (
+            "an expected Application was never generated: the root app or the model-endpoints ApplicationSet has not synced it".to_string(),
+            Some(FailureCode::ApplicationMissing),
+        )
     } else {
-        "ArgoCD has not assessed these Applications (Unknown): repo-server or the application controller is unhealthy".to_string()
+        (
+            "ArgoCD has not assessed these Applications (Unknown): repo-server or the application controller is unhealthy".to_string(),
+            Some(FailureCode::ApplicationUnknown),
+        )
     };
     let next = match first {
         Some(name) => format!("kubectl -n argocd describe application {name}"),
@@ -132,7 +172,7 @@ pub fn evaluate_apps_synced_healthy(apps: &[Application], expected: &[String]) -
             "{good}/{} Applications Synced+Healthy",
             states.len().max(expected.len())
         ),
-        Diagnosis::new(observed.join("; "), likely, next),
+        Diagnosis::new(observed.join("; "), likely, next).with_code_opt(code),
     )
 }
 
@@ -183,6 +223,10 @@ mod tests {
         let outcome = evaluate_apps_synced_healthy(&fixtures::apps(&apps), &expected);
         assert_eq!(outcome.verdict(), Verdict::Fail);
         let d = diagnosis(&outcome);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::ApplicationProgressing)
+        );
         assert!(
             d.observed.contains("kserve Synced/Progressing"),
             "{}",
@@ -203,10 +247,33 @@ mod tests {
             .filter(|a| a["metadata"]["name"] != "model-sklearn-iris-v2")
             .collect();
         let outcome = evaluate_apps_synced_healthy(&fixtures::apps(&apps), &expected);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::ApplicationMissing)
+        );
         assert_eq!(outcome.verdict(), Verdict::Fail);
         assert!(diagnosis(&outcome)
             .observed
             .contains("missing: model-sklearn-iris-v2"));
+    }
+
+    #[test]
+    fn a2_names_a_comparison_error() {
+        // argo-cd ApplicationConditionComparisonError, as a kustomization naming a missing file
+        // leaves it.
+        let expected = vec!["cert-manager".to_string()];
+        let mut app = application("cert-manager", "Unknown", "Healthy");
+        app["status"]["conditions"] = serde_json::json!([{
+            "type": "ComparisonError",
+            "message": "Failed to load target state: kustomize build failed: missing.yaml: no such file or directory"
+        }]);
+        let outcome = evaluate_apps_synced_healthy(&[fixtures::app(app)], &expected);
+        assert_eq!(outcome.verdict(), Verdict::Fail);
+        assert!(diagnosis(&outcome).likely_cause.contains("cannot render"));
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::ApplicationComparisonError)
+        );
     }
 
     #[test]
@@ -221,6 +288,10 @@ mod tests {
         });
         let outcome = evaluate_apps_synced_healthy(&[fixtures::app(app)], &expected);
         let d = diagnosis(&outcome);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::KserveWebhookNoEndpoints)
+        );
         assert!(
             d.likely_cause.contains("kserve-webhook-server-service"),
             "{}",

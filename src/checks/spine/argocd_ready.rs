@@ -3,7 +3,7 @@
 //! fails), and the workloads the install gates on exist.
 
 use crate::checks::env::{CheckFuture, CheckRun};
-use crate::checks::kit::diagnose::container_trouble;
+use crate::checks::kit::diagnose::{container_trouble, container_trouble_code};
 use crate::checks::kit::wait::{self, Decision};
 use crate::checks::outcome::{Diagnosis, Outcome};
 use crate::components::{self, Gate};
@@ -76,6 +76,11 @@ pub fn evaluate_argocd_ready(workloads: &[ObservedWorkload], required: &[&str]) 
         ));
     }
     let observed = problems.join("; ");
+    let code = if workloads.is_empty() {
+        None
+    } else {
+        container_trouble_code(&observed)
+    };
     let likely = if workloads.is_empty() {
         "ArgoCD is not installed in namespace argocd (run `neuroscale up`)".to_string()
     } else if let Some(trouble) = container_trouble(&observed) {
@@ -95,7 +100,8 @@ pub fn evaluate_argocd_ready(workloads: &[ObservedWorkload], required: &[&str]) 
             observed,
             likely,
             "kubectl -n argocd get pods -o wide && kubectl -n argocd describe pods",
-        ),
+        )
+        .with_code_opt(code),
     )
 }
 

@@ -9,9 +9,10 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, DeleteParams};
 
 use crate::checks::env::{CheckFuture, CheckRun};
-use crate::checks::kit::diagnose::container_trouble;
+use crate::checks::kit::diagnose::{container_trouble, container_trouble_code};
 use crate::checks::kit::wait::{Attempt, Decision, Wait};
 use crate::checks::outcome::{Diagnosis, Outcome};
+use crate::failures::FailureCode;
 use crate::observe;
 use crate::platform::views::{self, Application};
 use crate::platform::{argocd, canary};
@@ -68,7 +69,8 @@ pub fn evaluate_drift(observation: &DriftObservation) -> Decision {
                     "ArgoCD healed the drift but the pods do not become ready (image pull, Pending on quota, failing probe)",
                 ),
                 format!("kubectl -n {} describe pods -l app.kubernetes.io/name={}", canary::NAMESPACE, canary::DEPLOYMENT),
-            ),
+            )
+            .with_code_opt(container_trouble_code(&r.observed)),
         ));
     }
     let seconds = observation.elapsed.as_secs_f64();
@@ -103,6 +105,9 @@ pub fn evaluate_drift(observation: &DriftObservation) -> Decision {
             None => "not found".into(),
         }
     );
+    // Only a self-heal that is off is the catalogued failure; the other branches are guesses.
+    let code = matches!((self_heal, &state), (Some(false), _) | (None, Some(_)))
+        .then_some(FailureCode::DriftNotHealed);
     let likely = match (self_heal, &state) {
         (None, None) => format!(
             "no Application manages the canary any more ({app_name} is missing), so nothing restores it"
@@ -127,7 +132,8 @@ pub fn evaluate_drift(observation: &DriftObservation) -> Decision {
             observed,
             likely,
             format!("kubectl -n argocd get application {app_name} -o jsonpath='{{.spec.syncPolicy}}{{\"\\n\"}}{{.status.sync.status}} {{.status.operationState.message}}'"),
-        ),
+        )
+        .with_code_opt(code),
     ))
 }
 
@@ -299,6 +305,7 @@ mod tests {
             outcome.summary
         );
         let d = diagnosis(&outcome);
+        assert_eq!(diagnosis(&outcome).code, Some(FailureCode::DriftNotHealed));
         assert!(
             d.likely_cause.contains("selfHeal is off"),
             "{}",

@@ -7,6 +7,7 @@ use crate::checks::env::{CheckFuture, CheckRun};
 use crate::checks::kit::admission::{self, AdmissionOutcome};
 use crate::checks::kit::wait::{self, Decision};
 use crate::checks::outcome::{Diagnosis, Outcome};
+use crate::failures::FailureCode;
 use crate::platform::views::Application;
 use crate::readiness::{self, ApplicationState};
 
@@ -39,7 +40,8 @@ pub fn evaluate_no_unknown_state(apps: &[Application]) -> Outcome {
                 "namespace argocd holds no Application",
                 "the root Application was never applied (run `neuroscale up`)",
                 "kubectl -n argocd get applications",
-            ),
+            )
+            .with_code(FailureCode::ApplicationMissing),
         );
     }
     let states: Vec<ApplicationState> = apps.iter().map(readiness::application_state).collect();
@@ -70,6 +72,19 @@ pub fn evaluate_no_unknown_state(apps: &[Application]) -> Outcome {
             _ => None,
         });
     let all_unknown = bad.len() == states.len() && bad.iter().all(|s| s.sync == "Unknown");
+    let code = if webhook.is_some() {
+        None
+    } else if all_unknown
+        || conditions
+            .iter()
+            .any(|c| c.contains("connection refused") || c.contains("Unavailable"))
+    {
+        Some(FailureCode::ApplicationUnknown)
+    } else if conditions.iter().any(|c| c.starts_with("ComparisonError")) {
+        Some(FailureCode::ApplicationComparisonError)
+    } else {
+        None
+    };
     let likely = if let Some((webhook, service)) = webhook {
         format!(
             "applies fail at admission: webhook {webhook} cannot be called (service {}); stale or not-yet-ready webhooks block ArgoCD",
@@ -106,7 +121,8 @@ pub fn evaluate_no_unknown_state(apps: &[Application]) -> Outcome {
                 "kubectl -n argocd get application {} -o jsonpath='{{.status.conditions}}' && kubectl -n argocd get pods",
                 bad[0].name
             ),
-        ),
+        )
+        .with_code_opt(code),
     )
 }
 
@@ -141,6 +157,10 @@ mod tests {
         let outcome = evaluate_no_unknown_state(&apps);
         assert_eq!(outcome.verdict(), Verdict::Fail);
         let d = diagnosis(&outcome);
+        assert_eq!(
+            diagnosis(&outcome).code,
+            Some(FailureCode::ApplicationUnknown)
+        );
         assert!(
             d.likely_cause.contains("argocd-repo-server"),
             "{}",
