@@ -73,20 +73,124 @@ fn default_protocol() -> Protocol {
     Protocol::V1
 }
 
-/// Latency SLO for F4 (and the probe command's defaults).
+/// Latency SLO for F4 (and the probe command's defaults). The load is open loop: `rate`
+/// requests per second for `duration` (or `requests` in all), sent at their intended times
+/// whatever the answers, with at most `maxInFlight` outstanding; each latency runs from the
+/// request's intended send time. Thresholds are optional; each one needs enough planned
+/// requests to be established (`probe::Quantile::samples_needed`: 2,000 for a p99).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Latency {
-    pub requests: u32,
-    pub concurrency: u32,
+    /// Requests per second offered.
+    pub rate: f64,
+    /// How long to offer `rate` (e.g. `20s`); or give `requests`.
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub duration: Option<Duration>,
+    /// Measured requests in all; or give `duration`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<u32>,
+    /// More requests outstanding than this and the run is INVALID (the load was not offered).
+    #[serde(rename = "maxInFlight", default = "default_max_in_flight")]
+    pub max_in_flight: u32,
+    /// Requests sent first at the same rate, reported apart (the first is the cold start).
     #[serde(default)]
     pub warmup: u32,
-    #[serde(rename = "p50Ms")]
-    pub p50_ms: f64,
-    #[serde(rename = "p95Ms")]
-    pub p95_ms: f64,
-    #[serde(rename = "p99Ms")]
-    pub p99_ms: f64,
+    #[serde(rename = "p50Ms", default, skip_serializing_if = "Option::is_none")]
+    pub p50_ms: Option<f64>,
+    #[serde(rename = "p95Ms", default, skip_serializing_if = "Option::is_none")]
+    pub p95_ms: Option<f64>,
+    #[serde(rename = "p99Ms", default, skip_serializing_if = "Option::is_none")]
+    pub p99_ms: Option<f64>,
+}
+
+fn default_max_in_flight() -> u32 {
+    256
+}
+
+impl Latency {
+    /// The measured requests the load plans: `requests`, or `rate × duration`.
+    pub fn planned_requests(&self) -> u32 {
+        match (self.requests, self.duration) {
+            (Some(requests), _) => requests,
+            (None, Some(duration)) => (duration.as_secs_f64() * self.rate).round() as u32,
+            (None, None) => 0,
+        }
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), YamlError> {
+        let field = |name: &str, message: String| {
+            Err(YamlError::field(
+                path,
+                format!("spec.latency.{name}"),
+                message,
+            ))
+        };
+        if !(self.rate.is_finite() && self.rate > 0.0) {
+            return field(
+                "rate",
+                "must be a positive number of requests per second".into(),
+            );
+        }
+        match (self.duration, self.requests) {
+            (Some(_), Some(_)) => {
+                return field(
+                    "requests",
+                    "give either duration or requests, not both".into(),
+                )
+            }
+            (None, None) => {
+                return field(
+                    "duration",
+                    "give how long to offer the rate (e.g. `duration: 20s`) or `requests`".into(),
+                )
+            }
+            _ => {}
+        }
+        let planned = self.planned_requests();
+        if planned == 0 {
+            return field("duration", "rate × duration plans no request".into());
+        }
+        if self.max_in_flight == 0 {
+            return field("maxInFlight", "must be at least 1".into());
+        }
+        let limits: Vec<(&str, crate::probe::Quantile, f64)> = [
+            ("p50Ms", crate::probe::Quantile::P50, self.p50_ms),
+            ("p95Ms", crate::probe::Quantile::P95, self.p95_ms),
+            ("p99Ms", crate::probe::Quantile::P99, self.p99_ms),
+        ]
+        .into_iter()
+        .filter_map(|(name, quantile, limit)| limit.map(|limit| (name, quantile, limit)))
+        .collect();
+        for (name, _, limit) in &limits {
+            if !(limit.is_finite() && *limit > 0.0) {
+                return field(name, "must be a positive number of milliseconds".into());
+            }
+        }
+        if limits.windows(2).any(|pair| pair[0].2 > pair[1].2) {
+            return field(
+                limits[0].0,
+                "thresholds must be ordered p50Ms <= p95Ms <= p99Ms".into(),
+            );
+        }
+        for (name, quantile, _) in &limits {
+            let needed = quantile.samples_needed();
+            if u64::from(planned) < needed {
+                return field(
+                    name,
+                    format!(
+                        "a {} threshold needs at least {needed} measured requests ({} above it) and the load plans {planned}: raise rate × duration (or requests), or remove {name}",
+                        quantile.name(),
+                        crate::probe::figures::SAMPLES_ABOVE_A_PERCENTILE
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Deadlines. `default` applies to every check without its own entry in `checks`.
@@ -264,23 +368,7 @@ impl Scenario {
                 ),
             ));
         }
-        let latency = &self.spec.latency;
-        if latency.requests == 0 || latency.concurrency == 0 {
-            return Err(YamlError::field(
-                path,
-                "spec.latency",
-                "requests and concurrency must be at least 1",
-            ));
-        }
-        if !(latency.p50_ms <= latency.p95_ms && latency.p95_ms <= latency.p99_ms)
-            || latency.p50_ms <= 0.0
-        {
-            return Err(YamlError::field(
-                path,
-                "spec.latency",
-                "thresholds must be positive and ordered p50Ms <= p95Ms <= p99Ms",
-            ));
-        }
+        self.spec.latency.validate(path)?;
         for (i, model) in self.spec.models.iter().enumerate() {
             if !is_dns1123_label(&model.name) {
                 return Err(YamlError::field(
@@ -416,7 +504,44 @@ mod tests {
     fn unordered_latency_thresholds_are_rejected() {
         let text = smoke_text().replace("p95Ms: ", "p95Ms: 100000 #");
         let err = reject(&text);
-        assert!(err.contains("spec.latency"), "{err}");
+        assert!(err.contains("spec.latency.p50Ms"), "{err}");
+        assert!(err.contains("ordered"), "{err}");
+    }
+
+    #[test]
+    fn the_smoke_load_is_open_loop_with_enough_requests_for_its_p99() {
+        let scenario = Scenario::load(&project_file(DEFAULT_PATH)).unwrap();
+        let latency = &scenario.spec.latency;
+        assert!(latency.p99_ms.is_some());
+        assert!(latency.planned_requests() >= 2000);
+        assert!(latency.max_in_flight >= 1);
+    }
+
+    #[test]
+    fn a_p99_threshold_over_too_few_requests_is_refused_with_the_fix() {
+        let text = smoke_text().replace("duration: 20s", "duration: 5s");
+        let err = reject(&text);
+        assert!(err.contains("spec.latency.p99Ms"), "{err}");
+        assert!(
+            err.contains("a p99 threshold needs at least 2000 measured requests (20 above it) and the load plans 500"),
+            "{err}"
+        );
+        // Without the p99 threshold, the same load is fine: p50 and p95 are established.
+        let without = text.replace("    p99Ms: 800\n", "");
+        Scenario::parse(Path::new("ok.yaml"), &without).unwrap();
+    }
+
+    #[test]
+    fn the_load_needs_a_rate_and_one_length() {
+        let both = smoke_text().replace("duration: 20s", "duration: 20s\n    requests: 2000");
+        assert!(reject(&both).contains("either duration or requests"));
+        let neither = smoke_text().replace("    duration: 20s\n", "");
+        assert!(reject(&neither).contains("spec.latency.duration"));
+        let stopped = smoke_text().replace("rate: 100", "rate: 0");
+        assert!(reject(&stopped).contains("spec.latency.rate"));
+        // The closed-loop setting of earlier scenarios is not read any more.
+        let closed = smoke_text().replace("    rate: 100\n", "    rate: 100\n    concurrency: 4\n");
+        assert!(reject(&closed).contains("unknown field `concurrency`"));
     }
 
     #[test]

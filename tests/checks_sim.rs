@@ -937,19 +937,24 @@ mod hardening {
         let (gateway, hosts) = gateway_stand_in(r#"{"predictions":[1]}"#).await;
         let mut env = sim_env(&sim, true);
         env.ingress_url = Some(gateway);
-        env.scenario.spec.latency.requests = 40;
-        env.scenario.spec.latency.warmup = 2;
+        // 400 requests at 200/s: a p50 and a p95 are established; a p99 would need 2,000.
+        let latency = &mut env.scenario.spec.latency;
+        latency.rate = 200.0;
+        latency.duration = None;
+        latency.requests = Some(400);
+        latency.warmup = 2;
+        latency.p99_ms = None;
         let (outcome, _) = run_check(&env, CheckId::F4, Duration::from_secs(60)).await;
         assert_eq!(outcome.verdict(), Verdict::Pass, "{outcome:?}");
         assert!(
-            outcome.summary.starts_with("40 requests"),
+            outcome.summary.starts_with("400 requests at 200 req/s"),
             "{}",
             outcome.summary
         );
         let hosts = hosts.lock().unwrap();
         assert_eq!(
             hosts.len(),
-            42,
+            402,
             "warm-up and measured requests all went through the gateway"
         );
         assert!(hosts

@@ -1,14 +1,17 @@
 //! The probe against the real KServe Python model server on loopback: V1 and V2 answers parsed,
 //! known iris inputs checked, and each injected fault (server-side delay, HTTP 500s, a missing
-//! prediction, wrong classes) caught by the check that must catch it.
+//! prediction, wrong classes) caught by the check that must catch it; the `probe` command's
+//! open and closed loops. The latency SLO against planted faults is in tests/latency_slo_peer.rs.
 
 #[path = "peers/kserve.rs"]
 mod kserve_peer;
 
 use std::time::Duration;
 
-use neuroscale::probe::{self, LoadSpec, ProbeError, Target};
-use neuroscale::scenario::{Latency, Protocol};
+use neuroscale::probe::{
+    self, ClosedLoop, LoadSpec, OpenLoop, ProbeError, Quantile, Target, Threshold, Violation,
+};
+use neuroscale::scenario::Protocol;
 use serde_json::json;
 
 fn target(server: &kserve_peer::KserveServer, protocol: Protocol) -> Target {
@@ -20,15 +23,31 @@ fn target(server: &kserve_peer::KserveServer, protocol: Protocol) -> Target {
     }
 }
 
-fn slo(p95_ms: f64) -> Latency {
-    Latency {
-        requests: 8,
-        concurrency: 4,
+/// A p95 threshold only: the short runs here establish a p95 (400 requests) but not a p99.
+fn p95_under(limit_ms: f64) -> Vec<Threshold> {
+    vec![Threshold {
+        quantile: Quantile::P95,
+        limit_ms,
+    }]
+}
+
+fn open(rate: f64, requests: u32) -> LoadSpec {
+    LoadSpec::Open(OpenLoop {
+        rate,
+        requests,
+        max_in_flight: 256,
         warmup: 0,
-        p50_ms: p95_ms,
-        p95_ms,
-        p99_ms: p95_ms,
-    }
+        timeout: Duration::from_secs(30),
+    })
+}
+
+fn closed(requests: u32, concurrency: u32) -> LoadSpec {
+    LoadSpec::Closed(ClosedLoop {
+        requests,
+        concurrency,
+        warmup: 0,
+        timeout: Duration::from_secs(30),
+    })
 }
 
 #[tokio::test]
@@ -60,18 +79,18 @@ async fn a_healthy_server_answers_known_inputs_over_v1_and_v2() {
         let predictions = probe::predict(&http, &target, &rows).await.unwrap();
         assert_eq!(predictions, vec![json!(1), json!(1)], "{protocol:?}");
 
-        let spec = LoadSpec {
-            requests: 20,
-            concurrency: 4,
-            warmup: 4,
-        };
-        let report = probe::run_load(&http, &target, &spec).await.unwrap();
-        assert_eq!(report.requests, 20);
-        assert_eq!(report.errors, 0, "{protocol:?}: {:?}", report.first_error);
-        assert!(report.first_error.is_none());
-        assert!(report.p50 > Duration::ZERO);
-        assert!(report.p50 <= report.p95 && report.p95 <= report.p99 && report.p99 <= report.max);
-        assert!(report.throughput_rps > 0.0);
+        for spec in [open(100.0, 40), closed(20, 4)] {
+            let report = probe::run_load(&http, &target, &spec).await.unwrap();
+            assert_eq!(report.errors, 0, "{protocol:?}: {:?}", report.first_error);
+            assert_eq!(u64::from(report.sent), report.measured);
+            assert!(report.first_error.is_none());
+            let values: Vec<Duration> = report.percentiles.iter().map(|p| p.value).collect();
+            assert!(values[0] > Duration::ZERO, "{report:?}");
+            assert!(values.windows(2).all(|w| w[0] <= w[1]), "{report:?}");
+            assert!(values[4] <= report.max);
+            assert!(report.achieved_rps > 0.0);
+            assert_eq!(report.corrected, matches!(spec, LoadSpec::Open(_)));
+        }
     }
 }
 
@@ -127,22 +146,24 @@ async fn an_injected_server_delay_breaks_the_latency_slo() {
         return;
     };
     let http = probe::http_client().unwrap();
-    let report = probe::run_load(
-        &http,
-        &target(&server, Protocol::V1),
-        &LoadSpec {
-            requests: 8,
-            concurrency: 4,
-            warmup: 0,
-        },
-    )
-    .await
-    .unwrap();
+    let report = probe::run_load(&http, &target(&server, Protocol::V1), &open(100.0, 400))
+        .await
+        .unwrap();
     assert_eq!(report.errors, 0, "{:?}", report.first_error);
-    // Every request sleeps 300 ms on the server, so each percentile is at least that.
-    let violations = report.violations(&slo(100.0));
-    assert_eq!(violations.len(), 3, "{violations:?}");
-    assert!(violations[1].starts_with("p95 latency"), "{violations:?}");
+    // Every request sleeps 300 ms on the server, so every one of them is over 100 ms.
+    assert_eq!(report.count_over(100.0), 400);
+    let violations = report.violations(&p95_under(100.0));
+    assert!(
+        violations.iter().any(|v| matches!(
+            v,
+            Violation::OverThreshold {
+                quantile: Quantile::P95,
+                over: 400,
+                ..
+            }
+        )),
+        "{violations:?}"
+    );
 }
 
 #[tokio::test]
@@ -153,17 +174,9 @@ async fn injected_http_500s_are_counted_and_fail_the_error_check() {
         return;
     };
     let http = probe::http_client().unwrap();
-    let report = probe::run_load(
-        &http,
-        &target(&server, Protocol::V2),
-        &LoadSpec {
-            requests: 10,
-            concurrency: 2,
-            warmup: 0,
-        },
-    )
-    .await
-    .unwrap();
+    let report = probe::run_load(&http, &target(&server, Protocol::V2), &closed(10, 2))
+        .await
+        .unwrap();
     // Every second predict call raises, which KServe answers with HTTP 500. The exception then
     // escapes to uvicorn, which closes that keep-alive connection ("Exception in ASGI
     // application" in the server log; seen on kserve 0.21), so a request sent on it before the
@@ -175,12 +188,14 @@ async fn injected_http_500s_are_counted_and_fail_the_error_check() {
     assert!((report.error_rate - f64::from(report.errors) / 10.0).abs() < f64::EPSILON);
     let first = report.first_error.clone().unwrap();
     assert!(first.contains("HTTP 500"), "{first}");
-    let violations = report.violations(&slo(60_000.0));
+    let violations = report.violations(&[]);
     assert_eq!(violations.len(), 1, "{violations:?}");
+    let text = violations[0].to_string();
     assert!(
-        violations[0].contains(&format!("{} of 10 requests failed", report.errors)),
-        "{violations:?}"
+        text.starts_with(&format!("{} of 10 requests failed", report.errors)),
+        "{text}"
     );
+    assert!(text.contains("http_500"), "{text}");
 }
 
 #[tokio::test]
@@ -207,18 +222,11 @@ async fn a_missing_prediction_is_a_count_error() {
         );
     }
     // Under load every answer is short (one row sent, none back), so every request fails.
-    let report = probe::run_load(
-        &http,
-        &target(&server, Protocol::V1),
-        &LoadSpec {
-            requests: 4,
-            concurrency: 2,
-            warmup: 0,
-        },
-    )
-    .await
-    .unwrap();
+    let report = probe::run_load(&http, &target(&server, Protocol::V1), &open(100.0, 4))
+        .await
+        .unwrap();
     assert_eq!(report.errors, 4);
+    assert_eq!(report.errors_by_kind.get("wrong_answer"), Some(&4));
 }
 
 #[tokio::test]
@@ -257,10 +265,8 @@ async fn the_probe_command_passes_and_fails_on_its_verdict() {
             url,
             "--model".into(),
             "sklearn-iris".into(),
-            "--requests".into(),
-            "8".into(),
             "--warmup".into(),
-            "0".into(),
+            "2".into(),
             "--format".into(),
             "json".into(),
         ];
@@ -271,7 +277,10 @@ async fn the_probe_command_passes_and_fails_on_its_verdict() {
             .expect("the neuroscale binary runs")
     };
 
-    let ok = run(healthy.base_url(), &["--protocol", "v2"]);
+    let ok = run(
+        healthy.base_url(),
+        &["--protocol", "v2", "--rate", "100", "--duration", "1s"],
+    );
     let stdout = String::from_utf8_lossy(&ok.stdout);
     assert_eq!(
         ok.status.code(),
@@ -281,19 +290,44 @@ async fn the_probe_command_passes_and_fails_on_its_verdict() {
     );
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["passed"], json!(true));
-    assert_eq!(report["load"]["requests"], json!(8));
+    assert_eq!(report["valid"], json!(true));
+    assert_eq!(report["load"]["method"]["loop"], json!("open"));
+    assert_eq!(report["load"]["method"]["rate_rps"], json!(100.0));
+    assert_eq!(report["load"]["sent"], json!(100));
+    assert_eq!(report["load"]["corrected"], json!(true));
+    assert_eq!(report["load"]["warmup"]["requests"], json!(2));
     assert_eq!(report["verification"]["predictions"], json!([1, 1, 0, 2]));
 
-    let slow_run = run(slow.base_url(), &["--p95-ms", "100"]);
+    // 400 requests establish a p95; every one of them sleeps 300 ms.
+    let slow_run = run(
+        slow.base_url(),
+        &["--rate", "100", "--requests", "400", "--p95-ms", "100"],
+    );
     let stdout = String::from_utf8_lossy(&slow_run.stdout);
     assert_eq!(slow_run.status.code(), Some(1), "{stdout}");
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["passed"], json!(false));
+    let violations = report["violations"].as_array().unwrap();
     assert!(
-        report["violations"][0]
-            .as_str()
-            .unwrap()
-            .starts_with("p95 latency"),
+        violations
+            .iter()
+            .any(|v| v.as_str().unwrap().starts_with("p95 latency")),
         "{report}"
     );
+
+    // The closed loop is named as such, and its latencies say they are not corrected.
+    let closed_run = run(
+        healthy.base_url(),
+        &["--closed", "--concurrency", "2", "--requests", "20"],
+    );
+    let stdout = String::from_utf8_lossy(&closed_run.stdout);
+    assert_eq!(closed_run.status.code(), Some(0), "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["load"]["method"]["loop"], json!("closed"));
+    assert_eq!(report["load"]["method"]["concurrency"], json!(2));
+    assert_eq!(report["load"]["corrected"], json!(false));
+
+    // An open-loop flag with --closed is a usage error (exit 2).
+    let mixed = run(healthy.base_url(), &["--closed", "--rate", "10"]);
+    assert_eq!(mixed.status.code(), Some(2));
 }

@@ -287,7 +287,7 @@ catalogue! {
         .needing(&[Ingress])
         .skipped_when(hardening::gpu_node_inference::skipped),
     F4 => row("latency-slo", F, "latency within the SLO",
-        "N requests at concurrency c through Kourier: zero errors, p50/p95/p99 under the scenario's thresholds",
+        "open loop at the scenario's fixed rate through Kourier, latency from each request's intended send time: a valid run (in-flight cap never hit, at least 99% of the rate achieved), zero errors, p50/p95/p99 under the scenario's thresholds",
         Measuring, hardening::latency_slo::check).needing(&[Ingress]),
 }
 

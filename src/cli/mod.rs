@@ -98,7 +98,8 @@ pub enum Command {
     Doctor(doctor::DoctorArgs),
     /// Scaffold a policy-compliant model endpoint into the GitOps source (the golden path).
     NewModel(new_model::NewModelArgs),
-    /// Send inference requests to an endpoint and measure latency (the client B4/F4 use).
+    /// Send inference requests to an endpoint and measure latency, open loop at a fixed rate (the
+    /// client B4/F4 use); --closed for throughput.
     Probe(probe::ProbeArgs),
     /// Write the GitOps tree `up` would commit (manifests/ and vendor/) for your own repository.
     Vendor(vendor::VendorArgs),

@@ -1,13 +1,28 @@
 //! `neuroscale probe`: the inference client of B4/C3/F3/F4, pointed anywhere. It checks the
 //! iris known inputs first (unless `--no-verify`), then sends load and compares the latency
-//! percentiles with the given thresholds. Exit 0 when all holds, 1 when anything failed.
+//! percentiles with the given thresholds. The load is open loop at a fixed rate by default (the
+//! method F4 uses: latency from each request's intended send time, INVALID when the in-flight
+//! cap is hit or the rate is not achieved); `--closed --concurrency C` measures throughput
+//! instead. Exit 0 when all holds, 1 when anything failed or the run was INVALID.
+
+use std::time::Duration;
 
 use clap::Args;
 use serde::Serialize;
 
 use super::{CliError, GlobalArgs, TextFormat};
-use crate::probe::{self, forward::ServiceForward, LoadReport, LoadSpec, Target, Verdict};
-use crate::scenario::{Latency, Protocol};
+use crate::probe::{
+    self, forward::ServiceForward, ClosedLoop, LoadReport, LoadSpec, OpenLoop, Quantile, Target,
+    Threshold, Verdict,
+};
+use crate::scenario::Protocol;
+
+/// How long an open-loop run lasts when neither --requests nor --duration is given.
+const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+/// Measured requests of a closed-loop run without --requests.
+const DEFAULT_CLOSED_REQUESTS: u32 = 100;
+/// Workers of a closed-loop run without --concurrency.
+const DEFAULT_CONCURRENCY: u32 = 4;
 
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("endpoint").required(true).args(["url", "forward"])))]
@@ -29,15 +44,31 @@ pub struct ProbeArgs {
     /// KServe inference protocol.
     #[arg(long, value_enum, default_value = "v1")]
     pub protocol: ProtocolArg,
-    /// Measured requests.
-    #[arg(long, default_value_t = 100)]
-    pub requests: u32,
-    /// Requests in flight at once.
-    #[arg(long, default_value_t = 4)]
-    pub concurrency: u32,
-    /// Unmeasured warm-up requests.
+    /// Open loop: requests per second, sent at their intended times whatever the answers.
+    #[arg(long, default_value_t = 100.0, conflicts_with = "closed")]
+    pub rate: f64,
+    /// Measured requests in all (open loop: instead of --duration; closed loop: default 100).
+    #[arg(long)]
+    pub requests: Option<u32>,
+    /// Open loop: how long to offer the rate, e.g. 30s (default 10s).
+    #[arg(long, value_parser = humantime::parse_duration, conflicts_with_all = ["requests", "closed"])]
+    pub duration: Option<Duration>,
+    /// Open loop: more requests outstanding than this makes the run INVALID.
+    #[arg(long, default_value_t = 256, conflicts_with = "closed")]
+    pub max_in_flight: u32,
+    /// Closed loop instead, for throughput: --concurrency workers, each sending when its last
+    /// request is answered. Its latencies hide server stalls; the output says so.
+    #[arg(long)]
+    pub closed: bool,
+    /// Closed loop: requests in flight at once (default 4).
+    #[arg(long, requires = "closed")]
+    pub concurrency: Option<u32>,
+    /// Warm-up requests, sent first and reported apart (the first one is the cold start).
     #[arg(long, default_value_t = 10)]
     pub warmup: u32,
+    /// A request unanswered this long is a timeout error, recorded at that latency.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    pub timeout: Duration,
     /// Fail when p50 latency exceeds this many milliseconds.
     #[arg(long = "p50-ms")]
     pub p50_ms: Option<f64>,
@@ -79,16 +110,57 @@ struct ProbeOutput<'a> {
     protocol: Protocol,
     verification: Option<&'a Verdict>,
     load: &'a LoadReport,
+    /// False when the run is INVALID (open loop: the in-flight cap was hit or the rate not
+    /// achieved); `load.invalid` says why.
+    valid: bool,
     violations: &'a [String],
     passed: bool,
 }
 
+/// The load the flags ask for.
+fn load_spec(args: &ProbeArgs) -> Result<LoadSpec, CliError> {
+    let spec = if args.closed {
+        LoadSpec::Closed(ClosedLoop {
+            requests: args.requests.unwrap_or(DEFAULT_CLOSED_REQUESTS),
+            concurrency: args.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
+            warmup: args.warmup,
+            timeout: args.timeout,
+        })
+    } else {
+        let requests = match (args.requests, args.duration) {
+            (Some(requests), _) => requests,
+            (None, duration) => {
+                let duration = duration.unwrap_or(DEFAULT_DURATION);
+                (duration.as_secs_f64() * args.rate).round() as u32
+            }
+        };
+        LoadSpec::Open(OpenLoop {
+            rate: args.rate,
+            requests,
+            max_in_flight: args.max_in_flight,
+            warmup: args.warmup,
+            timeout: args.timeout,
+        })
+    };
+    spec.validate()
+        .map_err(|err| CliError::Usage(format!("the load: {err}")))?;
+    Ok(spec)
+}
+
+/// The thresholds the flags set.
+fn thresholds(args: &ProbeArgs) -> Vec<Threshold> {
+    [
+        (Quantile::P50, args.p50_ms),
+        (Quantile::P95, args.p95_ms),
+        (Quantile::P99, args.p99_ms),
+    ]
+    .into_iter()
+    .filter_map(|(quantile, limit)| limit.map(|limit_ms| Threshold { quantile, limit_ms }))
+    .collect()
+}
+
 pub async fn run(global: &GlobalArgs, args: ProbeArgs) -> Result<u8, CliError> {
-    if args.requests == 0 || args.concurrency == 0 {
-        return Err(CliError::Usage(
-            "--requests and --concurrency must be at least 1".into(),
-        ));
-    }
+    let spec = load_spec(&args)?;
     // Kept alive until the probe ends; dropping it closes the forward.
     let mut forward = None;
     let base_url = match (&args.url, &args.forward) {
@@ -123,11 +195,6 @@ pub async fn run(global: &GlobalArgs, args: ProbeArgs) -> Result<u8, CliError> {
                 .map_err(probe_error)?,
         )
     };
-    let spec = LoadSpec {
-        requests: args.requests,
-        concurrency: args.concurrency,
-        warmup: args.warmup,
-    };
     let load = probe::run_load(&http, &target, &spec)
         .await
         .map_err(probe_error)?;
@@ -135,19 +202,15 @@ pub async fn run(global: &GlobalArgs, args: ProbeArgs) -> Result<u8, CliError> {
         forward.stop().await;
     }
 
-    let slo = Latency {
-        requests: args.requests,
-        concurrency: args.concurrency,
-        warmup: args.warmup,
-        p50_ms: args.p50_ms.unwrap_or(f64::INFINITY),
-        p95_ms: args.p95_ms.unwrap_or(f64::INFINITY),
-        p99_ms: args.p99_ms.unwrap_or(f64::INFINITY),
-    };
     let mut violations = Vec::new();
     if let Some(verdict) = verification.as_ref().filter(|v| !v.is_correct()) {
         violations.push(verdict.summary());
     }
-    violations.extend(load.violations(&slo));
+    violations.extend(
+        load.violations(&thresholds(&args))
+            .iter()
+            .map(ToString::to_string),
+    );
     let passed = violations.is_empty();
 
     match args.format {
@@ -159,6 +222,7 @@ pub async fn run(global: &GlobalArgs, args: ProbeArgs) -> Result<u8, CliError> {
                 protocol: target.protocol,
                 verification: verification.as_ref(),
                 load: &load,
+                valid: load.is_valid(),
                 violations: &violations,
                 passed,
             };
@@ -170,11 +234,34 @@ pub async fn run(global: &GlobalArgs, args: ProbeArgs) -> Result<u8, CliError> {
             if let Some(verdict) = &verification {
                 println!("predictions: {}", verdict.summary());
             }
+            println!("method: {}", load.method.describe());
+            if let Some(warmup) = &load.warmup {
+                println!(
+                    "warm-up: {} requests, {} errors, first {:.1} ms (the cold start), max {:.1} ms; not measured",
+                    warmup.requests,
+                    warmup.errors,
+                    warmup.first.as_secs_f64() * 1000.0,
+                    warmup.max.as_secs_f64() * 1000.0
+                );
+            }
             println!("load: {}", load.summary());
+            if !load.errors_by_kind.is_empty() {
+                let kinds: Vec<String> = load
+                    .errors_by_kind
+                    .iter()
+                    .map(|(kind, n)| format!("{kind} {n}"))
+                    .collect();
+                println!("errors: {}", kinds.join(", "));
+            }
             for violation in &violations {
                 println!("FAIL {violation}");
             }
-            println!("{}", if passed { "PASS" } else { "FAIL" });
+            let verdict = match (passed, load.is_valid()) {
+                (true, _) => "PASS",
+                (false, false) => "FAIL (INVALID run)",
+                (false, true) => "FAIL",
+            };
+            println!("{verdict}");
         }
     }
     Ok(if passed {

@@ -3,10 +3,17 @@
 //! with the InferenceService's Host header, or straight to a URL), answers validated against
 //! known inputs, load with latency percentiles, and cold start. `forward` reaches a gateway
 //! Service from outside the cluster over a kube-rs port-forward.
+//!
+//! Load runs open loop by default (`open_loop`: a fixed rate, latency from each request's
+//! intended send time, so a stalled server cannot hide); the closed loop (`closed_loop`) stays
+//! for throughput. `figures` holds what a run measured and how an SLO is judged on it.
 
+mod closed_loop;
+pub mod figures;
 pub mod forward;
 pub mod iris;
 mod load;
+mod open_loop;
 mod protocol;
 
 use std::time::{Duration, Instant};
@@ -15,7 +22,14 @@ use reqwest::header::{CONTENT_TYPE, HOST};
 use serde::Serialize;
 use serde_json::Value;
 
-pub use load::{run_load, LoadReport, LoadSpec};
+pub use figures::{
+    ErrorKind, InvalidReason, LoadReport, Method, PercentileFigure, Quantile, RequestFailure,
+    Threshold, Violation, WarmupReport,
+};
+pub use load::{
+    run_exchange, run_load, thresholds, ClosedLoop, Exchange, LoadSpec, OpenLoop, PredictExchange,
+    SpecError,
+};
 
 use crate::scenario::Protocol;
 

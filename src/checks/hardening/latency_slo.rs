@@ -1,143 +1,139 @@
-//! F4 latency-slo: N requests at concurrency c through the Kourier gateway, with the first CPU
-//! model's Host header: zero errors, and p50/p95/p99 at or under the scenario's thresholds; the
-//! percentiles are reported as figures either way. The measurement runs alone (its catalogue
-//! effect is measuring) so no other check's traffic distorts it.
-
-use std::time::Duration;
+//! F4 latency-slo: an open-loop load at the scenario's fixed rate through the Kourier gateway,
+//! with the first CPU model's Host header: the run must be valid (the in-flight cap never hit,
+//! at least 99% of the offered rate achieved), have zero errors, and keep each thresholded
+//! percentile at or under its limit, judged on the measured requests with enough of them to
+//! establish it. Latencies run from each request's intended send time, so a server that stalls
+//! is charged for every request the stall delays. The figures are reported either way. The
+//! measurement runs alone (its catalogue effect is measuring) so no other check's traffic
+//! distorts it.
 
 use crate::checks::env::{CheckFuture, CheckRun};
 use crate::checks::kit::gateway::{self, Gateway};
 use crate::checks::outcome::{Diagnosis, Outcome};
 use crate::observe;
 use crate::platform::views::InferenceService;
-use crate::probe;
+use crate::probe::{self, LoadReport, Violation};
 use crate::scenario::Latency;
 
 pub fn check<'a>(run: &'a CheckRun<'a>) -> CheckFuture<'a> {
     Box::pin(latency_slo(run))
 }
 
-/// What a load run through the gateway measured (the figures of `probe::LoadReport`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct LatencyRun {
-    pub model: String,
-    pub host: String,
-    pub requests: u32,
-    pub errors: u32,
-    pub p50: Duration,
-    pub p95: Duration,
-    pub p99: Duration,
-    pub max: Duration,
-    pub throughput_rps: f64,
-    pub first_error: Option<String>,
-}
-
-fn ms(d: Duration) -> f64 {
+fn ms(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// F4's verdict: zero errors and p50/p95/p99 each at or under the scenario's thresholds; the
-/// percentiles are reported as figures either way.
-pub fn evaluate_latency(slo: &Latency, run: &LatencyRun) -> Outcome {
-    let figures = |outcome: Outcome| {
-        outcome
-            .with_figure("p50", ms(run.p50), "ms")
-            .with_figure("p95", ms(run.p95), "ms")
-            .with_figure("p99", ms(run.p99), "ms")
-            .with_figure("max", ms(run.max), "ms")
-            .with_figure("throughput", run.throughput_rps, "req/s")
-            .with_figure("errors", run.errors as f64, "count")
-    };
-    let measured = format!(
-        "{} requests via Kourier (Host {}): {} errors, p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, {:.0} req/s",
-        run.requests,
-        run.host,
-        run.errors,
-        ms(run.p50),
-        ms(run.p95),
-        ms(run.p99),
-        run.throughput_rps
-    );
-    let over: Vec<String> = [
-        ("p50", run.p50, slo.p50_ms),
-        ("p95", run.p95, slo.p95_ms),
-        ("p99", run.p99, slo.p99_ms),
-    ]
-    .into_iter()
-    .filter(|(_, measured, limit)| ms(*measured) > *limit)
-    .map(|(name, measured, limit)| format!("{name} {:.1} ms > {limit} ms", ms(measured)))
-    .collect();
-    if run.requests == 0 {
-        return figures(Outcome::fail(
-            "no requests were measured",
-            Diagnosis::new(
-                measured,
-                "the load run sent nothing",
-                "neuroscale probe --help",
-            ),
-        ));
+/// The figures F4 reports, PASS or FAIL.
+fn with_figures(outcome: Outcome, report: &LoadReport) -> Outcome {
+    let mut outcome = outcome;
+    for p in &report.percentiles {
+        outcome = outcome.with_figure(p.name.name(), ms(p.value), "ms");
     }
-    if run.errors == 0 && over.is_empty() {
-        return figures(Outcome::pass(format!(
-            "{measured} (SLO p50 {} / p95 {} / p99 {} ms)",
-            slo.p50_ms, slo.p95_ms, slo.p99_ms
-        )));
+    outcome = outcome
+        .with_figure("max", ms(report.max), "ms")
+        .with_figure("offered_rate", report.offered_rps.unwrap_or(0.0), "req/s")
+        .with_figure("achieved_rate", report.achieved_rps, "req/s")
+        .with_figure("measured", report.measured as f64, "count")
+        .with_figure("errors", f64::from(report.errors), "count");
+    if let Some(warmup) = &report.warmup {
+        outcome = outcome.with_figure("cold_start", ms(warmup.first), "ms");
     }
-    let namespace_hint = format!("kubectl get inferenceservice -A | grep {}", run.model);
-    let (cause, command) = if run.errors > 0 {
-        let first = run.first_error.as_deref().unwrap_or("");
-        if first.contains("HTTP 404") {
-            ("Kourier answered 404: no route for this Host header (wrong domain in config-domain, or a cluster-local URL)".to_string(), "kubectl -n knative-serving get configmap config-domain -o yaml".to_string())
-        } else if first.contains("HTTP 503") || first.contains("HTTP 502") {
-            ("no ready revision behind the route for part of the run (pod restarting or scaled to zero)".to_string(), namespace_hint)
-        } else if first.contains("timed out") || first.contains("connect") {
-            ("the Kourier gateway did not answer (gateway pod not ready, or the port mapping/port-forward broke)".to_string(), "kubectl -n kourier-system get pods,svc".to_string())
-        } else {
-            ("the model server failed some requests (wrong answer shape or server errors under load)".to_string(), namespace_hint)
-        }
-    } else {
-        (
-            "the model is too slow at this concurrency: CPU-starved predictor (small limits, LimitRange defaults) or cold starts from scale-to-zero".to_string(),
-            "kubectl top pods -A".to_string(),
-        )
-    };
-    let mut observed = vec![measured];
-    if run.errors > 0 {
-        observed.push(format!(
-            "{} of {} failed; first: {}",
-            run.errors,
-            run.requests,
-            run.first_error.as_deref().unwrap_or("not recorded")
-        ));
-    }
-    observed.extend(over.iter().cloned());
-    let summary = if run.errors > 0 {
-        format!("{} of {} requests failed", run.errors, run.requests)
-    } else {
-        format!("latency over the SLO: {}", over.join(", "))
-    };
-    figures(Outcome::fail(
-        summary,
-        Diagnosis::new(observed.join("; "), cause, command),
-    ))
+    outcome
 }
 
-impl LatencyRun {
-    /// The figures of a probe load run against `model` with Host `host`.
-    pub fn from_report(model: &str, host: &str, report: &probe::LoadReport) -> LatencyRun {
-        LatencyRun {
-            model: model.to_string(),
-            host: host.to_string(),
-            requests: report.requests,
-            errors: report.errors,
-            p50: report.p50,
-            p95: report.p95,
-            p99: report.p99,
-            max: report.max,
-            throughput_rps: report.throughput_rps,
-            first_error: report.first_error.clone(),
-        }
+/// F4's verdict on a load run against `model` through the gateway with Host `host`.
+pub fn evaluate_latency(slo: &Latency, model: &str, host: &str, report: &LoadReport) -> Outcome {
+    let measured = format!(
+        "{} via Kourier (Host {host}): {}",
+        report.method.describe(),
+        report.summary()
+    );
+    if report.sent == 0 {
+        return with_figures(
+            Outcome::fail(
+                "no requests were measured",
+                Diagnosis::new(
+                    measured,
+                    "the load run sent nothing",
+                    "neuroscale probe --help",
+                ),
+            ),
+            report,
+        );
     }
+    let violations = report.violations(&probe::thresholds(slo));
+    let Some(first) = violations.first() else {
+        let limits: Vec<String> = probe::thresholds(slo)
+            .iter()
+            .map(|t| format!("{} {} ms", t.quantile.name(), t.limit_ms))
+            .collect();
+        return with_figures(
+            Outcome::pass(format!(
+                "{} requests at {} req/s via Kourier (Host {host}), open loop, latency from intended send times: {} (SLO {})",
+                report.sent,
+                report.offered_rps.unwrap_or(report.achieved_rps),
+                report.summary(),
+                if limits.is_empty() { "errors only".to_string() } else { limits.join(", ") }
+            )),
+            report,
+        );
+    };
+    let namespace_hint = format!("kubectl get inferenceservice -A | grep {model}");
+    let (summary, cause, command) = match first {
+        Violation::Invalid(reason) => (
+            format!("INVALID run: {reason}"),
+            match reason {
+                probe::InvalidReason::InFlightCapHit { .. } => "the endpoint fell so far behind the offered rate that the in-flight cap filled: a stalled or CPU-starved predictor, or cold starts from scale-to-zero; the percentiles describe less load than was asked for, so the SLO cannot be judged".to_string(),
+                probe::InvalidReason::RateShort { .. } => "the machine running the check could not send at the offered rate (CPU starved, or the rate is beyond one client); the percentiles describe less load than was asked for".to_string(),
+            },
+            "kubectl top pods -A".to_string(),
+        ),
+        Violation::Errors { errors, sent, first, .. } => {
+            let first = first.as_deref().unwrap_or("");
+            let (cause, command) = if first.contains("HTTP 404") {
+                ("Kourier answered 404: no route for this Host header (wrong domain in config-domain, or a cluster-local URL)".to_string(), "kubectl -n knative-serving get configmap config-domain -o yaml".to_string())
+            } else if first.contains("HTTP 503") || first.contains("HTTP 502") {
+                ("no ready revision behind the route for part of the run (pod restarting or scaled to zero)".to_string(), namespace_hint)
+            } else if first.contains("no answer within") || first.contains("timed out") || first.contains("connect") {
+                ("the Kourier gateway or the model did not answer in time (gateway pod not ready, the port mapping/port-forward broke, or the predictor stalled)".to_string(), "kubectl -n kourier-system get pods,svc".to_string())
+            } else {
+                ("the model server failed some requests (wrong answer shape or server errors under load)".to_string(), namespace_hint)
+            };
+            (format!("{errors} of {sent} requests failed"), cause, command)
+        }
+        Violation::NotEstablished { quantile, .. } => (
+            first.to_string(),
+            format!(
+                "too few requests were measured to establish the {}: requests that failed are not latency samples",
+                quantile.name()
+            ),
+            "neuroscale check --list".to_string(),
+        ),
+        Violation::OverThreshold { .. } => {
+            let over: Vec<String> = violations
+                .iter()
+                .filter_map(|v| match v {
+                    Violation::OverThreshold { quantile, value, limit_ms, over, allowed, .. } => Some(format!(
+                        "{} {:.1} ms > {limit_ms} ms ({over} requests over, {allowed} allowed)",
+                        quantile.name(),
+                        ms(*value)
+                    )),
+                    _ => None,
+                })
+                .collect();
+            (
+                format!("latency over the SLO: {}", over.join(", ")),
+                "the model is too slow at this rate: a CPU-starved predictor (small limits, LimitRange defaults), pauses (GC, CPU throttling) or cold starts from scale-to-zero".to_string(),
+                "kubectl top pods -A".to_string(),
+            )
+        }
+    };
+    let mut observed = vec![measured];
+    observed.extend(violations.iter().map(Violation::to_string));
+    with_figures(
+        Outcome::fail(summary, Diagnosis::new(observed.join("; "), cause, command)),
+        report,
+    )
 }
 
 async fn latency_slo(run: &CheckRun<'_>) -> Outcome {
@@ -181,12 +177,13 @@ async fn latency_slo(run: &CheckRun<'_>) -> Outcome {
     };
     let target = gateway.target(&host, &model.name, model.protocol);
     let slo = &scenario.spec.latency;
+    let spec = probe::OpenLoop::from(slo);
     run.saw(format!(
-        "sending {} requests ({} warm-up) at concurrency {} to {} with Host {host}",
-        slo.requests, slo.warmup, slo.concurrency, gateway.base_url
+        "sending {} requests ({} warm-up) open loop at {} req/s, at most {} in flight, to {} with Host {host}",
+        spec.requests, spec.warmup, spec.rate, spec.max_in_flight, gateway.base_url
     ));
-    match gateway.load(&target, &probe::LoadSpec::from(slo)).await {
-        Ok(report) => evaluate_latency(slo, &LatencyRun::from_report(&model.name, &host, &report)),
+    match gateway.load(&target, &probe::LoadSpec::Open(spec)).await {
+        Ok(report) => evaluate_latency(slo, &model.name, &host, &report),
         Err(e) => Outcome::fail(
             "the load run could not start",
             Diagnosis::new(
@@ -200,59 +197,104 @@ async fn latency_slo(run: &CheckRun<'_>) -> Outcome {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::checks::fixtures::diagnosis;
     use crate::checks::outcome::Verdict;
+    use crate::probe::figures::synthetic_report;
+    use crate::probe::InvalidReason;
+
+    const HOST: &str = "sklearn-iris-predictor.models.127.0.0.1.sslip.io";
 
     fn slo() -> Latency {
         Latency {
-            requests: 200,
-            concurrency: 4,
+            rate: 100.0,
+            duration: Some(Duration::from_secs(20)),
+            requests: None,
+            max_in_flight: 256,
             warmup: 20,
-            p50_ms: 150.0,
-            p95_ms: 400.0,
-            p99_ms: 800.0,
+            p50_ms: Some(150.0),
+            p95_ms: Some(400.0),
+            p99_ms: Some(800.0),
         }
     }
 
-    fn load(errors: u32, p99_ms: u64) -> LatencyRun {
-        LatencyRun {
-            model: "sklearn-iris".into(),
-            host: "sklearn-iris-predictor.models.127.0.0.1.sslip.io".into(),
-            requests: 200,
-            errors,
-            p50: Duration::from_millis(12),
-            p95: Duration::from_millis(35),
-            p99: Duration::from_millis(p99_ms),
-            max: Duration::from_millis(p99_ms + 5),
-            throughput_rps: 310.0,
-            first_error: (errors > 0).then(|| {
-                "http://127.0.0.1:8080/v1/models/sklearn-iris:predict (Host: x) answered HTTP 503: no healthy upstream".to_string()
-            }),
-        }
+    /// 2000 requests: 12 ms each but the last `slow` ones, which take `slow_ms`.
+    fn run(slow: usize, slow_ms: u64) -> LoadReport {
+        let mut latencies = vec![Duration::from_millis(12); 2000 - slow];
+        latencies.extend(vec![Duration::from_millis(slow_ms); slow]);
+        synthetic_report(&latencies, &[], Vec::new())
+    }
+
+    fn evaluate(report: &LoadReport) -> Outcome {
+        evaluate_latency(&slo(), "sklearn-iris", HOST, report)
     }
 
     #[test]
-    fn f4_passes_within_the_slo_and_reports_the_percentiles() {
-        let outcome = evaluate_latency(&slo(), &load(0, 60));
+    fn f4_passes_within_the_slo_and_reports_the_figures() {
+        let outcome = evaluate(&run(10, 950));
         assert_eq!(outcome.verdict(), Verdict::Pass, "{outcome:?}");
         let names: Vec<&str> = outcome.figures.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(&names[..3], ["p50", "p95", "p99"]);
-        assert_eq!(outcome.figures[2].value, 60.0);
+        assert_eq!(
+            names,
+            [
+                "p50",
+                "p90",
+                "p95",
+                "p99",
+                "p99.9",
+                "max",
+                "offered_rate",
+                "achieved_rate",
+                "measured",
+                "errors"
+            ]
+        );
+        // 12 ms within the histogram's 3 significant digits.
         assert!(
-            outcome.summary.contains("p99 60.0 ms"),
+            (outcome.figures[3].value - 12.0).abs() < 0.01,
+            "{:?}",
+            outcome.figures[3]
+        );
+        assert!(
+            outcome
+                .summary
+                .starts_with("2000 requests at 100 req/s via Kourier"),
+            "{}",
+            outcome.summary
+        );
+        assert!(
+            outcome.summary.contains("p99.9 950.3 ms (not established)"),
             "{}",
             outcome.summary
         );
     }
 
     #[test]
-    fn f4_fails_on_any_error() {
-        let outcome = evaluate_latency(&slo(), &load(1, 60));
+    fn f4_fails_over_the_threshold_counting_the_requests_over_it() {
+        // 21 of 2000 requests over 800 ms: one more than the p99 allows.
+        let outcome = evaluate(&run(21, 950));
         assert_eq!(outcome.verdict(), Verdict::Fail);
-        assert_eq!(outcome.summary, "1 of 200 requests failed");
+        assert!(
+            outcome
+                .summary
+                .contains("p99 950.3 ms > 800 ms (21 requests over, 20 allowed)"),
+            "{}",
+            outcome.summary
+        );
+        assert!(diagnosis(&outcome).likely_cause.contains("too slow"));
+    }
+
+    #[test]
+    fn f4_fails_on_any_error() {
+        let errors = [(probe::ErrorKind::Status(503), "http://127.0.0.1:8080/v1/models/sklearn-iris:predict (Host: x) answered HTTP 503: no healthy upstream")];
+        let report = synthetic_report(&[Duration::from_millis(12); 1999], &errors, Vec::new());
+        let outcome = evaluate(&report);
+        assert_eq!(outcome.verdict(), Verdict::Fail);
+        assert_eq!(outcome.summary, "1 of 2000 requests failed");
         let d = diagnosis(&outcome);
-        assert!(d.observed.contains("HTTP 503"), "{d:?}");
+        assert!(d.observed.contains("http_503 1"), "{d:?}");
         assert!(d.likely_cause.contains("no ready revision"), "{d:?}");
         assert!(
             !outcome.figures.is_empty(),
@@ -261,33 +303,32 @@ mod tests {
     }
 
     #[test]
-    fn f4_fails_over_the_threshold() {
-        let outcome = evaluate_latency(&slo(), &load(0, 950));
+    fn f4_never_passes_an_invalid_run() {
+        let invalid = vec![InvalidReason::InFlightCapHit { hits: 40, cap: 256 }];
+        let report = synthetic_report(&[Duration::from_millis(12); 2000], &[], invalid);
+        let outcome = evaluate(&report);
         assert_eq!(outcome.verdict(), Verdict::Fail);
         assert!(
-            outcome.summary.contains("p99 950.0 ms > 800 ms"),
+            outcome
+                .summary
+                .starts_with("INVALID run: the in-flight cap of 256 was hit 40 times"),
             "{}",
             outcome.summary
         );
-        assert!(diagnosis(&outcome).likely_cause.contains("too slow"));
+        assert!(diagnosis(&outcome)
+            .likely_cause
+            .contains("cannot be judged"));
     }
 
     #[test]
-    fn latency_figures_come_from_the_probe_report() {
-        let report = probe::LoadReport {
-            requests: 200,
-            errors: 0,
-            error_rate: 0.0,
-            p50: Duration::from_millis(3),
-            p95: Duration::from_millis(7),
-            p99: Duration::from_millis(11),
-            max: Duration::from_millis(15),
-            throughput_rps: 900.0,
-            first_error: None,
-        };
-        let run = LatencyRun::from_report("sklearn-iris", "h", &report);
-        assert_eq!(run.p99, Duration::from_millis(11));
-        assert_eq!(evaluate_latency(&slo(), &run).verdict(), Verdict::Pass);
+    fn f4_says_when_a_thresholded_percentile_is_not_established() {
+        let report = synthetic_report(&[Duration::from_millis(12); 600], &[], Vec::new());
+        let outcome = evaluate(&report);
+        assert_eq!(outcome.verdict(), Verdict::Fail);
+        assert_eq!(
+            outcome.summary,
+            "p99 not established: 600 measured requests, a p99 threshold needs at least 2000 (20 above it)"
+        );
     }
 
     #[tokio::test]
