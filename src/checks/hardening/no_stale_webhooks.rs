@@ -167,10 +167,10 @@ async fn no_stale_webhooks(run: &CheckRun<'_>) -> Outcome {
         }
         let mut urls: BTreeMap<String, UrlReach> = BTreeMap::new();
         for url in refs.iter().filter_map(|r| r.url.clone()) {
-            if !urls.contains_key(&url) {
-                run.saw(format!("connecting to webhook URL {url}"));
-                let reached = reach(&url).await;
-                urls.insert(url, reached);
+            if let std::collections::btree_map::Entry::Vacant(entry) = urls.entry(url) {
+                run.saw(format!("connecting to webhook URL {}", entry.key()));
+                let reached = reach(entry.key()).await;
+                entry.insert(reached);
             }
         }
         evaluate_webhooks(&refs, &services, &urls)
