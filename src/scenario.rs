@@ -121,6 +121,13 @@ impl Latency {
         }
     }
 
+    /// How long the planned load takes at `rate`, warm-up included: the least time a check
+    /// that runs it needs.
+    pub fn planned_duration(&self) -> Duration {
+        let requests = f64::from(self.planned_requests()) + f64::from(self.warmup);
+        Duration::from_secs_f64(requests / self.rate)
+    }
+
     fn validate(&self, path: &Path) -> Result<(), YamlError> {
         let field = |name: &str, message: String| {
             Err(YamlError::field(

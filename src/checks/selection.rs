@@ -49,6 +49,15 @@ pub struct Selection {
     deselected: Vec<Deselected>,
 }
 
+/// A deadline the scenario sets that its own load could never meet.
+fn deadline_too_short(scenario: &Scenario, message: String) -> SelectionError {
+    SelectionError::Scenario(YamlError::field(
+        &scenario.source,
+        "spec.deadlines.checks.F4".to_string(),
+        message,
+    ))
+}
+
 fn unknown_in_scenario(scenario: &Scenario, field: String, name: &str) -> SelectionError {
     SelectionError::Scenario(YamlError::field(
         &scenario.source,
@@ -168,6 +177,20 @@ impl Selection {
             return Err(SelectionError::Empty {
                 scenario: scenario.metadata.name.clone(),
             });
+        }
+        if let Some(latency) = checks.iter().find(|s| s.id == CheckId::F4) {
+            let load = scenario.spec.latency.planned_duration();
+            if latency.deadline <= load {
+                return Err(deadline_too_short(
+                    scenario,
+                    format!(
+                        "F4's deadline {} is not longer than the load it sends ({:.1}s: spec.latency's \
+                         requests and warm-up at its rate); raise spec.deadlines.checks.F4 or send less",
+                        humantime::format_duration(latency.deadline),
+                        load.as_secs_f64()
+                    ),
+                ));
+            }
         }
         Ok(Selection { checks, deselected })
     }
@@ -318,6 +341,22 @@ mod tests {
             "{:?}",
             selection.deselected()
         );
+    }
+
+    #[test]
+    fn a_latency_deadline_shorter_than_its_own_load_is_refused() {
+        // smoke plans 100 req/s for 20 s plus 20 warm-up requests: 20.2 s.
+        let scenario = with(&BUILTIN_SMOKE.replace("      F3: 8m", "      F3: 8m\n      F4: 15s"));
+        let err = Selection::from_scenario(&scenario).unwrap_err();
+        assert!(
+            err.to_string().contains("spec.deadlines.checks.F4")
+                && err.to_string().contains("20.2s"),
+            "{err}"
+        );
+        // Leaving F4 out leaves its deadline alone.
+        assert!(Selection::resolve(&scenario, &[], &["F4".to_string()]).is_ok());
+        let roomy = with(&BUILTIN_SMOKE.replace("      F3: 8m", "      F3: 8m\n      F4: 30s"));
+        assert!(Selection::from_scenario(&roomy).is_ok());
     }
 
     #[test]
