@@ -337,11 +337,19 @@ mod golden_path {
         })
     }
 
-    /// The live policies and Kyverno's webhook on the simulated cluster; `admission`, when
-    /// given, is the answer admission gives every create of an InferenceService.
-    async fn admission_cluster(
-        admission: Option<neuroscale_testkit::Status>,
-    ) -> neuroscale_testkit::SimCluster {
+    /// How admission answers an InferenceService create on the simulated cluster.
+    enum IsvcAdmission {
+        /// As Kyverno enforcing the label policy: a create without `cost-center` is denied with
+        /// Kyverno's message (kyverno pkg/webhooks/resource/vpol/handler.go).
+        LabelPolicy,
+        /// Nothing evaluates InferenceServices: every create is admitted.
+        Nothing,
+        /// Every create gets this answer.
+        Always(neuroscale_testkit::Status),
+    }
+
+    /// The live policies and Kyverno's webhook on the simulated cluster, with `admission`.
+    async fn admission_cluster(admission: IsvcAdmission) -> neuroscale_testkit::SimCluster {
         let sim = sim_cluster(&["models", "kyverno"]).await;
         put_crd(
             &sim,
@@ -360,24 +368,39 @@ mod golden_path {
             put(&sim, &p);
         }
         put(&sim, &kyverno_webhook_configuration());
-        if let Some(status) = admission {
-            sim.on_admission(
-                "serving.kserve.io",
-                "InferenceService",
-                move |request, _| {
-                    if request.operation == neuroscale_testkit::Operation::Create {
-                        return Err(status.clone());
-                    }
-                    Ok(())
-                },
-            );
-        }
+        let answer = move |request: &neuroscale_testkit::AdmissionRequest| match &admission {
+            IsvcAdmission::Nothing => Ok(()),
+            IsvcAdmission::Always(status) => Err(status.clone()),
+            IsvcAdmission::LabelPolicy => {
+                let labelled = request
+                    .object
+                    .and_then(|o| o.pointer("/metadata/labels/cost-center"))
+                    .is_some();
+                if labelled {
+                    return Ok(());
+                }
+                Err(neuroscale_testkit::Status::webhook_denied(
+                    &format!("vpol.validate.kyverno.svc-fail-finegrained-{ISVC_LABEL_POLICY}"),
+                    &format!("Policy {ISVC_LABEL_POLICY} failed: InferenceServices must carry kebab-case owner and cost-center labels"),
+                ))
+            }
+        };
+        sim.on_admission(
+            "serving.kserve.io",
+            "InferenceService",
+            move |request, _| {
+                if request.operation == neuroscale_testkit::Operation::Create {
+                    return answer(request);
+                }
+                Ok(())
+            },
+        );
         sim
     }
 
     #[tokio::test]
     async fn c1_dry_runs_the_scaffold_and_passes_when_admitted() {
-        let sim = admission_cluster(None).await;
+        let sim = admission_cluster(IsvcAdmission::LabelPolicy).await;
         let env = sim_env(&sim, false);
         let (outcome, _) = run_check(&env, CheckId::C1, Duration::from_secs(10)).await;
         assert_eq!(outcome.verdict(), Verdict::Pass, "{outcome:?}");
@@ -393,6 +416,29 @@ mod golden_path {
     }
 
     #[tokio::test]
+    async fn c1_fails_when_nothing_denies_the_scaffold_without_its_label() {
+        let sim = admission_cluster(IsvcAdmission::Nothing).await;
+        let env = sim_env(&sim, false);
+        let (outcome, _) = run_check(&env, CheckId::C1, Duration::from_secs(10)).await;
+        assert_eq!(outcome.verdict(), Verdict::Fail, "{outcome:?}");
+        assert!(
+            outcome
+                .summary
+                .contains("admitted without any policy evaluating it"),
+            "{}",
+            outcome.summary
+        );
+        let posts = requests_seen(&sim)
+            .iter()
+            .filter(|r| r.starts_with("POST /apis/serving.kserve.io") && r.contains("dryRun=All"))
+            .count();
+        assert_eq!(
+            posts, 2,
+            "the scaffold and its negative control, both dry-run"
+        );
+    }
+
+    #[tokio::test]
     async fn c1_reports_an_unreachable_webhook_as_infrastructure_after_retrying() {
         // k8s.io/apiserver's webhook call failure (InternalError, 500) for a Kyverno webhook
         // whose Service has no endpoints.
@@ -401,7 +447,7 @@ mod golden_path {
             "https://kyverno-svc.kyverno.svc:443/validate/fail?timeout=10s",
             "no endpoints available for service \"kyverno-svc\"",
         );
-        let sim = admission_cluster(Some(unavailable)).await;
+        let sim = admission_cluster(IsvcAdmission::Always(unavailable)).await;
         let env = sim_env(&sim, false);
         let (outcome, _) = run_check(&env, CheckId::C1, Duration::from_secs(30)).await;
         assert_eq!(outcome.kind, OutcomeKind::Failed, "{outcome:?}");
@@ -414,7 +460,11 @@ mod golden_path {
             .iter()
             .filter(|r| r.starts_with("POST"))
             .count();
-        assert_eq!(posts as u32, ATTEMPTS, "an unavailable webhook is retried");
+        assert_eq!(
+            posts as u32,
+            2 * ATTEMPTS,
+            "an unavailable webhook is retried (each attempt sends the scaffold and its negative control)"
+        );
     }
 
     fn appset(conditions: Value) -> Value {

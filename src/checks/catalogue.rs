@@ -249,7 +249,7 @@ catalogue! {
         "a predict request through the Kourier gateway with the right Host header returns the expected predictions",
         ReadOnly, serving::inference_request::check).needing(&[Ingress]),
     C1 => row("scaffold-compliant", C, "scaffold passes the live policies",
-        "`new-model` output is admitted by the live policies (server-side dry-run)",
+        "`new-model` output is admitted by the live policies (server-side dry-run), and the same scaffold without its cost-center label is denied",
         ReadOnly, golden_path::scaffold_compliant::check),
     C2 => row("appset-discovery", C, "ApplicationSet discovers a new model",
         "the scaffolded folder, committed to the GitOps source, yields a child Application that becomes Synced+Healthy; removed afterwards and pruned",

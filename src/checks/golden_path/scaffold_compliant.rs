@@ -63,13 +63,27 @@ async fn scaffold_compliant(run: &CheckRun<'_>) -> Outcome {
                 .await
                 .map(|_| ())
                 .map_err(|e| observe::error_message(&e));
+            let elapsed = started.elapsed();
+            // The negative control: the same scaffold without its cost-center label, dry-run
+            // the same way, must be denied, or the admission above proves no policy ran.
+            let control = observe::create(
+                client,
+                &INFERENCE_SERVICE,
+                Some(&namespace),
+                &without_cost_center(isvc),
+                true,
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| observe::error_message(&e));
             Ok(ScaffoldAdmission {
                 isvc_name: name,
                 namespace,
                 policies,
                 kyverno_webhooks: kyverno_isvc_webhooks(&configurations.items),
                 dry_run,
-                elapsed: started.elapsed(),
+                control,
+                elapsed,
             })
         }
     };
@@ -100,7 +114,39 @@ pub struct ScaffoldAdmission {
     pub kyverno_webhooks: Vec<String>,
     /// `Ok` when admitted; the API error's message otherwise.
     pub dry_run: Result<(), String>,
+    /// The negative control's answer: the scaffold without its cost-center label, which the
+    /// label policy must deny.
+    pub control: Result<(), String>,
     pub elapsed: Duration,
+}
+
+/// The scaffold with its `cost-center` label taken off: what the label policy exists to deny.
+pub fn without_cost_center(isvc: &serde_json::Value) -> serde_json::Value {
+    let mut control = isvc.clone();
+    if let Some(labels) = control
+        .pointer_mut("/metadata/labels")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        labels.remove("cost-center");
+    }
+    control
+}
+
+/// Why the negative control does not show the label policy at work, if it does not.
+fn control_failure(control: &Result<(), String>) -> Option<String> {
+    match control {
+        Ok(()) => Some("the same scaffold without its cost-center label was admitted too".into()),
+        Err(message) => match admission::classify(message) {
+            AdmissionOutcome::KyvernoDenial { policies, .. }
+                if policies.iter().any(|p| p == ISVC_LABEL_POLICY) =>
+            {
+                None
+            }
+            _ => Some(format!(
+                "the same scaffold without its cost-center label was refused, but not by {ISVC_LABEL_POLICY}: {message}"
+            )),
+        },
+    }
 }
 
 /// Kyverno's validating webhooks (`validate.kyverno.svc-*`, `vpol.validate.kyverno.svc-*`,
@@ -177,6 +223,16 @@ pub fn evaluate_scaffold_compliant(observation: &ScaffoldAdmission) -> Outcome {
                         observed,
                         "the Kyverno policies are missing or not Ready (the platform Application has not synced them, or Kyverno has not configured its webhooks): an admission without them is not compliance",
                         format!("kubectl get validatingpolicies.policies.kyverno.io {ISVC_LABEL_POLICY} -o jsonpath='{{.status.conditionStatus}}'"),
+                    ),
+                );
+            }
+            if let Some(observed) = control_failure(&observation.control) {
+                return Outcome::fail(
+                    format!("{target} admitted without any policy evaluating it"),
+                    Diagnosis::new(
+                        observed,
+                        format!("policy {ISVC_LABEL_POLICY} reports Ready but does not deny at admission: its webhook's selectors, match conditions or operations leave the model namespace out, or its validationActions are not Deny"),
+                        format!("kubectl get validatingpolicies.policies.kyverno.io {ISVC_LABEL_POLICY} -o yaml && kubectl get validatingwebhookconfigurations -l webhook.kyverno.io/managed-by=kyverno -o yaml"),
                     ),
                 );
             }
@@ -366,8 +422,61 @@ mod tests {
                 "vpol.validate.kyverno.svc-fail-finegrained-{ISVC_LABEL_POLICY}"
             )],
             dry_run,
+            control: Err(label_denial()),
             elapsed: Duration::from_millis(85),
         }
+    }
+
+    /// Kyverno's denial of the scaffold without its cost-center label (kyverno
+    /// pkg/webhooks/resource/vpol/handler.go, "Policy %s failed: %s").
+    fn label_denial() -> String {
+        format!("admission webhook \"vpol.validate.kyverno.svc-fail-finegrained-{ISVC_LABEL_POLICY}\" denied the request: Policy {ISVC_LABEL_POLICY} failed: InferenceServices must carry kebab-case owner and cost-center labels")
+    }
+
+    #[test]
+    fn c1_fails_when_the_negative_control_is_admitted_too() {
+        let mut observation = admission(Ok(()));
+        observation.control = Ok(());
+        let outcome = evaluate_scaffold_compliant(&observation);
+        assert_eq!(outcome.verdict(), Verdict::Fail, "{outcome:?}");
+        assert!(
+            outcome
+                .summary
+                .contains("admitted without any policy evaluating it"),
+            "{}",
+            outcome.summary
+        );
+        let d = diagnosis(&outcome);
+        assert!(
+            d.observed
+                .contains("without its cost-center label was admitted"),
+            "{d:?}"
+        );
+        assert!(
+            d.likely_cause.contains("does not deny at admission"),
+            "{d:?}"
+        );
+
+        observation.control = Err("admission webhook \"validation.webhook.serving.knative.dev\" denied the request: bad field".into());
+        let outcome = evaluate_scaffold_compliant(&observation);
+        assert_eq!(outcome.verdict(), Verdict::Fail, "{outcome:?}");
+        assert!(
+            diagnosis(&outcome)
+                .observed
+                .contains(&format!("not by {ISVC_LABEL_POLICY}")),
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
+    fn the_negative_control_is_the_scaffold_without_its_cost_center_label() {
+        let isvc = json!({"metadata": {"name": "m", "labels": {"owner": "a", "cost-center": "b"}}});
+        let control = without_cost_center(&isvc);
+        assert_eq!(control["metadata"]["labels"], json!({"owner": "a"}));
+        assert_eq!(
+            isvc["metadata"]["labels"]["cost-center"], "b",
+            "the scaffold is untouched"
+        );
     }
 
     #[test]

@@ -121,6 +121,8 @@ async fn scaffold_serves(run: &CheckRun<'_>) -> Outcome {
             policies: Vec::new(),
             kyverno_webhooks: Vec::new(),
             dry_run: Err(observe::error_message(&e)),
+            // Judged only when the scaffold is admitted; this one was refused.
+            control: Err("not sent: the scaffold itself was refused".into()),
             elapsed: started.elapsed(),
         });
         return Outcome::fail(
