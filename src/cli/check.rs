@@ -26,10 +26,10 @@ const BUNDLE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120)
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Run only these checks or milestones (repeatable): an id (B4), a slug (latency-slo) or a milestone letter (D). Replaces the scenario's selection.
+    /// Run only these checks or milestones (repeatable): an id (B4), a slug (latency-slo) or a milestone letter (D). Replaces the scenario's selection; the rest are reported as SKIP with the reason.
     #[arg(long = "only", value_name = "ID|MILESTONE")]
     pub only: Vec<String>,
-    /// Skip these checks or milestones (repeatable).
+    /// Skip these checks or milestones (repeatable); they are reported as SKIP with the reason.
     #[arg(long = "skip", value_name = "ID|MILESTONE")]
     pub skip: Vec<String>,
     /// Output format on stdout.

@@ -427,10 +427,12 @@ mod tests {
         }
     }
 
-    /// Kyverno's denial of the scaffold without its cost-center label (kyverno
-    /// pkg/webhooks/resource/vpol/handler.go, "Policy %s failed: %s").
+    /// Kyverno's denial of the scaffold without its cost-center label.
     fn label_denial() -> String {
-        format!("admission webhook \"vpol.validate.kyverno.svc-fail-finegrained-{ISVC_LABEL_POLICY}\" denied the request: Policy {ISVC_LABEL_POLICY} failed: InferenceServices must carry kebab-case owner and cost-center labels")
+        fixtures::vpol_denial(
+            ISVC_LABEL_POLICY,
+            "InferenceServices must carry kebab-case owner and cost-center labels",
+        )
     }
 
     #[test]
